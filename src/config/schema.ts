@@ -1,0 +1,56 @@
+// The whole configuration file. Types are inferred from the schema; the loader freezes the result.
+import { z } from 'zod';
+import { dnsSchema } from './dns-schema.js';
+import { proxySchema } from './proxy-schema.js';
+import { hostPort, positiveInt } from './primitives.js';
+
+const redisNode = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+
+const stateSchema = z.strictObject({
+  /** `memory` (embedded, single node, persisted to `file`) or `redis` (shared by every node). */
+  backend: z.enum(['memory', 'redis']).default('memory'),
+  /** The embedded store's JSON file; relative to the config file. */
+  file: z.string().min(1).default('.meridian-state.json'),
+  redis: z
+    .strictObject({
+      url: z.string().default('redis://127.0.0.1:6379'),
+      /** Every key starts with this; several deployments can share one Redis. */
+      keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('meridian:'),
+      /** With `sentinels`, connect through Redis Sentinel to the master called `sentinelName`. */
+      sentinels: z.array(redisNode).default([]),
+      sentinelName: z.string().default('mymaster'),
+      /** With `cluster`, use Redis Cluster seeded by these nodes. */
+      cluster: z.array(redisNode).default([]),
+      /** Full reload interval: pub/sub can lose messages across disconnects. */
+      resyncSeconds: positiveInt.default(30),
+      /** Per-command timeout, so a write fails clearly instead of hanging. */
+      commandTimeoutMs: positiveInt.default(2000),
+    })
+    .prefault({}),
+});
+
+const apiSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  listen: hostPort.default('127.0.0.1:8053'),
+  /** Bearer token for writes; MERIDIAN_API_TOKEN overrides. Without one, writes are refused. */
+  token: z.string().min(8, { message: 'expected at least 8 characters' }).optional(),
+  bodyLimitBytes: positiveInt.default(65536),
+});
+
+const logSchema = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const configSchema = z.strictObject({
+  /** This node's name in health reports and logs; default hostname:pid. */
+  nodeId: z.string().min(1).max(100).optional(),
+  state: stateSchema.prefault({}),
+  api: apiSchema.prefault({}),
+  dns: dnsSchema.prefault({}),
+  proxy: proxySchema.optional(),
+  log: logSchema.prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type StateConfig = z.infer<typeof stateSchema>;
+export type ApiConfig = z.infer<typeof apiSchema>;

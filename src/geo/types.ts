@@ -1,0 +1,21 @@
+// What the geolocation layer returns. Implemented by locator.ts over maxmind.
+
+export interface GeoResult {
+  /** ISO 3166-1 alpha-2, upper case. */
+  readonly country?: string;
+  /** Two-letter continent code, from the record or derived from the country. */
+  readonly continent?: string;
+  readonly lat?: number;
+  readonly lon?: number;
+  /** The database network containing the address, e.g. "198.51.100.0/24". */
+  readonly network: string;
+  /** Prefix length of that network in the address's own family (IPv4 0-32, IPv6 0-128). */
+  readonly prefixLength: number;
+}
+
+export interface GeoLocator {
+  /** Synchronous lookup; undefined when no database knows the address (or it is not an IP). */
+  lookup(ip: string): GeoResult | undefined;
+  /** Metadata of the loaded databases, for `explain` and logs. */
+  describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[];
+}
