@@ -1,0 +1,74 @@
+// Starts Meridian's DNS tier alone for benchmarks and conformance runs: startDns on a config file
+// (default config/bench-dns.yaml), an in-memory store with three regions (Frankfurt, Ashburn,
+// Singapore), the test geo DB. Prints one JSON line {"pid", "port", "workerPids"} on stdout when
+// ready; exits on SIGTERM/SIGINT.
+//   usage: node --import tsx scripts/bench-dns-server.ts [config.yaml] [--workers N] [--port P]
+import cluster from 'node:cluster';
+import { Registry } from 'prom-client';
+import { loadConfig } from '../src/config/load.js';
+import { startDns } from '../src/dns/index.js';
+import { createLogger } from '../src/log/logger.js';
+import { MemoryStateStore } from '../src/state/memory.js';
+
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const configPath =
+  args.find((a, i) => !a.startsWith('--') && (i === 0 || !args[i - 1]!.startsWith('--'))) ??
+  'config/bench-dns.yaml';
+const env: NodeJS.ProcessEnv = { ...process.env };
+const port = flag('--port');
+if (port !== undefined) env.MERIDIAN_DNS_LISTEN = `127.0.0.1:${port},[::1]:${port}`;
+const loaded = loadConfig(configPath, env);
+const workersFlag = flag('--workers');
+const dnsConfig =
+  workersFlag === undefined ? loaded.config.dns : { ...loaded.config.dns, workers: Number(workersFlag) };
+
+const logger = createLogger(loaded.config.log.level);
+const store = new MemoryStateStore({ logger });
+await store.start();
+await store.createRegion({
+  id: 'eu',
+  name: 'Frankfurt',
+  lat: 50.11,
+  lon: 8.68,
+  ipv4: ['192.0.2.10', '192.0.2.11'],
+  ipv6: ['2001:db8:10::1'],
+});
+await store.createRegion({
+  id: 'us',
+  name: 'Ashburn',
+  lat: 39.04,
+  lon: -77.49,
+  ipv4: ['198.51.100.10'],
+  ipv6: ['2001:db8:20::1'],
+});
+await store.createRegion({ id: 'ap', name: 'Singapore', lat: 1.35, lon: 103.82, ipv4: ['203.0.113.10'] });
+
+const dns = await startDns({
+  config: dnsConfig,
+  resolvePath: loaded.resolvePath,
+  store,
+  logger,
+  registry: new Registry(),
+  startedAt: Date.now(),
+});
+const udp =
+  dns.addresses().find((a) => a.transport === 'udp' && a.host === '127.0.0.1') ?? dns.addresses()[0];
+const workerPids = Object.values(cluster.workers ?? {}).map((w) => w?.process.pid);
+process.stdout.write(`${JSON.stringify({ pid: process.pid, port: udp?.port, workerPids })}\n`);
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  dns
+    .close()
+    .then(() => store.close())
+    .then(() => process.exit(0))
+    .catch(() => process.exit(1));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Benchmarks Meridian's DNS tier with dnsperf on loopback: geo-routed A/AAAA queries for
+# www.example.test, plain and with a fixed EDNS Client Subnet per pass (dnsperf's -E sends one
+# option for every query, so the ECS mix is three passes: Frankfurt, Ashburn, Singapore networks).
+# Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), and the server's CPU µs per
+# query (utime+stime of the primary and its workers from /proc, before/after).
+#   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C]
+#   env:   CONFIG (default config/bench-dns.yaml)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONFIG=${CONFIG:-config/bench-dns.yaml}
+WORKERS=2 SECS=10 CLIENTS=4
+while (($#)); do
+  case $1 in
+    --workers) WORKERS=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    --clients) CLIENTS=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+command -v dnsperf >/dev/null || { echo "dnsperf not found (apt-get install dnsperf)" >&2; exit 2; }
+TMP=$(mktemp -d)
+node --import tsx scripts/bench-dns-server.ts "$CONFIG" --workers "$WORKERS" >"$TMP/server.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
+for _ in $(seq 1 300); do
+  grep -q '"port"' "$TMP/server.log" && break
+  kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/server.log" | head -1)
+PIDS="$SERVER $(sed -n 's/.*"workerPids":\[\([0-9,]*\)\].*/\1/p' "$TMP/server.log" | tr ',' ' ')"
+[[ -n $PORT ]] || { cat "$TMP/server.log" >&2; exit 1; }
+TCK=$(getconf CLK_TCK)
+echo "# meridian DNS: port $PORT, workers $WORKERS, pids $PIDS; dnsperf -c $CLIENTS -l $SECS; $(nproc) cores"
+
+# Query mix: geo-routed A and AAAA (3:1).
+for _ in 1 2 3; do echo 'www.example.test A'; done >"$TMP/geo.txt"
+echo 'www.example.test AAAA' >>"$TMP/geo.txt"
+
+cpu_ticks() {
+  local t=0 p
+  for p in $PIDS; do
+    [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$t"
+}
+
+pass() { # name, extra dnsperf args...
+  local name=$1; shift
+  # warm-up (JIT, caches), then the measured run
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l 2 -c "$CLIENTS" -q 200 "$@" >/dev/null 2>&1 || true
+  local before after out qps avg n
+  before=$(cpu_ticks)
+  out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l "$SECS" -c "$CLIENTS" -q 200 "$@" 2>&1)
+  after=$(cpu_ticks)
+  n=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
+  qps=$(sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' <<<"$out")
+  avg=$(sed -n 's/.*Average Latency (s): *\([0-9.]*\).*/\1/p' <<<"$out")
+  local lost
+  lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' <<<"$out")
+  # Latency percentiles from a short verbose pass (per-query lines), not the measured one.
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l 3 -c "$CLIENTS" -q 200 -v "$@" 2>/dev/null |
+    awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g >"$TMP/lat.txt" || true
+  local count p50 p99
+  count=$(wc -l <"$TMP/lat.txt")
+  if ((count > 0)); then
+    p50=$(awk -v n="$count" 'NR == int(n * 0.50) + 1 {printf "%.3f", $1 * 1000}' "$TMP/lat.txt")
+    p99=$(awk -v n="$count" 'NR == int(n * 0.99) + 1 {printf "%.3f", $1 * 1000}' "$TMP/lat.txt")
+  else p50=n/a p99=n/a; fi
+  local us
+  us=$(awk -v t=$((after - before)) -v n="$n" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')
+  printf '%-22s qps %10.0f  avg %7.3f ms  p50 %s ms  p99 %s ms  server CPU %s us/query  (completed %s, lost %s)\n' \
+    "$name" "$qps" "$(awk -v a="$avg" 'BEGIN{print a * 1000}')" "$p50" "$p99" "$us" "$n" "${lost:-0}"
+}
+
+pass plain
+pass 'ecs 192.0.2.0/24' -E 8:00011800c00002
+pass 'ecs 198.51.100.0/24' -E 8:00011800c63364
+pass 'ecs 203.0.113.0/24' -E 8:00011800cb0071

@@ -1,0 +1,116 @@
+// Entry point of the DNS tier: `startDns` answers in this process (`workers: 1`) or forks
+// node:cluster workers that answer (`workers: 0` = one per core, or > 1), pushing every state
+// snapshot to them over IPC.
+//
+// Metrics: with `workers: 1` the DNS metrics are registered in the registry passed in (and
+// `dnsMetrics()` returns just them). In cluster mode the workers hold them; the registry passed in
+// gets none, and the admin API must append `await dns.dnsMetrics()` (prom-client's
+// AggregatorRegistry.clusterMetrics over the workers) to its /metrics output. `dns.clustered` says
+// which case applies.
+import { availableParallelism } from 'node:os';
+import { Registry } from 'prom-client';
+import type { DnsConfig } from '../config/dns-schema.js';
+import type { DeepReadonly } from '../config/load.js';
+import { parseHostPort } from '../config/primitives.js';
+import { MeridianError } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import type { StateStore } from '../state/store.js';
+import { startCluster } from './cluster.js';
+import type { ExplainQuery, ExplainResult } from './responder.js';
+import { createRuntime } from './runtime.js';
+import { DnsListeners, type BoundAddress, type ListenSpec } from './server.js';
+
+export type { ExplainQuery, ExplainResult } from './responder.js';
+export type { BoundAddress } from './server.js';
+
+export interface StartDnsOptions {
+  readonly config: DeepReadonly<DnsConfig>;
+  readonly resolvePath: (p: string) => string;
+  readonly store: StateStore;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly startedAt: number;
+}
+
+export interface DnsService {
+  /** Whether queries are answered by node:cluster workers (metrics then come from `dnsMetrics`). */
+  readonly clustered: boolean;
+  close(): Promise<void>;
+  /** The bound sockets (real ports, also when the config said port 0). */
+  addresses(): BoundAddress[];
+  /** The steering decision for a name and client, computed afresh. E_NOT_FOUND / E_VALIDATION. */
+  explain(q: ExplainQuery): ExplainResult;
+  /** The DNS metrics in Prometheus text format (aggregated over the workers in cluster mode). */
+  dnsMetrics(): Promise<string>;
+}
+
+export function listenSpecs(config: DeepReadonly<DnsConfig>): ListenSpec[] {
+  return config.listen.map((text, i) => {
+    const hp = parseHostPort(text);
+    if (hp === undefined) {
+      throw new MeridianError(
+        'E_CONFIG',
+        `dns.listen[${i}]: expected host:port, got ${JSON.stringify(text)}`,
+        {
+          field: `dns.listen[${i}]`,
+        },
+      );
+    }
+    return hp;
+  });
+}
+
+export function workerCount(config: DeepReadonly<DnsConfig>): number {
+  return config.workers === 0 ? availableParallelism() : config.workers;
+}
+
+export async function startDns(options: StartDnsOptions): Promise<DnsService> {
+  const { config, store, startedAt } = options;
+  const logger = options.logger.child({ component: 'dns' });
+  const specs = listenSpecs(config);
+  const geoPaths = (config.geo?.databases ?? []).map((p) => options.resolvePath(p));
+  const workers = workerCount(config);
+
+  if (workers > 1) {
+    return startCluster({ config, geoPaths, specs, store, logger, startedAt, workers });
+  }
+
+  const dnsRegistry = new Registry();
+  const runtime = await createRuntime({
+    config,
+    geoPaths,
+    snapshot: () => store.current(),
+    logger,
+    registries: [options.registry, dnsRegistry],
+    startedAt,
+    serving: true,
+  });
+  let listeners: DnsListeners;
+  try {
+    listeners = await DnsListeners.start(specs, {
+      handler: (msg, client, transport) => runtime.responder.handle(msg, client, transport),
+      logger,
+      tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
+    });
+  } catch (err) {
+    runtime.close();
+    throw err;
+  }
+  logger.info(
+    { addresses: listeners.addresses(), zones: runtime.responder.zones.zones.length },
+    'DNS listening',
+  );
+  let closed = false;
+  return {
+    clustered: false,
+    addresses: () => listeners.addresses(),
+    explain: (q) => runtime.responder.explain(q),
+    dnsMetrics: () => dnsRegistry.metrics(),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await listeners.close();
+      runtime.close();
+    },
+  };
+}

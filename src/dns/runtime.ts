@@ -1,0 +1,68 @@
+// Builds one answering unit — zones, geo locator, steering engine, rate limiter, metrics, responder —
+// used by the single-process mode, by each cluster worker, and (without sockets) by the cluster
+// primary for `explain`.
+import type { Registry } from 'prom-client';
+import type { DnsConfig } from '../config/dns-schema.js';
+import type { DeepReadonly } from '../config/load.js';
+import type { Snapshot } from '../core/types.js';
+import { openGeoLocator, type ReloadingGeoLocator } from '../geo/locator.js';
+import type { Logger } from '../log/logger.js';
+import { SteeringEngine } from '../steering/engine.js';
+import { DnsMetrics } from './metrics.js';
+import { Responder } from './responder.js';
+import { RateLimiter } from './rrl.js';
+import { ZoneSet } from './zones.js';
+
+export interface RuntimeOptions {
+  readonly config: DeepReadonly<DnsConfig>;
+  /** Absolute paths of the geo databases (already resolved against the config file). */
+  readonly geoPaths: readonly string[];
+  readonly snapshot: () => Snapshot;
+  readonly logger: Logger;
+  /** Registries to register the DNS metrics in; none = no metrics (the cluster primary's explain unit). */
+  readonly registries: readonly Registry[];
+  readonly startedAt: number;
+  /** Whether to apply response rate limiting (per config) — not for explain-only units. */
+  readonly serving: boolean;
+}
+
+export interface Runtime {
+  readonly responder: Responder;
+  readonly locator: ReloadingGeoLocator | undefined;
+  close(): void;
+}
+
+export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, logger } = options;
+  const zones = new ZoneSet(config.zones);
+  const locator =
+    options.geoPaths.length === 0
+      ? undefined
+      : await openGeoLocator(options.geoPaths, {
+          logger,
+          reloadCheckSeconds: config.geo?.reloadCheckSeconds ?? 5,
+          onReloadError: (path, err) =>
+            logger.warn(
+              { path, err: err instanceof Error ? err.message : String(err) },
+              'geo database reload failed',
+            ),
+        });
+  const engine = new SteeringEngine({
+    snapshot: options.snapshot,
+    locator,
+    steering: config.steering,
+    startedAt: options.startedAt,
+    decisionCacheSize: config.decisionCacheSize,
+  });
+  const metrics =
+    options.registries.length === 0
+      ? undefined
+      : new DnsMetrics(options.registries, () => options.snapshot().syncedAt);
+  const rrl = options.serving && config.rrl.enabled ? new RateLimiter({ config: config.rrl }) : undefined;
+  const responder = new Responder({ config, zones, engine, logger, metrics, rrl });
+  return {
+    responder,
+    locator,
+    close: () => locator?.close(),
+  };
+}

@@ -1,0 +1,245 @@
+// Sockets: UDP and TCP on every listen address.
+//
+// UDP uses a plain `dgram` socket rather than dns2's UDPServer: dns2 emits `requestError` without
+// the packet or the sender when it cannot parse a message, so a FORMERR (RFC 8906) could not be
+// sent, and its reply path re-encodes through its slow bit-level writer. The handler gets the raw
+// bytes and calls dns2's Packet.parse itself when the plain-shape reader does not apply.
+// TCP framing (RFC 7766: 2-byte length, pipelining) uses dns2's Packet.readStream on a net.Server,
+// so the responder sees the same raw bytes on both transports.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import dns2 from 'dns2';
+import { MeridianError, describeError } from '../core/errors.js';
+import { ipFamily } from '../core/ip.js';
+import type { Logger } from '../log/logger.js';
+import type { Transport } from './metrics.js';
+
+const { Packet } = dns2;
+
+export type MessageHandler = (msg: Buffer, client: string, transport: Transport) => Buffer | undefined;
+
+export interface ListenSpec {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface BoundAddress {
+  readonly transport: 'udp' | 'tcp';
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ListenerOptions {
+  readonly handler: MessageHandler;
+  readonly logger: Logger;
+  readonly tcpIdleTimeoutMs: number;
+  /** Concurrent TCP connections per listener. */
+  readonly maxTcpConnections?: number;
+}
+
+function bindUdp(host: string, port: number): Promise<UdpSocket> {
+  const family = ipFamily(host);
+  if (family === undefined)
+    return Promise.reject(new MeridianError('E_CONFIG', `dns.listen: ${host} is not an IP address`));
+  return new Promise((resolve, reject) => {
+    const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', ipv6Only: family === 6 });
+    const onError = (err: Error): void => {
+      socket.close();
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.bind({ address: host, port }, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+function listenTcp(server: TcpServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port, ipv6Only: ipFamily(host) === 6 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function closeTcp(server: TcpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function closeUdp(socket: UdpSocket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve(); // already closed
+    }
+  });
+}
+
+/**
+ * Picks a port free for both UDP and TCP on `host` (for listen specs with port 0 in cluster mode,
+ * where each worker must bind the same concrete port). The sockets are closed again, so another
+ * process could take the port before the workers bind it; acceptable for tests on loopback.
+ */
+export async function pickFreePort(host: string): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const udp = await bindUdp(host, 0);
+    const port = udp.address().port;
+    const tcp = createServer();
+    try {
+      await listenTcp(tcp, host, port);
+      await closeTcp(tcp);
+      await closeUdp(udp);
+      return port;
+    } catch {
+      await closeUdp(udp);
+    }
+  }
+  throw new MeridianError('E_UNAVAILABLE', `no port free for both UDP and TCP on ${host}`);
+}
+
+class Listener {
+  readonly tcpSockets = new Set<TcpSocket>();
+  constructor(
+    readonly host: string,
+    readonly udp: UdpSocket,
+    readonly tcp: TcpServer,
+  ) {}
+}
+
+/** UDP and TCP listeners on every address, all feeding one handler. */
+export class DnsListeners {
+  private constructor(
+    private readonly listeners: Listener[],
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(specs: readonly ListenSpec[], options: ListenerOptions): Promise<DnsListeners> {
+    const logger = options.logger;
+    const out = new DnsListeners([], logger);
+    try {
+      for (const spec of specs) out.listeners.push(await DnsListeners.bindPair(spec, options));
+    } catch (err) {
+      await out.close();
+      throw err;
+    }
+    return out;
+  }
+
+  /** UDP first (port 0 picks one), then TCP on the same port; retried when TCP finds it taken. */
+  private static async bindPair(spec: ListenSpec, options: ListenerOptions): Promise<Listener> {
+    for (let attempt = 0; ; attempt++) {
+      const udp = await bindUdp(spec.host, spec.port);
+      const port = udp.address().port;
+      const listener = new Listener(spec.host, udp, createServer({ allowHalfOpen: true }));
+      try {
+        await listenTcp(listener.tcp, spec.host, port);
+      } catch (err) {
+        await closeUdp(udp);
+        if (spec.port === 0 && attempt < 20 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
+        throw new MeridianError(
+          'E_UNAVAILABLE',
+          `cannot listen on TCP ${spec.host}:${port}: ${describeError(err)}`,
+          {
+            cause: err,
+          },
+        );
+      }
+      DnsListeners.serveUdp(udp, options);
+      DnsListeners.serveTcp(listener, options);
+      return listener;
+    }
+  }
+
+  private static serveUdp(socket: UdpSocket, options: ListenerOptions): void {
+    const { handler, logger } = options;
+    const onSent = (err: Error | null): void => {
+      if (err !== null) logger.debug({ err: err.message }, 'UDP send failed');
+    };
+    socket.on('message', (msg, rinfo) => {
+      let reply: Buffer | undefined;
+      try {
+        reply = handler(msg, rinfo.address, 'udp');
+      } catch (err) {
+        logger.error({ err: describeError(err) }, 'DNS handler threw');
+        return;
+      }
+      if (reply !== undefined) socket.send(reply, rinfo.port, rinfo.address, onSent);
+    });
+    socket.on('error', (err) => logger.warn({ err: err.message }, 'UDP socket error'));
+  }
+
+  private static serveTcp(listener: Listener, options: ListenerOptions): void {
+    const { handler, logger } = options;
+    listener.tcp.maxConnections = options.maxTcpConnections ?? 1024;
+    listener.tcp.on('error', (err) => logger.warn({ err: err.message }, 'TCP server error'));
+    listener.tcp.on('connection', (socket: TcpSocket) => {
+      listener.tcpSockets.add(socket);
+      socket.on('close', () => listener.tcpSockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      socket.setNoDelay(true);
+      socket.setTimeout(options.tcpIdleTimeoutMs, () => socket.destroy());
+      const client = socket.remoteAddress ?? '';
+      const serve = async (): Promise<void> => {
+        for (;;) {
+          let msg: Buffer;
+          try {
+            msg = await Packet.readStream(socket);
+          } catch {
+            // Peer finished (or sent a truncated frame): close our side once replies are flushed.
+            if (!socket.destroyed) socket.end();
+            return;
+          }
+          let reply: Buffer | undefined;
+          try {
+            reply = handler(msg, client, 'tcp');
+          } catch (err) {
+            logger.error({ err: describeError(err) }, 'DNS handler threw');
+          }
+          if (reply === undefined) {
+            if (msg.length < 12) {
+              socket.destroy(); // not DNS: stop reading garbage
+              return;
+            }
+            continue;
+          }
+          if (socket.destroyed || !socket.writable) return;
+          const framed = Buffer.allocUnsafe(reply.length + 2);
+          framed.writeUInt16BE(reply.length, 0);
+          reply.copy(framed, 2);
+          socket.write(framed);
+        }
+      };
+      serve().catch((err: unknown) => {
+        logger.debug({ err: describeError(err) }, 'TCP connection ended with an error');
+        socket.destroy();
+      });
+    });
+  }
+
+  addresses(): BoundAddress[] {
+    const out: BoundAddress[] = [];
+    for (const l of this.listeners) {
+      const u = l.udp.address();
+      out.push({ transport: 'udp', host: l.host, port: u.port });
+      const t = l.tcp.address();
+      if (t !== null && typeof t === 'object') out.push({ transport: 'tcp', host: l.host, port: t.port });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.listeners.map(async (l) => {
+        for (const s of l.tcpSockets) s.destroy();
+        await Promise.all([closeUdp(l.udp), closeTcp(l.tcp)]);
+      }),
+    );
+    this.listeners.length = 0;
+    this.logger.debug('DNS listeners closed');
+  }
+}
