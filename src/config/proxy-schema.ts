@@ -1,11 +1,113 @@
 // Schema of the `proxy` section (the regional proxy tier). Owned by the proxy tier's work.
 import { z } from 'zod';
-import { hostPort, id } from './primitives.js';
+import { parseCidr } from '../core/ip.js';
+import { healthCheckSchema, outlierSchema, reportSchema } from './health-schema.js';
+import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
 
-export const proxySchema = z.strictObject({
-  /** The region whose backends this proxy serves. */
-  region: id,
-  listen: z.array(hostPort).min(1).default(['127.0.0.1:8080']),
+/** Cookie names are RFC 6265 tokens. */
+const cookieName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, { message: 'expected a cookie name token' });
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/, { message: 'expected an HTTP header name' })
+  .transform((s) => s.toLowerCase());
+
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
+  message: 'expected a CIDR such as 10.0.0.0/8 (host bits zero) or an address',
 });
 
+const affinity = z.strictObject({
+  /** Where the session key comes from. `cookie` issues one when the client has none. */
+  mode: z.enum(['cookie', 'header', 'client-ip']).default('cookie'),
+  cookieName: cookieName.default('meridian_affinity'),
+  cookieMaxAgeSeconds: positiveInt.default(86400),
+  /** With `mode: header`; requests without it fall back to the client address. */
+  header: headerName.default('x-session-id'),
+});
+
+const boundedLoad = z.strictObject({
+  enabled: z.boolean().default(false),
+  /** No backend takes more than ceil(balanceFactor x average) in-flight requests (Mirrokni et al.). */
+  balanceFactor: z.number().min(1).max(10).default(1.25),
+});
+
+const timeouts = z.strictObject({
+  /** TCP connect to a backend; failure → 502 after retries, timeout → 504. */
+  connectMs: positiveInt.default(2000),
+  /** From sending the request until the backend's response headers arrive (504 when exceeded). */
+  headersMs: positiveInt.default(30000),
+  /** Largest gap between two chunks of a response body; exceeded → the client's stream is reset. */
+  bodyMs: positiveInt.default(60000),
+  /** Client keep-alive idle timeout (keep it above the idle timeout of any load balancer in front). */
+  clientIdleMs: positiveInt.default(65000),
+});
+
+const upstream = z.strictObject({
+  /** Connections per backend (undici Pool `connections`). */
+  connections: positiveInt.default(128),
+  /** Must stay below the backends' own keep-alive idle timeout (Node's default is 5 s). */
+  keepAliveTimeoutMs: positiveInt.default(4000),
+});
+
+const circuit = z.strictObject({
+  /** Requests pending plus running on one backend above which it gets no more (next candidate or 503). */
+  maxPendingPerBackend: positiveInt.default(1024),
+});
+
+const retries = z.strictObject({
+  /** Extra attempts after the first one, each to a different backend. */
+  attempts: nonNegativeInt.max(10).default(2),
+  /** Backend statuses retried (idempotent or body-less requests, before any byte reached the client). */
+  onStatuses: z.array(z.number().int().min(500).max(599)).default([502, 503, 504]),
+  /** Retries in flight may not exceed this percentage of active requests (minimum 3). */
+  budgetPercent: z.number().min(0).max(100).default(20),
+});
+
+const tls = z.strictObject({
+  /** PEM files, relative to the config file. */
+  cert: z.string().min(1),
+  key: z.string().min(1),
+});
+
+export const proxySchema = z
+  .strictObject({
+    /** The region whose backends this proxy serves. */
+    region: id,
+    listen: z.array(hostPort).min(1).default(['127.0.0.1:8080']),
+    /** With `tls`: HTTPS listeners, HTTP/2 and HTTP/1.1 negotiated by ALPN. */
+    tls: tls.optional(),
+    tlsListen: z.array(hostPort).default([]),
+    /** node:cluster workers; 1 = serve in this process, 0 = one per core. */
+    workers: nonNegativeInt.default(1),
+    affinity: affinity.prefault({}),
+    /** Ring points per unit of weight (the hash ring's default when absent). */
+    vnodes: z.number().int().min(1).max(10000).optional(),
+    boundedLoad: boundedLoad.prefault({}),
+    /** Below this percentage of healthy backends health is ignored (Envoy's panic mode). */
+    panicThresholdPercent: z.number().min(0).max(100).default(50),
+    timeouts: timeouts.prefault({}),
+    upstream: upstream.prefault({}),
+    circuit: circuit.prefault({}),
+    retries: retries.prefault({}),
+    /** Peers whose X-Forwarded-* headers are believed (addresses or CIDRs). */
+    trustedProxies: z.array(cidr).default([]),
+    /** Adds `x-meridian-backend: <id>; hash=<hex>; pos=<n>; spill=<k>` to responses. */
+    debugHeader: z.boolean().default(false),
+    /** With no healthy backend here, forward to the nearest healthy region's proxy (once). */
+    crossRegionFallback: z.boolean().default(false),
+    health: healthCheckSchema.prefault({}),
+    outlier: outlierSchema.prefault({}),
+    report: reportSchema.prefault({}),
+  })
+  .refine((p) => p.tlsListen.length === 0 || p.tls !== undefined, {
+    message: 'tlsListen needs tls.cert and tls.key',
+    path: ['tlsListen'],
+  })
+  .refine((p) => p.tls === undefined || p.tlsListen.length > 0, {
+    message: 'tls needs at least one tlsListen address',
+    path: ['tlsListen'],
+  });
+
 export type ProxyConfig = z.infer<typeof proxySchema>;
+export type AffinityConfig = ProxyConfig['affinity'];

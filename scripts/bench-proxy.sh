@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Throughput of Meridian's regional proxy against nginx as a consistent-hash proxy, on loopback.
+#
+# Starts three nginx backends serving a small static body, nginx as a proxy
+# (`hash $cookie_meridian_affinity consistent`, keepalive upstreams) and Meridian's proxy
+# (scripts/bench-proxy-server.ts) over the same backends, then runs wrk with a varying affinity
+# cookie directly against one backend and through each proxy. Prints requests/s, p50/p99 latency
+# and each proxy's CPU time per request (from /proc/<pid>/stat), plus the ratio Meridian/nginx.
+#
+# Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
+# NGINX_WORKERS (1, the nginx proxy's worker_processes; Meridian runs one process too).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+BASE_PORT=${BASE_PORT:-18080}
+NGINX_WORKERS=${NGINX_WORKERS:-1}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+for tool in wrk "$NGINX" node; do
+  command -v "$tool" >/dev/null || { echo "bench-proxy: $tool not found" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/meridian-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+B1=$((BASE_PORT + 1)); B2=$((BASE_PORT + 2)); B3=$((BASE_PORT + 3))
+NGINX_PROXY=$((BASE_PORT + 10)); MERIDIAN=$((BASE_PORT + 11))
+
+common="pid PIDFILE; error_log $TMP/error.log warn; daemon off;
+events { worker_connections 4096; }"
+
+backend_conf() {
+  cat <<EOF
+${common//PIDFILE/$TMP/backends.pid}
+worker_processes 1;
+http {
+  access_log off;
+  default_type text/plain;
+  keepalive_requests 1000000;
+  client_body_temp_path $TMP/body; proxy_temp_path $TMP/proxy; fastcgi_temp_path $TMP/fcgi;
+  uwsgi_temp_path $TMP/uwsgi; scgi_temp_path $TMP/scgi;
+  server { listen 127.0.0.1:$B1; location / { return 200 "hello from b1\n"; } }
+  server { listen 127.0.0.1:$B2; location / { return 200 "hello from b2\n"; } }
+  server { listen 127.0.0.1:$B3; location / { return 200 "hello from b3\n"; } }
+}
+EOF
+}
+
+proxy_conf() {
+  cat <<EOF
+${common//PIDFILE/$TMP/proxy.pid}
+worker_processes $NGINX_WORKERS;
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $TMP/pbody; proxy_temp_path $TMP/pproxy; fastcgi_temp_path $TMP/pfcgi;
+  uwsgi_temp_path $TMP/puwsgi; scgi_temp_path $TMP/pscgi;
+  upstream backends {
+    hash \$cookie_meridian_affinity consistent;
+    server 127.0.0.1:$B1; server 127.0.0.1:$B2; server 127.0.0.1:$B3;
+    keepalive 128;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PROXY;
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+EOF
+}
+
+backend_conf >"$TMP/backends.conf"
+proxy_conf >"$TMP/proxy.conf"
+"$NGINX" -p "$TMP" -c "$TMP/backends.conf" 2>>"$TMP/error.log" &
+PIDS+=($!)
+"$NGINX" -p "$TMP" -c "$TMP/proxy.conf" 2>>"$TMP/error.log" &
+NGINX_PROXY_PID=$!
+PIDS+=($NGINX_PROXY_PID)
+
+node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN" \
+  --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/meridian.out" 2>"$TMP/meridian.err" &
+MERIDIAN_PID=$!
+PIDS+=($MERIDIAN_PID)
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench-proxy: nothing listening on port $1" >&2
+  cat "$TMP/error.log" "$TMP/meridian.err" >&2 || true
+  exit 1
+}
+for p in "$B1" "$B2" "$B3" "$NGINX_PROXY" "$MERIDIAN"; do wait_port "$p"; done
+
+cat >"$TMP/cookies.lua" <<'EOF'
+-- A different affinity cookie on every request, from 1000 sessions, so load spreads over backends.
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, { ["Cookie"] = "meridian_affinity=session-" .. (n % 1000) })
+end
+EOF
+
+TICKS=$(getconf CLK_TCK)
+# CPU ticks (user + system) of a process and its direct children.
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    if [[ -r /proc/$pid/stat ]]; then
+      local stat
+      stat=$(sed 's/^.*) //' "/proc/$pid/stat")
+      # After "pid (comm) ", field 14 (utime) and 15 (stime) are words 12 and 13.
+      total=$((total + $(awk '{print $12 + $13}' <<<"$stat")))
+    fi
+  done
+  echo "$total"
+}
+
+# run NAME URL [PID]: prints one result line and stores rps in RESULT_RPS.
+run() {
+  local name=$1 url=$2 pid=${3:-} before=0 after=0 out
+  [[ -n $pid ]] && before=$(cpu_ticks "$pid")
+  out=$(timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/cookies.lua" "$url")
+  [[ -n $pid ]] && after=$(cpu_ticks "$pid")
+  local rps p50 p99 requests errors cpu="-"
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
+  if [[ -n $pid && ${requests:-0} -gt 0 ]]; then
+    cpu=$(awk -v t="$((after - before))" -v hz="$TICKS" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+  fi
+  printf '%-22s %10s rps   p50 %8s   p99 %8s   CPU/req %6s µs   %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-}"
+  RESULT_RPS=$rps
+}
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, varying meridian_affinity cookie; $(nproc) cores"
+run "backend direct (nginx)" "http://127.0.0.1:$B1/"
+# Warm-up (JIT, pools) so the measured run is steady state.
+timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN/" >/dev/null
+timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$TMP/cookies.lua" "http://127.0.0.1:$NGINX_PROXY/" >/dev/null
+run "nginx hash proxy" "http://127.0.0.1:$NGINX_PROXY/" "$NGINX_PROXY_PID"
+NGINX_RPS=$RESULT_RPS
+run "meridian proxy" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
+MERIDIAN_RPS=$RESULT_RPS
+awk -v m="$MERIDIAN_RPS" -v n="$NGINX_RPS" 'BEGIN {printf "meridian / nginx throughput ratio: %.2f (target >= 0.6)\n", m / n}'

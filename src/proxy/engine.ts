@@ -1,0 +1,719 @@
+// The request path: picks a backend from the in-memory ring (never awaiting the store), forwards
+// with undici's `dispatch` and a handler (the fast path), streams both bodies with backpressure,
+// retries safe requests on another backend within a budget, maps failures to 502/503/504 JSON
+// answers, and falls back to the nearest healthy peer region when this one has no healthy backend.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { DeepReadonly } from '../config/load.js';
+import type { ProxyConfig } from '../config/proxy-schema.js';
+import { describeError } from '../core/errors.js';
+import { greatCircleKm } from '../core/geometry.js';
+import { evaluateRegionHealth } from '../core/health.js';
+import { unmapIPv4 } from '../core/ip.js';
+import type { Backend, Snapshot } from '../core/types.js';
+import type { Logger } from '../log/logger.js';
+import { Balancer, type NoSelection, type SelectionEnv } from './balancer.js';
+import { errorBody, errorCode, isRetryableError, upstreamFailure, type ProxyError } from './errors.js';
+import {
+  affinityCookie,
+  appendSetCookie,
+  downstreamHeaders,
+  readCookie,
+  requestIdOf,
+  TrustedProxies,
+  upstreamHeaders,
+  validCookieValue,
+} from './headers.js';
+import type { ProxyMetrics } from './metrics.js';
+import { UpstreamSet, type Upstream } from './upstreams.js';
+
+export type ProxyRequest = IncomingMessage | Http2ServerRequest;
+export type ProxyResponse = ServerResponse | Http2ServerResponse;
+
+/** What the engine needs from the backend health tracker. */
+export interface HealthSource {
+  isHealthy(id: string): boolean;
+  recordResult(id: string, outcome: { ok: boolean; status?: number; error?: string }): void;
+}
+
+/** What the engine needs from the latency window (p95 and rate for the region report). */
+export interface LatencySink {
+  record(ms: number): void;
+}
+
+/** The subset of ServerResponse / Http2ServerResponse the engine uses. */
+interface Res {
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  write(chunk: Buffer): boolean;
+  end(chunk?: string): unknown;
+  destroy(err?: Error): unknown;
+  once(event: 'drain' | 'close', fn: () => void): unknown;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+const FALLBACK_HEADER = 'x-meridian-fallback';
+const DEBUG_HEADER = 'x-meridian-backend';
+const PEER_PREFIX = 'region:';
+
+class ClientGone extends Error {
+  override readonly name = 'ClientGone';
+  readonly code = 'E_CLIENT_GONE';
+}
+
+export interface EngineOptions {
+  readonly config: DeepReadonly<ProxyConfig>;
+  readonly logger: Logger;
+  readonly metrics: ProxyMetrics;
+  readonly health: HealthSource;
+  readonly latency: LatencySink;
+  /** Port peers listen on when their region has no `proxy-port` label (our own listen port). */
+  readonly defaultPeerPort: () => number;
+}
+
+/** One client request, across its attempts. */
+class Exchange {
+  readonly start = performance.now();
+  tried: Set<string> | undefined;
+  attempts = 0;
+  retryCounted = false;
+  /** The upstream whose answer (or failure) the client got; 'none' when the proxy answered itself. */
+  answeredBy = 'none';
+  status = 0;
+  controller: Dispatcher.DispatchController | undefined;
+  clientGone = false;
+  done = false;
+  /** Peer proxies to try, when the request is being sent to another region. */
+  peers: readonly Upstream[] | undefined;
+
+  constructor(
+    readonly req: ProxyRequest,
+    readonly res: Res,
+    readonly method: string,
+    readonly requestId: string,
+    readonly key: string,
+    readonly sticky: boolean,
+    readonly setCookie: string | undefined,
+    readonly headers: Record<string, string>,
+    readonly body: ProxyRequest | null,
+  ) {}
+
+  /** Safe to send again: idempotent or body-less, and no body byte consumed yet. */
+  replayable(): boolean {
+    if (this.body === null) return true;
+    if (!IDEMPOTENT.has(this.method)) return false;
+    return !this.body.readableDidRead && !this.body.destroyed;
+  }
+}
+
+/** One attempt of an exchange on one upstream: an undici dispatch handler. */
+class Attempt implements Dispatcher.DispatchHandler {
+  private discard = false;
+  private settled = false;
+  private status = 0;
+
+  constructor(
+    private readonly engine: ProxyEngine,
+    private readonly ex: Exchange,
+    readonly upstream: Upstream,
+    readonly spilled: number,
+    readonly local: boolean,
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.ex.controller = controller;
+    if (this.ex.clientGone) controller.abort(new ClientGone('client went away'));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    if (statusCode < 200) return; // 1xx informational: Node answers Expect itself
+    this.status = statusCode;
+    if (this.engine.shouldRetryStatus(this.ex, statusCode)) {
+      this.discard = true; // read and drop the body, then try the next backend
+      return;
+    }
+    try {
+      this.engine.writeHead(this.ex, this, statusCode, headers);
+    } catch (err) {
+      controller.abort(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.discard) return;
+    const res = this.ex.res;
+    if (!res.write(chunk) && !controller.paused) {
+      controller.pause();
+      res.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (!this.settle()) return;
+    this.engine.record(this.upstream, this.local, { ok: this.status < 500, status: this.status });
+    if (this.discard) {
+      this.engine.retry(this.ex, this.upstream, undefined);
+      return;
+    }
+    this.ex.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    if (!this.settle()) return;
+    const ex = this.ex;
+    if (ex.clientGone || err instanceof ClientGone) return;
+    const code = errorCode(err);
+    this.engine.record(this.upstream, this.local, { ok: false, error: code });
+    if (!ex.res.headersSent) {
+      if (this.discard || isRetryableError(code)) {
+        this.engine.retry(ex, this.upstream, upstreamFailure(code));
+        return;
+      }
+      this.engine.logger.debug(
+        { upstream: this.upstream.id, err: describeError(err), requestId: ex.requestId },
+        'upstream error',
+      );
+      this.engine.fail(ex, upstreamFailure(code));
+      return;
+    }
+    // Part of the response already went out: all we can do is cut the client's stream.
+    this.engine.logger.debug(
+      { upstream: this.upstream.id, err: describeError(err), requestId: ex.requestId },
+      'upstream error mid-response',
+    );
+    ex.res.destroy(err);
+  }
+
+  /** Ends the attempt exactly once; false when already ended. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.upstream.inFlight--;
+    return true;
+  }
+}
+
+export class ProxyEngine {
+  readonly logger: Logger;
+  private readonly config: DeepReadonly<ProxyConfig>;
+  private readonly metrics: ProxyMetrics;
+  private readonly health: HealthSource;
+  private readonly latency: LatencySink;
+  private readonly trusted: TrustedProxies;
+  private readonly upstreams: UpstreamSet;
+  private readonly peerUpstreams: UpstreamSet;
+  private readonly retryStatuses: ReadonlySet<number>;
+  private readonly defaultPeerPort: () => number;
+  private balancer: Balancer = Balancer.build([], undefined);
+  private env: SelectionEnv;
+  private peerCache: { version: number; at: number; peers: readonly Upstream[] } | undefined;
+  private lastSnapshot: Snapshot | undefined;
+
+  /** Active backends healthy in this proxy's view. */
+  healthyActive = 0;
+  inFlight = 0;
+  private retriesInFlight = 0;
+  closing = false;
+  /** Upgraded (WebSocket) connection pairs, destroyed on close. */
+  readonly tunnels = new Set<Duplex>();
+
+  constructor(options: EngineOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.health = options.health;
+    this.latency = options.latency;
+    this.defaultPeerPort = options.defaultPeerPort;
+    this.trusted = new TrustedProxies(options.config.trustedProxies);
+    this.retryStatuses = new Set(options.config.retries.onStatuses);
+    const t = options.config.timeouts;
+    const poolOptions = {
+      connections: options.config.upstream.connections,
+      keepAliveTimeoutMs: options.config.upstream.keepAliveTimeoutMs,
+      connectMs: t.connectMs,
+      headersMs: t.headersMs,
+      bodyMs: t.bodyMs,
+    };
+    this.upstreams = new UpstreamSet(poolOptions, options.logger);
+    this.peerUpstreams = new UpstreamSet(poolOptions, options.logger);
+    const maxPending = options.config.circuit.maxPendingPerBackend;
+    const bounded = options.config.boundedLoad.enabled ? options.config.boundedLoad.balanceFactor : undefined;
+    const upstreams = this.upstreams;
+    const health = this.health;
+    this.env = {
+      isHealthy: (id) => health.isHealthy(id),
+      load: (id) => upstreams.get(id)?.inFlight ?? 0,
+      saturated: (id) => (upstreams.get(id)?.inFlight ?? 0) >= maxPending,
+      panic: false,
+      balanceFactor: bounded,
+    };
+  }
+
+  get activeCount(): number {
+    return this.balancer.activeCount;
+  }
+
+  /** The backends this proxy forwards to (for the health tracker). */
+  members(): Backend[] {
+    return [...this.balancer.backends.values()];
+  }
+
+  /** A change that did not touch this region's backends (health reports, other regions). */
+  applyOther(snapshot: Snapshot): void {
+    this.lastSnapshot = snapshot;
+  }
+
+  /** Rebuilds the ring and pools from the region's backends. Returns whether the member set changed. */
+  applySnapshot(snapshot: Snapshot): boolean {
+    this.lastSnapshot = snapshot;
+    this.peerCache = undefined;
+    const backends = snapshot.backends.get(this.config.region);
+    const list = backends === undefined ? [] : [...backends.values()];
+    const next = Balancer.build(list, this.config.vnodes);
+    const prev = this.balancer;
+    const wanted = new Map<string, string>();
+    for (const b of next.backends.values()) wanted.set(b.id, b.url);
+    const poolsChanged = this.upstreams.sync(wanted);
+    const ringChanged = next.ring.version !== prev.ring.version || !sameStates(prev, next);
+    if (!ringChanged && !poolsChanged) return false;
+    this.balancer = next;
+    this.metrics.setShares(next.ring.shares(), next.backends.keys());
+    this.refreshHealth();
+    return true;
+  }
+
+  /** Recounts healthy backends and the panic flag; call after any health change. */
+  refreshHealth(): void {
+    let healthy = 0;
+    for (const b of this.balancer.backends.values()) {
+      if (b.state === 'active' && this.health.isHealthy(b.id)) healthy++;
+    }
+    this.healthyActive = healthy;
+    const active = this.balancer.activeCount;
+    const panic = healthy > 0 && healthy * 100 < this.config.panicThresholdPercent * active;
+    if (panic !== this.env.panic) {
+      this.env = { ...this.env, panic };
+      this.logger.warn(
+        { healthy, active },
+        panic ? 'panic mode: ignoring backend health' : 'panic mode over',
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requests
+
+  handle(req: ProxyRequest, response: ProxyResponse, proto: 'http' | 'https'): void {
+    const res = response as unknown as Res;
+    this.inFlight++;
+    this.metrics.inFlight.inc();
+    const headers = req.headers;
+    const requestId = requestIdOf(headers);
+    const peer = unmapIPv4(req.socket.remoteAddress ?? '');
+    const trusted = this.trusted.contains(peer);
+
+    // Session key.
+    const affinity = this.config.affinity;
+    let key: string | undefined;
+    let sticky = true;
+    let setCookie: string | undefined;
+    if (affinity.mode === 'cookie') {
+      const cookie = headers.cookie;
+      const value = readCookie(Array.isArray(cookie) ? cookie.join('; ') : cookie, affinity.cookieName);
+      if (value !== undefined && validCookieValue(value)) key = value;
+      else {
+        key = randomBytes(12).toString('base64url');
+        sticky = false;
+        setCookie = affinityCookie(affinity.cookieName, key, affinity.cookieMaxAgeSeconds, proto === 'https');
+      }
+    } else if (affinity.mode === 'header') {
+      const value = headers[affinity.header];
+      if (typeof value === 'string' && value !== '') key = value;
+    }
+    key ??= trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
+
+    const method = req.method ?? 'GET';
+    const hasBody = requestHasBody(req);
+    const ex = new Exchange(
+      req,
+      res,
+      method,
+      requestId,
+      key,
+      sticky,
+      setCookie,
+      upstreamHeaders(headers, { peer, trusted, proto, requestId }),
+      hasBody ? req : null,
+    );
+    res.once('close', () => this.finish(ex));
+
+    if (this.healthyActive === 0) {
+      // Nothing healthy here: another region's proxy, at most once per request.
+      if (headers[FALLBACK_HEADER] !== undefined) {
+        this.fail(ex, {
+          status: 503,
+          code: 'E_FALLBACK_EXHAUSTED',
+          message: 'no healthy backend in this region for a request already forwarded from another region',
+        });
+        return;
+      }
+      if (this.config.crossRegionFallback) {
+        const peers = this.peers();
+        if (peers.length > 0) {
+          ex.peers = peers;
+          ex.headers[FALLBACK_HEADER] = this.config.region;
+        }
+      }
+    }
+    this.next(ex, undefined);
+  }
+
+  /** Sends the exchange to its next target, or answers with `lastError` / a 503. */
+  private next(ex: Exchange, lastError: ProxyError | undefined): void {
+    for (;;) {
+      let upstream: Upstream | undefined;
+      let spilled = 0;
+      let local = true;
+      if (ex.peers !== undefined) {
+        local = false;
+        upstream = ex.peers.find((p) => ex.tried?.has(p.id) !== true && !p.retired);
+        if (upstream === undefined) {
+          this.fail(ex, lastError ?? noBackend('no-healthy'));
+          return;
+        }
+      } else {
+        const picked = this.balancer.select(ex.key, ex.sticky, ex.tried, this.env);
+        if (typeof picked === 'string') {
+          this.fail(ex, lastError ?? noBackend(picked));
+          return;
+        }
+        upstream = this.upstreams.get(picked.backendId);
+        spilled = picked.spilled;
+        if (upstream === undefined) {
+          (ex.tried ??= new Set()).add(picked.backendId);
+          continue;
+        }
+      }
+      this.dispatch(ex, upstream, spilled, local);
+      return;
+    }
+  }
+
+  private dispatch(ex: Exchange, upstream: Upstream, spilled: number, local: boolean): void {
+    ex.attempts++;
+    upstream.inFlight++;
+    const attempt = new Attempt(this, ex, upstream, spilled, local);
+    try {
+      upstream.pool.dispatch(
+        {
+          path: upstream.path(ex.req.url ?? '/'),
+          method: ex.method,
+          headers: ex.headers,
+          body: ex.body,
+        },
+        attempt,
+      );
+    } catch (err) {
+      attempt.onResponseError(undefined, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Whether another attempt is allowed now (attempts left, retry budget, replayable request). */
+  private canRetry(ex: Exchange): boolean {
+    if (ex.clientGone || ex.attempts > this.config.retries.attempts || !ex.replayable()) return false;
+    if (ex.retryCounted) return true;
+    const budget = Math.max(3, Math.floor((this.inFlight * this.config.retries.budgetPercent) / 100));
+    return this.retriesInFlight < budget;
+  }
+
+  /** Called on a backend's response status: true to drop it and retry elsewhere. */
+  shouldRetryStatus(ex: Exchange, status: number): boolean {
+    if (!this.retryStatuses.has(status) || !this.canRetry(ex)) return false;
+    // Only when another target exists; otherwise the backend's own answer is the best we have.
+    const used = (ex.tried?.size ?? 0) + 1;
+    return (ex.peers !== undefined ? ex.peers.length : this.balancer.backends.size) > used;
+  }
+
+  /** After a failed attempt on `failed`: the next backend if allowed, else the failure itself. */
+  retry(ex: Exchange, failed: Upstream, failure: ProxyError | undefined): void {
+    (ex.tried ??= new Set()).add(failed.id);
+    ex.answeredBy = failed.id;
+    const error = failure ?? { status: 502, code: 'E_UPSTREAM_CONNECT', message: 'upstream failed' };
+    if (!this.canRetry(ex)) {
+      this.fail(ex, error);
+      return;
+    }
+    if (!ex.retryCounted) {
+      ex.retryCounted = true;
+      this.retriesInFlight++;
+    }
+    this.metrics.retry();
+    this.next(ex, error);
+  }
+
+  record(
+    upstream: Upstream,
+    local: boolean,
+    outcome: { ok: boolean; status?: number; error?: string },
+  ): void {
+    if (local && !upstream.retired) this.health.recordResult(upstream.id, outcome);
+  }
+
+  writeHead(
+    ex: Exchange,
+    attempt: Attempt,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    const out = downstreamHeaders(headers);
+    out['x-request-id'] = ex.requestId;
+    if (ex.setCookie !== undefined) appendSetCookie(out, ex.setCookie);
+    if (!attempt.local) {
+      out[FALLBACK_HEADER] = attempt.upstream.id.slice(PEER_PREFIX.length);
+    } else if (this.config.debugHeader) {
+      const hit = this.balancer.ring.lookup(ex.key);
+      out[DEBUG_HEADER] =
+        `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
+    }
+    if (this.closing && ex.req.httpVersionMajor === 1) out.connection = 'close';
+    ex.answeredBy = attempt.upstream.id;
+    ex.status = status;
+    ex.res.writeHead(status, out);
+  }
+
+  /** Answers with a JSON error (or cuts the stream when the response already started). */
+  fail(ex: Exchange, error: ProxyError): void {
+    const res = ex.res;
+    if (ex.clientGone || res.writableEnded) return;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = errorBody(error, ex.requestId);
+    const headers: OutgoingHttpHeaders = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+      'x-request-id': ex.requestId,
+    };
+    if (ex.setCookie !== undefined) headers['set-cookie'] = [ex.setCookie];
+    if (this.closing && ex.req.httpVersionMajor === 1) headers.connection = 'close';
+    ex.status = error.status;
+    try {
+      res.writeHead(error.status, headers);
+      res.end(body);
+    } catch (err) {
+      this.logger.debug({ err: describeError(err) }, 'cannot write error response');
+      res.destroy();
+    }
+  }
+
+  /** The client's response closed (finished or aborted): account for the request exactly once. */
+  private finish(ex: Exchange): void {
+    if (ex.done) return;
+    ex.done = true;
+    if (!ex.res.writableFinished) {
+      ex.clientGone = true;
+      ex.controller?.abort(new ClientGone('client went away'));
+    }
+    this.inFlight--;
+    this.metrics.inFlight.dec();
+    if (ex.retryCounted) this.retriesInFlight--;
+    const ms = performance.now() - ex.start;
+    this.latency.record(ms);
+    this.metrics.request(ex.answeredBy, ex.method, ex.status === 0 ? 499 : ex.status, ms / 1000);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // WebSocket and other upgrades (HTTP/1.1 only)
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
+    socket.on('error', () => socket.destroy());
+    const requestId = requestIdOf(req.headers);
+    const peer = unmapIPv4(req.socket.remoteAddress ?? '');
+    const trusted = this.trusted.contains(peer);
+    const affinity = this.config.affinity;
+    let key: string | undefined;
+    if (affinity.mode === 'cookie') {
+      const value = readCookie(req.headers.cookie, affinity.cookieName);
+      if (value !== undefined && validCookieValue(value)) key = value;
+    } else if (affinity.mode === 'header') {
+      const value = req.headers[affinity.header];
+      if (typeof value === 'string' && value !== '') key = value;
+    }
+    key ??= trusted ? this.trusted.clientAddress(peer, req.headers['x-forwarded-for']) : peer;
+    const headers = upstreamHeaders(req.headers, { peer, trusted, proto, requestId });
+    const protocol = typeof req.headers.upgrade === 'string' ? req.headers.upgrade : 'websocket';
+    const tried = new Set<string>();
+    const started = performance.now();
+    this.inFlight++;
+    const attempt = (lastError: ProxyError | undefined): void => {
+      const picked = this.balancer.select(key, true, tried, this.env);
+      const upstream = typeof picked === 'string' ? undefined : this.upstreams.get(picked.backendId);
+      if (upstream === undefined) {
+        this.inFlight--;
+        rejectUpgrade(
+          socket,
+          lastError ?? noBackend(typeof picked === 'string' ? picked : 'exhausted'),
+          requestId,
+        );
+        return;
+      }
+      tried.add(upstream.id);
+      upstream.inFlight++;
+      upstream.pool
+        .upgrade({ path: upstream.path(req.url ?? '/'), method: req.method ?? 'GET', headers, protocol })
+        .then(
+          ({ headers: upHeaders, socket: upSocket }) => {
+            upstream.inFlight--;
+            this.inFlight--;
+            this.health.recordResult(upstream.id, { ok: true, status: 101 });
+            this.metrics.request(upstream.id, req.method ?? 'GET', 101, (performance.now() - started) / 1000);
+            this.tunnel(socket, upSocket, head, upHeaders, requestId);
+          },
+          (err: unknown) => {
+            upstream.inFlight--;
+            const code = errorCode(err);
+            this.health.recordResult(upstream.id, { ok: false, error: code });
+            const failure = upstreamFailure(code);
+            if (isRetryableError(code) && tried.size <= this.config.retries.attempts && !socket.destroyed) {
+              attempt(failure);
+              return;
+            }
+            this.inFlight--;
+            this.metrics.request(
+              upstream.id,
+              req.method ?? 'GET',
+              failure.status,
+              (performance.now() - started) / 1000,
+            );
+            rejectUpgrade(socket, failure, requestId);
+          },
+        );
+    };
+    attempt(undefined);
+  }
+
+  private tunnel(
+    client: Duplex,
+    upstream: Duplex,
+    head: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+    requestId: string,
+  ): void {
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    let text = 'HTTP/1.1 101 Switching Protocols\r\n';
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined || name === 'x-request-id') continue;
+      for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
+    }
+    text += `x-request-id: ${requestId}\r\n\r\n`;
+    const closeBoth = (): void => {
+      client.destroy();
+      upstream.destroy();
+      this.tunnels.delete(client);
+    };
+    upstream.on('error', closeBoth);
+    client.on('error', closeBoth);
+    client.on('close', closeBoth);
+    upstream.on('close', closeBoth);
+    this.tunnels.add(client);
+    client.write(text);
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Cross-region fallback
+
+  /** Healthy peer regions' proxies, nearest first (cached for a second or until the state changes). */
+  private peers(): readonly Upstream[] {
+    const snapshot = this.lastSnapshot;
+    if (snapshot === undefined) return [];
+    const now = Date.now();
+    const cached = this.peerCache;
+    if (cached !== undefined && cached.version === snapshot.version && now - cached.at < 1000)
+      return cached.peers;
+    const me = snapshot.regions.get(this.config.region);
+    const candidates: { id: string; url: string; km: number }[] = [];
+    for (const region of snapshot.regions.values()) {
+      if (region.id === this.config.region || region.state !== 'active') continue;
+      const address = region.ipv4[0];
+      if (address === undefined) continue;
+      if (evaluateRegionHealth(snapshot.health.get(region.id), now).status !== 'healthy') continue;
+      const label = Number(region.labels['proxy-port']);
+      const port = Number.isInteger(label) && label > 0 && label < 65536 ? label : this.defaultPeerPort();
+      const km = me === undefined ? 0 : greatCircleKm(me.lat, me.lon, region.lat, region.lon);
+      candidates.push({ id: PEER_PREFIX + region.id, url: `http://${address}:${port}`, km });
+    }
+    candidates.sort((a, b) => a.km - b.km || (a.id < b.id ? -1 : 1));
+    this.peerUpstreams.sync(new Map(candidates.map((c) => [c.id, c.url])));
+    const peers = candidates
+      .map((c) => this.peerUpstreams.get(c.id))
+      .filter((u): u is Upstream => u !== undefined);
+    this.peerCache = { version: snapshot.version, at: now, peers };
+    return peers;
+  }
+
+  /** Closes every upstream pool, gracefully until `deadline` (ms epoch). */
+  async close(deadline: number): Promise<void> {
+    for (const t of this.tunnels) t.destroy();
+    this.tunnels.clear();
+    await Promise.all([this.upstreams.close(deadline), this.peerUpstreams.close(deadline)]);
+  }
+}
+
+function sameStates(a: Balancer, b: Balancer): boolean {
+  if (a.backends.size !== b.backends.size) return false;
+  for (const [id, backend] of a.backends) if (b.backends.get(id)?.state !== backend.state) return false;
+  return true;
+}
+
+function requestHasBody(req: ProxyRequest): boolean {
+  if (req.httpVersionMajor === 2) {
+    return (req as Http2ServerRequest).stream.endAfterHeaders !== true;
+  }
+  const length = req.headers['content-length'];
+  if (length !== undefined) return length !== '0';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+function noBackend(reason: NoSelection): ProxyError {
+  switch (reason) {
+    case 'no-backends':
+      return { status: 503, code: 'E_NO_BACKEND', message: 'no backend is configured for this region' };
+    case 'saturated':
+      return {
+        status: 503,
+        code: 'E_CIRCUIT_OPEN',
+        message: 'every eligible backend is at its pending-request limit',
+      };
+    case 'no-healthy':
+    case 'exhausted':
+      return { status: 503, code: 'E_NO_HEALTHY_BACKEND', message: 'no healthy backend available' };
+  }
+}
+
+function rejectUpgrade(socket: Duplex, error: ProxyError, requestId: string): void {
+  if (socket.destroyed) return;
+  const body = errorBody(error, requestId);
+  const reason =
+    error.status === 504 ? 'Gateway Timeout' : error.status === 503 ? 'Service Unavailable' : 'Bad Gateway';
+  socket.end(
+    `HTTP/1.1 ${error.status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
