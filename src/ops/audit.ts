@@ -1,0 +1,87 @@
+// The audit log: one record per successful admin write, appended after the write.
+//
+// Not atomic with the state change yet: the StateStore has no hook for it. If the append fails
+// (Redis unreachable right after the write succeeded), the failure is logged at error level with
+// the whole entry and counted in `meridian_ops_audit_failures_total`, and the write still counts
+// as done: the audit log must never undo or block a change that already happened. The report of
+// this module's author describes the small StateStore change that makes it atomic.
+import { createHash } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
+import { describeError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../log/logger.js';
+import type { AuditEntry, AuditRecord, OpsRecordStore } from './records.js';
+
+/** `token:ab12cd34…`: who used a bearer token, without revealing it. */
+export function tokenFingerprint(token: string): string {
+  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}…`;
+}
+
+export interface AuditLogOptions {
+  readonly records: OpsRecordStore;
+  readonly log?: Logger;
+  readonly registry?: Registry;
+}
+
+export class AuditLog {
+  private readonly records: OpsRecordStore;
+  private readonly log: Logger;
+  private readonly failures: Counter | undefined;
+
+  constructor(options: AuditLogOptions) {
+    this.records = options.records;
+    this.log = options.log ?? silentLogger;
+    this.failures =
+      options.registry === undefined
+        ? undefined
+        : new Counter({
+            name: 'meridian_ops_audit_failures_total',
+            help: 'Audit entries that could not be written after the change they describe succeeded.',
+            registers: [options.registry],
+          });
+  }
+
+  /**
+   * Appends one entry. Never throws: returns the record, or undefined when it could not be written
+   * (logged and counted).
+   */
+  async record(entry: AuditEntry): Promise<AuditRecord | undefined> {
+    try {
+      return await this.records.append('audit', entry);
+    } catch (err) {
+      this.failures?.inc();
+      this.log.error({ err: describeError(err), audit: entry }, 'audit entry not written');
+      return undefined;
+    }
+  }
+}
+
+/** Free-function form for callers without an AuditLog instance. Never throws. */
+export async function recordAudit(
+  records: OpsRecordStore,
+  entry: AuditEntry,
+  log: Logger = silentLogger,
+): Promise<AuditRecord | undefined> {
+  try {
+    return await records.append('audit', entry);
+  } catch (err) {
+    log.error({ err: describeError(err), audit: entry }, 'audit entry not written');
+    return undefined;
+  }
+}
+
+/**
+ * Runs a write and audits it when it succeeds: `before` is read first (e.g. the region from the
+ * current snapshot), `after` is what the write returned. A failed write is not audited and its
+ * error propagates unchanged.
+ */
+export async function audited<T>(
+  audit: AuditLog,
+  entry: Omit<AuditEntry, 'after'> & { readonly after?: (result: T) => unknown },
+  write: () => Promise<T>,
+): Promise<T> {
+  const result = await write();
+  const { after, ...rest } = entry;
+  const afterValue = after === undefined ? result : after(result);
+  await audit.record(afterValue === undefined ? rest : { ...rest, after: afterValue });
+  return result;
+}
