@@ -303,7 +303,11 @@ class MaxmindLocator implements ReloadingGeoLocator {
       const network = family === 4 ? ipv4Network(address, prefixLength) : ipv6Network(address, prefixLength);
       return Object.freeze({ ...geo, network, prefixLength });
     }
-    return undefined;
+    // Not located: the answer still depends on the empty network the address falls in (other
+    // addresses nearby may be located), so report that network for the ECS scope.
+    const prefixLength = Math.min(max, missDepth);
+    const network = family === 4 ? ipv4Network(address, prefixLength) : ipv6Network(address, prefixLength);
+    return Object.freeze({ network, prefixLength });
   }
 
   describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[] {

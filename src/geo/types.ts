@@ -14,7 +14,11 @@ export interface GeoResult {
 }
 
 export interface GeoLocator {
-  /** Synchronous lookup; undefined when no database knows the address (or it is not an IP). */
+  /**
+   * Synchronous lookup; undefined when the input is not an IP or no database covers its family.
+   * An address the databases do not locate yields a result with only `network`/`prefixLength`
+   * (the empty range it falls in), which the ECS scope needs.
+   */
   lookup(ip: string): GeoResult | undefined;
   /** Metadata of the loaded databases, for `explain` and logs. */
   describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[];

@@ -87,16 +87,18 @@ export function locationOf(facts: ClientFacts, source: ClientLocation['source'])
   const location: ClientLocation = Object.freeze(
     geo === undefined
       ? { ip: facts.ip, source, found: false }
-      : {
-          ip: facts.ip,
-          source,
-          found: true,
-          ...(geo.country === undefined ? {} : { country: geo.country }),
-          ...(geo.continent === undefined ? {} : { continent: geo.continent }),
-          ...(geo.lat === undefined || geo.lon === undefined ? {} : { lat: geo.lat, lon: geo.lon }),
-          network: geo.network,
-          prefixLength: geo.prefixLength,
-        },
+      : geo.country === undefined && geo.lat === undefined
+        ? { ip: facts.ip, source, found: false, network: geo.network, prefixLength: geo.prefixLength }
+        : {
+            ip: facts.ip,
+            source,
+            found: true,
+            ...(geo.country === undefined ? {} : { country: geo.country }),
+            ...(geo.continent === undefined ? {} : { continent: geo.continent }),
+            ...(geo.lat === undefined || geo.lon === undefined ? {} : { lat: geo.lat, lon: geo.lon }),
+            network: geo.network,
+            prefixLength: geo.prefixLength,
+          },
   );
   if (source === 'ecs') facts.ecsLocation = location;
   else facts.sourceLocation = location;

@@ -89,7 +89,9 @@ void describe('geo locator over the test database (GeoIP2 layout)', () => {
     assert.equal(paris?.country, 'FR');
     assert.equal(paris?.prefixLength, 64);
     assert.equal(paris?.network, '2001:db8:4::/64');
-    assert.equal(geo.lookup('2001:db8:4:1::1'), undefined);
+    const outside = geo.lookup('2001:db8:4:1::1');
+    assert.equal(outside?.country, undefined);
+    assert.equal(outside?.prefixLength, 64, 'an unlocated address reports the empty network it falls in');
   });
 
   void it('looks IPv4-mapped IPv6 addresses up as IPv4', () => {
@@ -110,18 +112,16 @@ void describe('geo locator over the test database (GeoIP2 layout)', () => {
     assert.equal(ca?.continent, 'NA');
   });
 
-  void it('returns undefined for unknown addresses and for anything that is not an IP', () => {
-    for (const bad of [
-      '8.8.8.8',
-      '2001:db8:99::1',
-      'not-an-ip',
-      '',
-      '1.2.3',
-      '192.0.2.1/24',
-      '::1::2',
-      ' 192.0.2.1',
-    ]) {
+  void it('returns undefined for anything that is not an IP, and only a network for unknown addresses', () => {
+    for (const bad of ['not-an-ip', '', '1.2.3', '192.0.2.1/24', '::1::2', ' 192.0.2.1']) {
       assert.equal(geo.lookup(bad), undefined, JSON.stringify(bad));
+    }
+    for (const unknown of ['8.8.8.8', '2001:db8:99::1']) {
+      const miss = geo.lookup(unknown);
+      assert.ok(miss !== undefined, unknown);
+      assert.equal(miss.country, undefined, unknown);
+      assert.equal(miss.lat, undefined, unknown);
+      assert.ok(miss.prefixLength > 0, `${unknown}: the empty network has a prefix (${miss.prefixLength})`);
     }
     assert.equal(geo.lookup(undefined as unknown as string), undefined);
     assert.equal(geo.lookup(42 as unknown as string), undefined);
@@ -241,7 +241,7 @@ void describe('geo locator errors and hot reload', () => {
     });
     try {
       assert.equal(geo.lookup('198.51.100.1')?.country, 'US');
-      assert.equal(geo.lookup('8.8.8.8'), undefined);
+      assert.equal(geo.lookup('8.8.8.8')?.country, undefined);
 
       // A half-written copy of the real database: no metadata section yet.
       const real = await readFile(REAL_V4);
@@ -266,7 +266,11 @@ void describe('geo locator errors and hot reload', () => {
       // The complete file arrives: new data within the check interval.
       await copyFile(REAL_V4, path);
       await until('the new database', () => geo.lookup('8.8.8.8')?.country === 'US');
-      assert.equal(geo.lookup('198.51.100.1'), undefined, 'the documentation range is not in the real data');
+      assert.equal(
+        geo.lookup('198.51.100.1')?.country,
+        undefined,
+        'the documentation range is not in the real data',
+      );
       assert.equal(geo.describe()[0]?.databaseType, 'city ipv4');
       assert.ok(geo.reloads() >= 1);
     } finally {
@@ -279,7 +283,7 @@ void describe('geo locator errors and hot reload', () => {
     await copyFile(TEST_DB, path);
     const geo = await openGeoLocator([path]);
     try {
-      assert.equal(geo.lookup('8.8.8.8'), undefined);
+      assert.equal(geo.lookup('8.8.8.8')?.country, undefined);
       await copyFile(REAL_V4, path);
       await geo.reloadNow();
       assert.equal(geo.lookup('8.8.8.8')?.country, 'US');
