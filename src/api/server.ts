@@ -1,0 +1,455 @@
+// The admin API: JSON over HTTP on fastify. Reads are open, writes need `Authorization: Bearer`.
+// Every error answer has the shape of MeridianError.toJSON(); bad input never takes the server down.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Counter, prometheusContentType, type Registry } from 'prom-client';
+import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
+import { ipFamily, parseCidr } from '../core/ip.js';
+import type { LifecycleState, Region } from '../core/types.js';
+import {
+  validateBackendInput,
+  validateBackendPatch,
+  validateRegionInput,
+  validateRegionPatch,
+} from '../core/validate.js';
+import type { Logger } from '../log/logger.js';
+import { tokenFingerprint } from '../ops/audit.js';
+import type { StateStore } from '../state/store.js';
+import { validateHealthReportBody } from './health-report.js';
+import { regionDetail, regionHealthDetail, statusView } from './views.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface ExplainQuery {
+  name: string;
+  client: string;
+  ecs?: string;
+  type: 'A' | 'AAAA';
+}
+
+export interface ApiRequest {
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly body: unknown;
+  /** On authenticated routes: who wrote, as a token fingerprint (`token:ab12cd34…`), never the token. */
+  readonly actor?: string;
+  /** fastify's request id, for correlating logs and audit records. */
+  readonly requestId?: string;
+}
+
+export interface ApiResponse {
+  /** Default 200 (204 when `body` is undefined). */
+  readonly status?: number;
+  readonly body?: unknown;
+}
+
+/** A route another component adds (e.g. the proxy tier's own views). Errors it throws are mapped like ours. */
+export interface ApiRoute {
+  readonly method: HttpMethod;
+  /** fastify path syntax, e.g. `/v1/proxy/:regionId/stats`. */
+  readonly path: string;
+  /** Require the bearer token (default: true for anything but GET). */
+  readonly auth?: boolean;
+  readonly handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
+}
+
+export interface AdminApiOptions {
+  listen: { host: string; port: number };
+  store: StateStore;
+  token: string | undefined;
+  bodyLimitBytes: number;
+  logger: Logger;
+  metrics: () => Promise<string>;
+  explain?: (q: ExplainQuery) => unknown;
+  extraRoutes?: readonly ApiRoute[];
+  /** Records `meridian_api_requests_total` here when given. */
+  registry?: Registry;
+  /** Until this time (ms epoch) expired health reports count with their last value (see core/health.ts). */
+  healthGraceUntil?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export interface AdminApi {
+  close(): Promise<void>;
+  readonly address: { host: string; port: number };
+}
+
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+interface RouteEntry {
+  auth: boolean;
+  handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Builds the auth check; tokens are compared as fixed-length digests in constant time. */
+function makeAuthCheck(token: string | undefined): (header: string | undefined) => void {
+  const expected = token === undefined || token === '' ? undefined : digest(token);
+  return (header) => {
+    if (expected === undefined) {
+      throw new MeridianError(
+        'E_UNAUTHORIZED',
+        'writes are disabled: no API token is configured; set MERIDIAN_API_TOKEN (or api.token in the config) and restart',
+      );
+    }
+    const match = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (match === null) {
+      throw new MeridianError(
+        'E_UNAUTHORIZED',
+        'this request needs an "Authorization: Bearer <token>" header',
+      );
+    }
+    if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
+      throw new MeridianError('E_UNAUTHORIZED', 'invalid API token');
+    }
+  };
+}
+
+function toMeridianError(err: unknown, bodyLimit: number): MeridianError {
+  if (isMeridianError(err)) return err;
+  const e = err as { code?: unknown; statusCode?: unknown };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new MeridianError('E_TOO_LARGE', `request body is larger than the limit of ${bodyLimit} bytes`);
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new MeridianError('E_VALIDATION', describeError(err), { field: 'body' });
+  }
+  return new MeridianError('E_INTERNAL', 'internal error', { cause: err });
+}
+
+function stringParams(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) if (typeof v === 'string') out[k] = v;
+  }
+  return out;
+}
+
+/** Query values: the first one when a key repeats. */
+function queryParams(value: unknown): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === 'string') out[k] = v;
+      else if (Array.isArray(v) && typeof v[0] === 'string') out[k] = v[0];
+    }
+  }
+  return out;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi> {
+  const { store, bodyLimitBytes } = options;
+  const log = options.logger.child({ component: 'api' });
+  const now = options.now ?? Date.now;
+  const graceUntil = options.healthGraceUntil ?? 0;
+  const checkAuth = makeAuthCheck(options.token);
+
+  const requests =
+    options.registry === undefined
+      ? undefined
+      : new Counter({
+          name: 'meridian_api_requests_total',
+          help: 'Admin API requests by method, route and status code',
+          labelNames: ['method', 'route', 'status'] as const,
+          registers: [options.registry],
+        });
+
+  const app = fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    bodyLimit: bodyLimitBytes,
+    routerOptions: { ignoreTrailingSlash: true },
+    return503OnClosing: true,
+    frameworkErrors: (err, _req, reply) => {
+      const e = toMeridianError(err, bodyLimitBytes);
+      // The option's generics do not resolve here; the reply is an ordinary FastifyReply.
+      void (reply as unknown as FastifyReply).code(e.httpStatus).send(e.toJSON());
+    },
+  });
+
+  // Every body is JSON whatever its content type; an empty body is "no body".
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(invalid('body', `invalid JSON: ${describeError(err)}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = toMeridianError(err, bodyLimitBytes);
+    if (e.code === 'E_INTERNAL')
+      log.error({ err, method: req.method, url: req.url }, 'admin API request failed');
+    else if (e.code === 'E_UNAVAILABLE')
+      log.warn({ method: req.method, url: req.url, msg: e.message }, 'store unavailable');
+    if (e.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
+    void reply.code(e.httpStatus).send(e.toJSON());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new MeridianError('E_NOT_FOUND', `no such route: ${req.method} ${req.url.split('?')[0] ?? ''}`);
+    void reply.code(404).send(e.toJSON());
+  });
+
+  if (requests !== undefined) {
+    app.addHook('onResponse', (req, reply, done) => {
+      requests.inc({
+        method: req.method,
+        route: req.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      });
+      done();
+    });
+  }
+
+  // ---- route table -------------------------------------------------------------------------
+  const table = new Map<string, Map<HttpMethod, RouteEntry>>();
+  const on = (
+    method: HttpMethod,
+    path: string,
+    handler: RouteEntry['handler'],
+    auth = method !== 'GET',
+  ): void => {
+    let methods = table.get(path);
+    if (methods === undefined) {
+      methods = new Map();
+      table.set(path, methods);
+    }
+    if (methods.has(method)) throw new Error(`admin API: duplicate route ${method} ${path}`);
+    methods.set(method, { auth, handler });
+  };
+
+  const snapshot = () => store.current();
+  const region = (id: string | undefined): Region => {
+    const r = id === undefined ? undefined : snapshot().regions.get(id);
+    if (r === undefined) throw notFound(`region ${JSON.stringify(id)}`);
+    return r;
+  };
+  const setRegionState = (state: LifecycleState) => async (req: ApiRequest) => ({
+    body: await store.updateRegion(region(req.params.id).id, { state }),
+  });
+  const setBackendState = (state: LifecycleState) => async (req: ApiRequest) => ({
+    body: await store.updateBackend(region(req.params.id).id, req.params.backendId ?? '', { state }),
+  });
+
+  on('GET', '/healthz', () => {
+    const status = store.status();
+    if (status.connected) return { body: { status: 'ok', store: status } };
+    return {
+      status: 503,
+      body: {
+        status: 'unavailable',
+        store: status,
+        ...new MeridianError('E_UNAVAILABLE', 'the state store is disconnected').toJSON(),
+      },
+    };
+  });
+
+  on('GET', '/v1/regions', () => ({
+    body: { regions: [...snapshot().regions.values()].sort((a, b) => a.id.localeCompare(b.id)) },
+  }));
+  on('POST', '/v1/regions', async (req) => ({
+    status: 201,
+    body: await store.createRegion(validateRegionInput(req.body)),
+  }));
+  on('GET', '/v1/regions/:id', (req) => ({
+    body: regionDetail(snapshot(), region(req.params.id), now(), graceUntil),
+  }));
+  on('PATCH', '/v1/regions/:id', async (req) => {
+    const patch = validateRegionPatch(req.body);
+    return { body: await store.updateRegion(region(req.params.id).id, patch) };
+  });
+  on('DELETE', '/v1/regions/:id', async (req) => {
+    await store.removeRegion(region(req.params.id).id);
+    return {};
+  });
+  on('POST', '/v1/regions/:id/drain', setRegionState('draining'));
+  on('POST', '/v1/regions/:id/undrain', setRegionState('active'));
+
+  on('GET', '/v1/regions/:id/backends', (req) => {
+    const r = region(req.params.id);
+    const backends = [...(snapshot().backends.get(r.id)?.values() ?? [])].sort((a, b) =>
+      a.id.localeCompare(b.id),
+    );
+    return { body: { backends } };
+  });
+  on('POST', '/v1/regions/:id/backends', async (req) => {
+    const input = validateBackendInput(req.body);
+    return { status: 201, body: await store.createBackend(region(req.params.id).id, input) };
+  });
+  on('GET', '/v1/regions/:id/backends/:backendId', (req) => {
+    const r = region(req.params.id);
+    const b = snapshot()
+      .backends.get(r.id)
+      ?.get(req.params.backendId ?? '');
+    if (b === undefined) throw notFound(`backend ${JSON.stringify(req.params.backendId)} in region ${r.id}`);
+    return { body: b };
+  });
+  on('PATCH', '/v1/regions/:id/backends/:backendId', async (req) => {
+    const patch = validateBackendPatch(req.body);
+    return { body: await store.updateBackend(region(req.params.id).id, req.params.backendId ?? '', patch) };
+  });
+  on('DELETE', '/v1/regions/:id/backends/:backendId', async (req) => {
+    await store.removeBackend(region(req.params.id).id, req.params.backendId ?? '');
+    return {};
+  });
+  on('POST', '/v1/regions/:id/backends/:backendId/drain', setBackendState('draining'));
+  on('POST', '/v1/regions/:id/backends/:backendId/undrain', setBackendState('active'));
+
+  on('GET', '/v1/regions/:id/health', (req) => ({
+    body: regionHealthDetail(snapshot(), region(req.params.id).id, now(), graceUntil),
+  }));
+  on('POST', '/v1/regions/:id/health', async (req) => {
+    const id = region(req.params.id).id;
+    const report = validateHealthReportBody(req.body, id, now());
+    await store.reportHealth(report);
+    return { body: report };
+  });
+
+  on('GET', '/v1/status', () => {
+    const t = now();
+    return { body: { now: t, store: store.status(), regions: statusView(snapshot(), t, graceUntil) } };
+  });
+
+  on('GET', '/v1/explain', async (req) => {
+    if (options.explain === undefined) {
+      throw new MeridianError(
+        'E_NOT_FOUND',
+        'explain is not available: the DNS tier is not running on this node',
+      );
+    }
+    const { name, client, ecs, type = 'A' } = req.query;
+    if (name === undefined || name === '' || name.length > 253) throw invalid('name', 'expected a DNS name');
+    if (client === undefined || ipFamily(client) === undefined) {
+      throw invalid('client', `expected an IP address, got ${JSON.stringify(client ?? '')}`);
+    }
+    if (ecs !== undefined && parseCidr(ecs) === undefined) {
+      throw invalid(
+        'ecs',
+        `expected a CIDR such as 198.51.100.0/24 (host bits zero), got ${JSON.stringify(ecs)}`,
+      );
+    }
+    if (type !== 'A' && type !== 'AAAA')
+      throw invalid('type', `expected A or AAAA, got ${JSON.stringify(type)}`);
+    const result: unknown = await options.explain({
+      name,
+      client,
+      type,
+      ...(ecs === undefined ? {} : { ecs }),
+    });
+    return { body: result };
+  });
+
+  for (const route of options.extraRoutes ?? []) {
+    on(route.method, route.path, route.handler, route.auth ?? route.method !== 'GET');
+  }
+
+  // ---- registration: each path gets its methods, plus a 405 for every other method ------------
+  const run = async (entry: RouteEntry, req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const bearer = entry.auth ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] : undefined;
+    const res = await entry.handler({
+      params: stringParams(req.params),
+      query: queryParams(req.query),
+      body: req.body,
+      requestId: req.id,
+      ...(bearer === undefined ? {} : { actor: tokenFingerprint(bearer) }),
+    });
+    const status = res.status ?? (res.body === undefined ? 204 : 200);
+    if (res.body === undefined) await reply.code(status).send();
+    else await reply.code(status).send(res.body);
+  };
+
+  for (const [path, methods] of table) {
+    for (const [method, entry] of methods) {
+      app.route({
+        method,
+        url: path,
+        ...(entry.auth
+          ? {
+              onRequest: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+                try {
+                  checkAuth(req.headers.authorization);
+                  done();
+                } catch (err) {
+                  done(err as Error);
+                }
+              },
+            }
+          : {}),
+        handler: (req, reply) => run(entry, req, reply),
+      });
+    }
+    const allowed = [...methods.keys()];
+    if (allowed.includes('GET')) allowed.push('HEAD' as HttpMethod);
+    const others = ALL_METHODS.filter((m) => !(allowed as string[]).includes(m));
+    if (others.length > 0) {
+      app.route({
+        method: others,
+        url: path,
+        handler: async (req, reply) => {
+          const e = new MeridianError(
+            'E_VALIDATION',
+            `method ${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+          );
+          await reply
+            .code(405)
+            .header('allow', allowed.join(', '))
+            .send({ error: { ...e.toJSON().error, code: 'E_METHOD_NOT_ALLOWED' } });
+        },
+      });
+    }
+  }
+
+  // /metrics is plain text, outside the JSON table.
+  app.get('/metrics', async (_req, reply) => {
+    const text = await options.metrics();
+    await reply.header('content-type', prometheusContentType).send(text);
+  });
+  app.route({
+    method: ALL_METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'),
+    url: '/metrics',
+    handler: async (req, reply) => {
+      await reply
+        .code(405)
+        .header('allow', 'GET, HEAD')
+        .send({
+          error: {
+            code: 'E_METHOD_NOT_ALLOWED',
+            message: `method ${req.method} is not allowed on /metrics; use GET`,
+          },
+        });
+    },
+  });
+
+  await app.listen({ host: options.listen.host, port: options.listen.port });
+  const address = app.server.address() as AddressInfo;
+  const bound = { host: address.address, port: address.port };
+  log.info(
+    { url: `http://${hostForUrl(bound.host)}:${bound.port}`, auth: options.token !== undefined },
+    'admin API listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    address: bound,
+    close: () => {
+      closing ??= app.close();
+      return closing;
+    },
+  };
+}

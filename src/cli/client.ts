@@ -1,0 +1,96 @@
+// The CLI's side of the admin API: Node's global fetch, JSON in and out. Any refusal or failure
+// becomes an ApiFailure carrying the API's own message (the CLI exits 1 with it).
+import { describeError } from '../core/errors.js';
+
+/** The server refused the request, failed, or could not be reached. */
+export class ApiFailure extends Error {
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(message: string, status?: number, code?: string) {
+    super(message);
+    this.name = 'ApiFailure';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const TIMEOUT_MS = 15_000;
+
+function causeText(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof AggregateError && cause.errors.length > 0) {
+    const first: unknown = cause.errors[0];
+    return causeText({ cause: first });
+  }
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return typeof code === 'string' && !cause.message.includes(code)
+      ? `${code} ${cause.message}`
+      : cause.message;
+  }
+  return describeError(err);
+}
+
+export class ApiClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PATCH', path, body);
+  }
+
+  async delete(path: string): Promise<void> {
+    await this.request<unknown>('DELETE', path);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const url = `${this.baseUrl}${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.token !== undefined && this.token !== '') headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'TimeoutError') {
+        throw new ApiFailure(`the admin API at ${this.baseUrl} did not answer within ${TIMEOUT_MS / 1000} s`);
+      }
+      throw new ApiFailure(`cannot reach the admin API at ${this.baseUrl}: ${causeText(err)}`);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const message =
+        typeof error?.message === 'string' ? error.message : text.slice(0, 200) || res.statusText;
+      const code = typeof error?.code === 'string' ? error.code : undefined;
+      throw new ApiFailure(
+        `${message} (HTTP ${res.status}${code === undefined ? '' : ` ${code}`})`,
+        res.status,
+        code,
+      );
+    }
+    return json as T;
+  }
+}

@@ -1,0 +1,185 @@
+// Human output of the CLI: aligned tables and short key/value blocks. Pure string building.
+import type { RegionHealthView } from '../core/health.js';
+import type { Backend, Region } from '../core/types.js';
+import type { Decision } from '../steering/types.js';
+import type { RegionDetail, StatusEntry } from '../api/views.js';
+
+export type Align = 'left' | 'right';
+
+/** Columns separated by two spaces, padded to the widest cell; no trailing spaces. */
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  align: readonly Align[] = [],
+): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    widths
+      .map((w, i) => {
+        const cell = cells[i] ?? '';
+        return align[i] === 'right' ? cell.padStart(w) : cell.padEnd(w);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+function keyValues(pairs: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v}`.trimEnd()).join('\n') + '\n';
+}
+
+const dash = (v: string | number | undefined | null): string =>
+  v === undefined || v === null || v === '' ? '-' : String(v);
+
+function labelsText(labels: Readonly<Record<string, string>>): string {
+  const entries = Object.entries(labels);
+  return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+export function formatRegions(regions: readonly Region[]): string {
+  if (regions.length === 0) return 'no regions\n';
+  return formatTable(
+    ['ID', 'NAME', 'STATE', 'LAT', 'LON', 'WEIGHT', 'CAPACITY', 'IPV4', 'IPV6', 'LABELS'],
+    regions.map((r) => [
+      r.id,
+      r.name,
+      r.state,
+      String(r.lat),
+      String(r.lon),
+      String(r.weight),
+      dash(r.capacity),
+      dash(r.ipv4.join(',')),
+      dash(r.ipv6.join(',')),
+      labelsText(r.labels),
+    ]),
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right'],
+  );
+}
+
+function healthText(h: RegionHealthView): string {
+  const parts = [`${h.status}${h.up ? '' : ' (down)'}`];
+  if (h.reporters > 0) parts.push(`${h.freshReporters}/${h.reporters} reporters fresh`);
+  if (h.lastReportAt !== undefined) parts.push(`last report ${new Date(h.lastReportAt).toISOString()}`);
+  return parts.join(', ');
+}
+
+export function formatRegionDetail(d: RegionDetail): string {
+  const r = d.region;
+  const h = d.health;
+  return keyValues([
+    ['id', r.id],
+    ['name', r.name],
+    ['state', r.state],
+    ['location', `${r.lat}, ${r.lon}`],
+    ['country', dash(r.country)],
+    ['continent', dash(r.continent)],
+    ['ipv4', dash(r.ipv4.join(', '))],
+    ['ipv6', dash(r.ipv6.join(', '))],
+    ['weight', String(r.weight)],
+    ['capacity', dash(r.capacity)],
+    ['require health', r.requireHealth ? 'yes' : 'no'],
+    ['labels', labelsText(r.labels)],
+    ['health', healthText(h)],
+    [
+      'reported backends',
+      h.status === 'unmonitored' ? '-' : `${h.healthyBackends}/${h.totalBackends} healthy`,
+    ],
+    ['in flight', String(h.inFlight)],
+    ['request rate', `${h.requestRate}/s`],
+    ['p95 latency', `${h.p95LatencyMs} ms`],
+    [
+      'backends',
+      `${d.backends.total} registered (${d.backends.active} active, ${d.backends.draining} draining, ${d.backends.disabled} disabled)`,
+    ],
+    ['created', r.createdAt],
+    ['updated', r.updatedAt],
+  ]);
+}
+
+export function formatBackends(backends: readonly Backend[]): string {
+  if (backends.length === 0) return 'no backends\n';
+  return formatTable(
+    ['ID', 'URL', 'WEIGHT', 'STATE'],
+    backends.map((b) => [b.id, b.url, String(b.weight), b.state]),
+    ['left', 'left', 'right'],
+  );
+}
+
+export function formatStatus(regions: readonly StatusEntry[]): string {
+  if (regions.length === 0) return 'no regions\n';
+  return formatTable(
+    ['REGION', 'STATE', 'HEALTH', 'BACKENDS', 'IN-FLIGHT', 'CAPACITY', 'WEIGHT'],
+    regions.map((r) => [
+      r.id,
+      r.state,
+      r.health.up ? r.health.status : `${r.health.status} (down)`,
+      `${r.backends.healthy === null ? '?' : r.backends.healthy}/${r.backends.total}`,
+      String(r.inFlight),
+      dash(r.capacity),
+      String(r.weight),
+    ]),
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right'],
+  );
+}
+
+/** What `GET /v1/explain` returns: the decision, with the query either beside it or wrapped around it. */
+export type ExplainResult = Decision & { query?: Record<string, unknown> };
+
+export function formatExplain(result: unknown): string {
+  const r = result as Partial<ExplainResult> & { decision?: Decision };
+  const d: Partial<Decision> = r.decision ?? r;
+  const out: string[] = [];
+  const q = r.query;
+  if (q !== undefined) {
+    const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+    const parts = [`${text(q.name)} ${text(q.type ?? 'A')}`, `client ${text(q.client)}`];
+    if (q.ecs !== undefined) parts.push(`ecs ${text(q.ecs)}`);
+    out.push(`query:     ${parts.join('  ')}`);
+  }
+  const loc = d.location;
+  if (loc !== undefined) {
+    if (loc.found) {
+      const coords = loc.lat === undefined || loc.lon === undefined ? '-' : `${loc.lat}, ${loc.lon}`;
+      out.push(
+        `location:  ${loc.ip} (${loc.source})  country ${dash(loc.country)}  continent ${dash(loc.continent)}  coordinates ${coords}  network ${dash(loc.network)}`,
+      );
+    } else {
+      out.push(`location:  ${loc.ip} (${loc.source})  not found in the geo database`);
+    }
+  }
+  if (d.rule !== undefined) out.push(`rule:      ${d.rule}`);
+  out.push('');
+  const considered = d.considered ?? [];
+  if (considered.length === 0) out.push('no regions considered');
+  else {
+    out.push('regions considered:');
+    out.push(
+      formatTable(
+        ['REGION', 'DISTANCE', 'STATE', 'HEALTH', 'WEIGHT', 'VERDICT', 'REASON'],
+        considered.map((v) => [
+          v.regionId,
+          v.distanceKm === undefined ? '-' : `${Math.round(v.distanceKm)} km`,
+          v.state,
+          v.health.up ? v.health.status : `${v.health.status} (down)`,
+          String(v.weight),
+          v.kept ? 'kept' : 'dropped',
+          v.reason,
+        ]),
+        ['left', 'right', 'left', 'left', 'right'],
+      ).trimEnd(),
+    );
+  }
+  out.push('');
+  if (d.outcome === 'nodata')
+    out.push(`answer:    NODATA${d.allDown ? ' (every eligible region is down: fail-closed)' : ''}`);
+  else {
+    out.push(`answer:    ${(d.addresses ?? []).join(', ') || '-'}`);
+    out.push(
+      `regions:   ${(d.regions ?? []).join(', ') || '-'}${d.allDown ? '  (all down: fail-open)' : ''}`,
+    );
+  }
+  if (d.ttl !== undefined) out.push(`ttl:       ${d.ttl}`);
+  if (d.scopePrefix !== undefined) out.push(`ecs scope: /${d.scopePrefix}`);
+  return out.join('\n') + '\n';
+}
