@@ -7,6 +7,8 @@ import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../server/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
+import { registerOpsCommands } from './ops-commands.js';
+import { registerPolicyCommands } from './policy-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -258,6 +260,10 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
       if (flags.json === true) json(result);
       else out(formatExplain(result));
     });
+
+  // ---- policy / audit / alerts / task ---------------------------------------------------------
+  registerPolicyCommands(program);
+  registerOpsCommands(program);
 
   return program;
 }

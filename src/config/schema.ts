@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { dnsSchema } from './dns-schema.js';
 import { proxySchema } from './proxy-schema.js';
+import { opsSchema } from './ops-schema.js';
 import { hostPort, positiveInt } from './primitives.js';
 
 const redisNode = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -15,7 +16,10 @@ const stateSchema = z.strictObject({
     .strictObject({
       url: z.string().default('redis://127.0.0.1:6379'),
       /** Every key starts with this; several deployments can share one Redis. */
-      keyPrefix: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('meridian:'),
+      keyPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9:_-]*$/)
+        .default('meridian:'),
       /** With `sentinels`, connect through Redis Sentinel to the master called `sentinelName`. */
       sentinels: z.array(redisNode).default([]),
       sentinelName: z.string().default('mymaster'),
@@ -48,6 +52,7 @@ export const configSchema = z.strictObject({
   api: apiSchema.prefault({}),
   dns: dnsSchema.prefault({}),
   proxy: proxySchema.optional(),
+  ops: opsSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -14,7 +14,16 @@ import type { Logger } from '../log/logger.js';
 import { encodeSnapshot } from '../state/snapshot-codec.js';
 import type { StateStore } from '../state/store.js';
 import type { DnsService } from './index.js';
-import { MSG_FAILED, MSG_HELLO, MSG_INIT, MSG_READY, MSG_SHUTDOWN, MSG_SNAPSHOT, isMessage } from './ipc.js';
+import {
+  MSG_FAILED,
+  MSG_GEO_RECHECK,
+  MSG_HELLO,
+  MSG_INIT,
+  MSG_READY,
+  MSG_SHUTDOWN,
+  MSG_SNAPSHOT,
+  isMessage,
+} from './ipc.js';
 import type { FailedMessage, HelloMessage, InitMessage, PrimaryMessage, ReadyMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './server.js';
@@ -27,6 +36,8 @@ export interface ClusterOptions {
   readonly logger: Logger;
   readonly startedAt: number;
   readonly workers: number;
+  /** The primary's own explain unit watches the same files, so it alone reports reload failures. */
+  readonly onGeoReloadError?: (path: string, err: unknown) => void;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -60,6 +71,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     registries: [],
     startedAt,
     serving: false,
+    ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   const listen: ListenSpec[] = [];
   for (const spec of options.specs)
@@ -203,6 +215,10 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     addresses: () => addresses.map((a) => ({ ...a })),
     explain: (q) => explainUnit.responder.explain(q),
     dnsMetrics: () => aggregator.clusterMetrics(),
+    recheckGeo: async () => {
+      for (const w of initialised) sendTo(w, { type: MSG_GEO_RECHECK });
+      await explainUnit.locator?.reloadNow();
+    },
     close: async () => {
       if (closing) return;
       await stopAll();

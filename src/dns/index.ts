@@ -30,6 +30,8 @@ export interface StartDnsOptions {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly startedAt: number;
+  /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
+  readonly onGeoReloadError?: (path: string, err: unknown) => void;
 }
 
 export interface DnsService {
@@ -42,6 +44,8 @@ export interface DnsService {
   explain(q: ExplainQuery): ExplainResult;
   /** The DNS metrics in Prometheus text format (aggregated over the workers in cluster mode). */
   dnsMetrics(): Promise<string>;
+  /** Re-reads the geo databases now (every worker too); rejects if one fails to load. */
+  recheckGeo(): Promise<void>;
 }
 
 export function listenSpecs(config: DeepReadonly<DnsConfig>): ListenSpec[] {
@@ -72,7 +76,16 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
   const workers = workerCount(config);
 
   if (workers > 1) {
-    return startCluster({ config, geoPaths, specs, store, logger, startedAt, workers });
+    return startCluster({
+      config,
+      geoPaths,
+      specs,
+      store,
+      logger,
+      startedAt,
+      workers,
+      ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
+    });
   }
 
   const dnsRegistry = new Registry();
@@ -84,6 +97,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     registries: [options.registry, dnsRegistry],
     startedAt,
     serving: true,
+    ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   let listeners: DnsListeners;
   try {
@@ -106,6 +120,9 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     addresses: () => listeners.addresses(),
     explain: (q) => runtime.responder.explain(q),
     dnsMetrics: () => dnsRegistry.metrics(),
+    recheckGeo: async () => {
+      await runtime.locator?.reloadNow();
+    },
     close: async () => {
       if (closed) return;
       closed = true;

@@ -11,6 +11,8 @@ export const MSG_SNAPSHOT = 'meridian-dns:snapshot';
 export const MSG_READY = 'meridian-dns:ready';
 export const MSG_FAILED = 'meridian-dns:failed';
 export const MSG_SHUTDOWN = 'meridian-dns:shutdown';
+/** Primary → worker: re-read the geo databases now (a scheduled geo re-check). */
+export const MSG_GEO_RECHECK = 'meridian-dns:geo-recheck';
 
 export interface InitMessage {
   readonly type: typeof MSG_INIT;
@@ -46,7 +48,11 @@ export interface ShutdownMessage {
   readonly type: typeof MSG_SHUTDOWN;
 }
 
-export type PrimaryMessage = InitMessage | SnapshotMessage | ShutdownMessage;
+export interface GeoRecheckMessage {
+  readonly type: typeof MSG_GEO_RECHECK;
+}
+
+export type PrimaryMessage = InitMessage | SnapshotMessage | ShutdownMessage | GeoRecheckMessage;
 export type WorkerMessage = HelloMessage | ReadyMessage | FailedMessage;
 
 export function isMessage<T extends { type: string }>(value: unknown, type: T['type']): value is T {

@@ -24,6 +24,8 @@ export interface RuntimeOptions {
   readonly startedAt: number;
   /** Whether to apply response rate limiting (per config) — not for explain-only units. */
   readonly serving: boolean;
+  /** Told when a geo database fails to reload (the old one keeps serving). */
+  readonly onGeoReloadError?: (path: string, err: unknown) => void;
 }
 
 export interface Runtime {
@@ -41,11 +43,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       : await openGeoLocator(options.geoPaths, {
           logger,
           reloadCheckSeconds: config.geo?.reloadCheckSeconds ?? 5,
-          onReloadError: (path, err) =>
+          onReloadError: (path, err) => {
             logger.warn(
               { path, err: err instanceof Error ? err.message : String(err) },
               'geo database reload failed',
-            ),
+            );
+            options.onGeoReloadError?.(path, err);
+          },
         });
   const engine = new SteeringEngine({
     snapshot: options.snapshot,

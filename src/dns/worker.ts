@@ -7,9 +7,19 @@ import { AggregatorRegistry, Registry } from 'prom-client';
 import { describeError, isMeridianError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { ReplicaStateStore, decodeSnapshot } from '../state/snapshot-codec.js';
-import { MSG_FAILED, MSG_HELLO, MSG_INIT, MSG_READY, MSG_SHUTDOWN, MSG_SNAPSHOT, isMessage } from './ipc.js';
+import {
+  MSG_FAILED,
+  MSG_GEO_RECHECK,
+  MSG_HELLO,
+  MSG_INIT,
+  MSG_READY,
+  MSG_SHUTDOWN,
+  MSG_SNAPSHOT,
+  isMessage,
+} from './ipc.js';
 import type {
   FailedMessage,
+  GeoRecheckMessage,
   HelloMessage,
   InitMessage,
   ReadyMessage,
@@ -95,6 +105,11 @@ function onMessage(message: unknown): void {
     }
   } else if (isMessage<ShutdownMessage>(message, MSG_SHUTDOWN)) {
     void shutdown(0);
+  } else if (isMessage<GeoRecheckMessage>(message, MSG_GEO_RECHECK)) {
+    const logger = state?.logger;
+    state?.runtime?.locator?.reloadNow().catch((err: unknown) => {
+      logger?.warn({ err: describeError(err) }, 'geo re-check failed: keeping the loaded databases');
+    });
   }
 }
 

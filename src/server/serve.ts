@@ -8,6 +8,15 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { createRegistry, type Registry } from '../metrics/registry.js';
 import { createStateStore } from '../state/index.js';
 import type { StateStore } from '../state/store.js';
+import { startDns, type DnsService } from '../dns/index.js';
+import { startProxy, type ProxyService } from '../proxy/index.js';
+import { startOps, type OpsService } from '../ops/service.js';
+import { opsRoutes } from '../api/ops-routes.js';
+import { policyRoutes } from '../api/policy-routes.js';
+import { startPolicies, type PolicyServices } from './policies.js';
+
+/** In-flight proxy requests get this long to finish on shutdown. */
+const PROXY_SHUTDOWN_GRACE_MS = 10_000;
 
 export interface ServeOptions {
   /** YAML file; undefined = built-in defaults. */
@@ -24,12 +33,34 @@ export interface RunningServer {
   readonly store: StateStore;
   /** Undefined when `api.enabled` is false. */
   readonly api: AdminApi | undefined;
+  /** Undefined when `dns.enabled` is false. */
+  readonly dns: DnsService | undefined;
+  /** Undefined without a `proxy` section. */
+  readonly proxy: ProxyService | undefined;
+  readonly ops: OpsService;
+  readonly policies: PolicyServices;
   /** Closes every component in reverse start order. Safe to call twice. */
   close(): Promise<void>;
 }
 
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 function url(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `http://${hostPort(host, port)}`;
+}
+
+/** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
+async function collectMetrics(
+  registry: Registry,
+  dns: DnsService | undefined,
+  proxy: ProxyService | undefined,
+): Promise<string> {
+  const parts = [await registry.metrics()];
+  if (dns?.clustered === true) parts.push(await dns.dnsMetrics());
+  if (proxy?.clustered === true) parts.push(await proxy.proxyMetrics());
+  return parts.filter((p) => p.trim() !== '').join('\n');
 }
 
 /** Throws MeridianError E_CONFIG for a bad configuration (the CLI exits 2 on it). */
@@ -64,14 +95,64 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     closers.push({ name: 'state', close: () => store.close() });
     await store.start();
 
-    // 3. DNS tier. >>> plug in here: `const dns = await startDns({ loaded, store, logger, registry })`,
-    //    push `{ name: 'dns', close: () => dns.close() }`, print its addresses, and pass
-    //    `explain: (q) => dns.explain(q)` to the admin API below.
+    // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
+    //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
+    const healthGraceUntil = startedAt + config.dns.steering.healthGraceSeconds * 1000;
+    let dns: DnsService | undefined;
+    const ops = await startOps({
+      ops: config.ops,
+      state: config.state,
+      resolvePath: loaded.resolvePath,
+      store,
+      nodeId: loaded.nodeId,
+      logger,
+      registry,
+      healthGraceUntil,
+      geoRecheck: async () => {
+        if (dns !== undefined) await dns.recheckGeo();
+      },
+    });
+    closers.push({ name: 'ops', close: () => ops.close() });
 
-    // 4. Proxy tier (when `config.proxy` is set). >>> plug in here: `startProxy(...)`, push its closer,
-    //    print its listening addresses.
+    // Traffic policies: managed through the admin API, enforced by the proxy tier.
+    const policies = await startPolicies(loaded, logger);
+    closers.push({ name: 'policies', close: () => policies.close() });
 
-    // 5. Admin API (last, so it never serves before the tiers it reports on exist).
+    // 4. DNS tier.
+    if (config.dns.enabled) {
+      const started = await startDns({
+        config: config.dns,
+        resolvePath: loaded.resolvePath,
+        store,
+        logger,
+        registry,
+        startedAt,
+        onGeoReloadError: (path, err) => ops.alerts.geoReloadFailed(path, err),
+      });
+      dns = started;
+      closers.push({ name: 'dns', close: () => started.close() });
+      for (const a of started.addresses())
+        print(`meridian: DNS ${a.transport} on ${hostPort(a.host, a.port)}`);
+    }
+
+    // 5. Proxy tier, for one region (when `config.proxy` is set).
+    let proxy: ProxyService | undefined;
+    if (config.proxy !== undefined) {
+      const started = await startProxy({
+        config: config.proxy,
+        store,
+        logger,
+        registry,
+        reporterId: loaded.nodeId,
+        resolvePath: loaded.resolvePath,
+      });
+      proxy = started;
+      closers.push({ name: 'proxy', close: () => started.close({ graceMs: PROXY_SHUTDOWN_GRACE_MS }) });
+      for (const a of started.addresses())
+        print(`meridian: proxy ${a.protocol} on ${hostPort(a.host, a.port)}`);
+    }
+
+    // 6. Admin API (last, so it never serves before the tiers it reports on exist).
     let api: AdminApi | undefined;
     if (config.api.enabled) {
       const listen = parseHostPort(config.api.listen);
@@ -84,9 +165,15 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         bodyLimitBytes: config.api.bodyLimitBytes,
         logger,
         registry,
-        metrics: () => registry.metrics(),
-        healthGraceUntil: startedAt + config.dns.steering.healthGraceSeconds * 1000,
-        // >>> DNS tier: explain: (q) => dns.explain(q),
+        metrics: () => collectMetrics(registry, dns, proxy),
+        healthGraceUntil,
+        ...(dns === undefined
+          ? {}
+          : { explain: (q: Parameters<DnsService['explain']>[0]) => dns?.explain(q) }),
+        extraRoutes: [
+          ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
+          ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
+        ],
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
@@ -109,6 +196,10 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       registry,
       store,
       api,
+      dns,
+      proxy,
+      ops,
+      policies,
       close: () => {
         closing ??= closeAll().then(() => {
           logger.info('meridian stopped');
