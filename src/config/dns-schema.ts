@@ -7,9 +7,12 @@ const dnsName = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$|^@$/, {
-    message: 'expected a DNS name',
-  });
+  .regex(
+    /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$|^@$/,
+    {
+      message: 'expected a DNS name',
+    },
+  );
 
 const soa = z.strictObject({
   /** Primary name server; relative names are inside the zone. */
@@ -77,11 +80,15 @@ const steering = z.strictObject({
     .strictObject({
       cidr: z
         .record(
-          z.string().refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR such as 192.0.2.0/24' }),
+          z
+            .string()
+            .refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR such as 192.0.2.0/24' }),
           regionList,
         )
         .default({}),
-      country: z.record(z.string().regex(/^[A-Z]{2}$/, { message: 'expected an ISO country code' }), regionList).default({}),
+      country: z
+        .record(z.string().regex(/^[A-Z]{2}$/, { message: 'expected an ISO country code' }), regionList)
+        .default({}),
       continent: z.partialRecord(z.enum(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']), regionList).default({}),
     })
     .prefault({}),

@@ -68,7 +68,8 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   const out = structuredClone(raw);
   const section = (name: string): Record<string, unknown> => {
     const current = out[name];
-    if (typeof current === 'object' && current !== null && !Array.isArray(current)) return current as Record<string, unknown>;
+    if (typeof current === 'object' && current !== null && !Array.isArray(current))
+      return current as Record<string, unknown>;
     const fresh: Record<string, unknown> = {};
     out[name] = fresh;
     return fresh;
@@ -85,7 +86,8 @@ export function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): 
   if (env.MERIDIAN_DNS_LISTEN) section('dns').listen = splitList(env.MERIDIAN_DNS_LISTEN);
   if (env.MERIDIAN_PROXY_LISTEN) {
     const proxy = out.proxy;
-    if (typeof proxy === 'object' && proxy !== null) (proxy as Record<string, unknown>).listen = splitList(env.MERIDIAN_PROXY_LISTEN);
+    if (typeof proxy === 'object' && proxy !== null)
+      (proxy as Record<string, unknown>).listen = splitList(env.MERIDIAN_PROXY_LISTEN);
   }
   return out;
 }

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_UNAVAILABLE'
   | 'E_CONFIG'
   | 'E_TOO_LARGE'
+  | 'E_METHOD_NOT_ALLOWED'
   | 'E_INTERNAL';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -19,6 +20,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   E_UNAVAILABLE: 503,
   E_CONFIG: 500,
   E_TOO_LARGE: 413,
+  E_METHOD_NOT_ALLOWED: 405,
   E_INTERNAL: 500,
 };
 
@@ -40,13 +42,19 @@ export class MeridianError extends Error {
 
   toJSON(): { error: { code: ErrorCode; message: string; field?: string } } {
     return {
-      error: { code: this.code, message: this.message, ...(this.field === undefined ? {} : { field: this.field }) },
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.field === undefined ? {} : { field: this.field }),
+      },
     };
   }
 }
 
-export const notFound = (what: string): MeridianError => new MeridianError('E_NOT_FOUND', `${what} not found`);
-export const conflict = (what: string): MeridianError => new MeridianError('E_CONFLICT', `${what} already exists`);
+export const notFound = (what: string): MeridianError =>
+  new MeridianError('E_NOT_FOUND', `${what} not found`);
+export const conflict = (what: string): MeridianError =>
+  new MeridianError('E_CONFLICT', `${what} already exists`);
 export const invalid = (field: string, message: string): MeridianError =>
   new MeridianError('E_VALIDATION', `${field}: ${message}`, { field });
 

@@ -49,7 +49,8 @@ function assertLabels(value: unknown, field: string): asserts value is Record<st
   }
   for (const [k, v] of Object.entries(value)) {
     if (!LABEL_KEY.test(k)) throw invalid(`${field}.${k}`, 'label keys are 1-63 of [A-Za-z0-9_.-/]');
-    if (typeof v !== 'string' || v.length > 253) throw invalid(`${field}.${k}`, 'expected a string of at most 253 characters');
+    if (typeof v !== 'string' || v.length > 253)
+      throw invalid(`${field}.${k}`, 'expected a string of at most 253 characters');
   }
 }
 
@@ -64,7 +65,19 @@ function assertOptional(value: unknown, field: string, kind: 'country' | 'contin
 }
 
 const REGION_KEYS = new Set([
-  'id', 'name', 'lat', 'lon', 'country', 'continent', 'ipv4', 'ipv6', 'weight', 'capacity', 'state', 'labels', 'requireHealth',
+  'id',
+  'name',
+  'lat',
+  'lon',
+  'country',
+  'continent',
+  'ipv4',
+  'ipv6',
+  'weight',
+  'capacity',
+  'state',
+  'labels',
+  'requireHealth',
 ]);
 
 function rejectUnknownKeys(value: object, allowed: Set<string>): void {
@@ -94,7 +107,8 @@ function checkRegionFields(body: Record<string, unknown>): void {
 }
 
 export function validateRegionInput(body: unknown): RegionInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
   rejectUnknownKeys(b, REGION_KEYS);
   assertId(b.id);
@@ -108,17 +122,19 @@ export function validateRegionInput(body: unknown): RegionInput {
 }
 
 export function validateRegionPatch(body: unknown): RegionPatch {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
   rejectUnknownKeys(b, REGION_KEYS);
   if (b.id !== undefined) throw invalid('id', 'cannot be changed');
   checkRegionFields(b);
-  return b as RegionPatch;
+  return b;
 }
 
 /** After applying a patch, a region must still have an address. */
 export function assertRegionHasAddress(ipv4: readonly string[], ipv6: readonly string[]): void {
-  if (ipv4.length + ipv6.length === 0) throw invalid('ipv4', 'a region needs at least one IPv4 or IPv6 address');
+  if (ipv4.length + ipv6.length === 0)
+    throw invalid('ipv4', 'a region needs at least one IPv4 or IPv6 address');
 }
 
 const BACKEND_KEYS = new Set(['id', 'url', 'weight', 'state']);
@@ -134,11 +150,13 @@ function assertUrl(value: unknown): asserts value is string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw invalid('url', `expected an http or https URL, got scheme ${url.protocol.slice(0, -1)}`);
   }
-  if (url.username !== '' || url.password !== '') throw invalid('url', 'credentials in the URL are not supported');
+  if (url.username !== '' || url.password !== '')
+    throw invalid('url', 'credentials in the URL are not supported');
 }
 
 export function validateBackendInput(body: unknown): BackendInput {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
   rejectUnknownKeys(b, BACKEND_KEYS);
   if (b.id !== undefined) assertId(b.id);
@@ -149,14 +167,15 @@ export function validateBackendInput(body: unknown): BackendInput {
 }
 
 export function validateBackendPatch(body: unknown): BackendPatch {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('body', 'expected a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('body', 'expected a JSON object');
   const b = body as Record<string, unknown>;
   rejectUnknownKeys(b, BACKEND_KEYS);
   if (b.id !== undefined) throw invalid('id', 'cannot be changed');
   if (b.url !== undefined) assertUrl(b.url);
   if (b.weight !== undefined) assertNonNegativeInt(b.weight, 'weight');
   if (b.state !== undefined) assertState(b.state, 'state');
-  return b as BackendPatch;
+  return b;
 }
 
 /** A backend id derived from its URL when the operator gives none: stable across nodes. */

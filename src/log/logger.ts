@@ -19,7 +19,12 @@ const REDACT = [
 
 export function createLogger(level: string, options: { destination?: number | string } = {}): Logger {
   return pino(
-    { level, base: { pid: process.pid }, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     pino.destination({ dest: options.destination ?? 2, sync: false }),
   );
 }
