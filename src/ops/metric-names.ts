@@ -13,18 +13,36 @@ export interface MetricDoc {
 }
 
 export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
-  // DNS tier
+  // DNS tier (src/dns/metrics.ts)
   {
     name: 'meridian_dns_queries_total',
     type: 'counter',
-    labels: ['qtype', 'rcode'],
-    help: 'DNS queries answered, by query type and response code.',
+    labels: ['qtype', 'rcode', 'transport'],
+    help: 'DNS queries answered, by query type, response code and transport.',
   },
   {
     name: 'meridian_dns_answers_total',
     type: 'counter',
-    labels: ['region'],
-    help: 'Steered answers, by the region answered.',
+    labels: ['region', 'country'],
+    help: 'Steered answers, by region answered and client country.',
+  },
+  {
+    name: 'meridian_dns_ecs_queries_total',
+    type: 'counter',
+    labels: ['present'],
+    help: 'Queries with and without an EDNS Client Subnet option.',
+  },
+  {
+    name: 'meridian_dns_truncated_total',
+    type: 'counter',
+    labels: [],
+    help: 'UDP replies sent truncated (TC=1).',
+  },
+  {
+    name: 'meridian_dns_rate_limited_total',
+    type: 'counter',
+    labels: ['action'],
+    help: 'Responses limited by RRL, by action (slip or drop).',
   },
   {
     name: 'meridian_dns_query_duration_seconds',
@@ -32,18 +50,36 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     labels: [],
     help: 'Time from a query arriving to its answer being sent.',
   },
-  // Proxy tier
+  {
+    name: 'meridian_dns_snapshot_age_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'Age of the state snapshot the DNS tier answers from.',
+  },
+  // Proxy tier (src/proxy/metrics.ts)
   {
     name: 'meridian_proxy_requests_total',
     type: 'counter',
-    labels: ['region', 'backend', 'code'],
-    help: 'Proxied requests, by region, backend and status class.',
+    labels: ['region', 'backend', 'method_class', 'status_class'],
+    help: 'Proxied requests, by region, backend, method class and status class.',
   },
   {
     name: 'meridian_proxy_request_duration_seconds',
     type: 'histogram',
     labels: ['region', 'backend'],
     help: 'Proxied request duration.',
+  },
+  {
+    name: 'meridian_proxy_retries_total',
+    type: 'counter',
+    labels: ['region'],
+    help: 'Requests retried on another backend.',
+  },
+  {
+    name: 'meridian_proxy_ejections_total',
+    type: 'counter',
+    labels: ['region', 'backend'],
+    help: 'Passive ejections of a backend after consecutive failures.',
   },
   {
     name: 'meridian_proxy_backend_healthy',
@@ -57,74 +93,105 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     labels: ['region', 'backend'],
     help: 'Share of the hash ring owned by the backend (0-1).',
   },
-  // State store
+  {
+    name: 'meridian_proxy_in_flight_requests',
+    type: 'gauge',
+    labels: ['region'],
+    help: 'Requests being proxied now.',
+  },
+  // Traffic policies (src/policy/engine.ts)
+  {
+    name: 'meridian_policy_decisions_total',
+    type: 'counter',
+    labels: ['type', 'action'],
+    help: 'Policy decisions, by policy type and action.',
+  },
+  {
+    name: 'meridian_policy_waf_matches_total',
+    type: 'counter',
+    labels: ['rule'],
+    help: 'WAF rule matches, by rule id.',
+  },
+  // State store (src/metrics/state-metrics.ts)
   {
     name: 'meridian_state_redis_connected',
     type: 'gauge',
-    labels: [],
-    help: '1 while Redis is reachable.',
+    labels: ['backend'],
+    help: '1 while writes can reach the state store (always 1 for the embedded store).',
   },
   {
     name: 'meridian_state_snapshot_age_seconds',
     type: 'gauge',
     labels: [],
-    help: 'Seconds since the snapshot was last confirmed against the source of truth.',
+    help: 'Seconds since the snapshot was last confirmed against the source.',
+  },
+  {
+    name: 'meridian_state_change_feed_lag_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'Delay between a change being published and this node applying it.',
   },
   {
     name: 'meridian_state_resyncs_total',
     type: 'counter',
     labels: [],
-    help: 'Full reloads of the state snapshot.',
+    help: 'Full reloads of the state from its source.',
   },
-  // Operations (this folder)
+  // Admin API and operations (src/api/server.ts, src/ops/)
+  {
+    name: 'meridian_api_requests_total',
+    type: 'counter',
+    labels: ['method', 'route', 'status'],
+    help: 'Admin API requests.',
+  },
   {
     name: 'meridian_ops_alerts_total',
     type: 'counter',
     labels: ['type', 'level'],
-    help: 'Alerts raised by this node, by type and level.',
+    help: 'Alerts raised, by type and level.',
   },
   {
     name: 'meridian_ops_webhook_deliveries_total',
     type: 'counter',
     labels: ['webhook', 'result'],
-    help: 'Alert webhook deliveries by outcome (delivered, failed, dropped).',
+    help: 'Webhook delivery attempts, by webhook and result.',
   },
   {
     name: 'meridian_ops_audit_failures_total',
     type: 'counter',
     labels: [],
-    help: 'Audit entries that could not be written after their change succeeded.',
+    help: 'Audit records that could not be written.',
   },
-  // Process (prom-client default metrics with the meridian_ prefix)
+  // Process (prom-client default metrics, prefix meridian_)
   {
     name: 'meridian_process_cpu_seconds_total',
     type: 'counter',
     labels: [],
-    help: 'Total user and system CPU time spent in seconds.',
+    help: 'Total user and system CPU time spent.',
   },
   {
     name: 'meridian_process_resident_memory_bytes',
     type: 'gauge',
     labels: [],
-    help: 'Resident memory size in bytes.',
+    help: 'Resident memory size.',
   },
   {
     name: 'meridian_nodejs_eventloop_lag_seconds',
     type: 'gauge',
     labels: [],
-    help: 'Lag of event loop in seconds.',
+    help: 'Event loop lag.',
   },
   {
     name: 'meridian_nodejs_eventloop_lag_p99_seconds',
     type: 'gauge',
     labels: [],
-    help: 'The 99th percentile of the recorded event loop delays.',
+    help: 'Event loop lag, 99th percentile.',
   },
   {
     name: 'meridian_nodejs_heap_size_used_bytes',
     type: 'gauge',
     labels: [],
-    help: 'Process heap size used from Node.js in bytes.',
+    help: 'Used V8 heap.',
   },
 ];
 

@@ -88,6 +88,40 @@ void describe('config/grafana/meridian-dashboard.json', () => {
     assert.deepEqual([...unknown], [], 'metrics not in src/ops/metric-names.ts');
   });
 
+  void it('filters and groups only by labels the metrics have', () => {
+    // Labels Prometheus itself adds to every series, and the histogram bucket label.
+    const always = new Set(['instance', 'job', 'le']);
+    const labelsOf = new Map<string, Set<string>>();
+    for (const m of DOCUMENTED_METRICS) {
+      for (const series of [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`]) {
+        labelsOf.set(series, new Set(m.labels));
+      }
+    }
+    const problems: string[] = [];
+    for (const expr of allExpressions()) {
+      // Selectors: metric{label op "value", ...}
+      for (const sel of expr.matchAll(/\b(meridian_[a-z0-9_]+)\{([^}]*)\}/g)) {
+        const [, metric = '', body = ''] = sel;
+        for (const matcher of body.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)/g)) {
+          const label = matcher[1] ?? '';
+          if (!always.has(label) && labelsOf.get(metric)?.has(label) !== true)
+            problems.push(`${metric}{${label}}`);
+        }
+      }
+      // Aggregations: by (a, b) applies to every metric in the expression.
+      const metrics = metricNames(expr);
+      for (const by of expr.matchAll(/\bby \(([^)]*)\)/g)) {
+        for (const label of (by[1] ?? '').split(',').map((l) => l.trim())) {
+          if (label === '' || always.has(label)) continue;
+          for (const metric of metrics) {
+            if (labelsOf.get(metric)?.has(label) !== true) problems.push(`${metric} by (${label})`);
+          }
+        }
+      }
+    }
+    assert.deepEqual([...new Set(problems)], [], 'labels the documented metrics do not have');
+  });
+
   void it('covers DNS, proxy, state store and process metrics', () => {
     const used = new Set(allExpressions().flatMap(metricNames));
     for (const name of [
