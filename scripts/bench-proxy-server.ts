@@ -3,7 +3,7 @@
 // SIGTERM/SIGINT close it.
 //
 //   node --import tsx scripts/bench-proxy-server.ts --listen 127.0.0.1:18091 \
-//     --backends http://127.0.0.1:18081,http://127.0.0.1:18082 [--health-path /]
+//     --backends http://127.0.0.1:18081,http://127.0.0.1:18082 [--health-path /] [--workers 2]
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { proxySchema } from '../src/config/proxy-schema.js';
@@ -17,6 +17,8 @@ const { values } = parseArgs({
     backends: { type: 'string' },
     'health-path': { type: 'string', default: '/' },
     'log-level': { type: 'string', default: 'warn' },
+    /** proxy.workers: 1 = in this process, 0 = one per core, > 1 = that many node:cluster workers. */
+    workers: { type: 'string', default: '1' },
   },
 });
 const urls = (values.backends ?? '').split(',').filter((s) => s !== '');
@@ -33,6 +35,7 @@ const proxy = await startProxy({
   config: proxySchema.parse({
     region: 'bench',
     listen: [values.listen],
+    workers: Number(values.workers),
     health: { path: values['health-path'] },
   }),
   store,

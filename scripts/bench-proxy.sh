@@ -7,8 +7,11 @@
 # cookie directly against one backend and through each proxy. Prints requests/s, p50/p99 latency
 # and each proxy's CPU time per request (from /proc/<pid>/stat), plus the ratio Meridian/nginx.
 #
+# The fair comparison: nginx with `worker_processes 2` against Meridian with `workers: 2` (two
+# node:cluster workers); CPU time counts each proxy's master/primary and its workers.
+#
 # Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
-# NGINX_WORKERS (1, the nginx proxy's worker_processes; Meridian runs one process too).
+# NGINX_WORKERS (2, the nginx proxy's worker_processes), MERIDIAN_WORKERS (2, proxy.workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +19,8 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18080}
-NGINX_WORKERS=${NGINX_WORKERS:-1}
+NGINX_WORKERS=${NGINX_WORKERS:-2}
+MERIDIAN_WORKERS=${MERIDIAN_WORKERS:-2}
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 for tool in wrk "$NGINX" node; do
@@ -90,7 +94,7 @@ PIDS+=($!)
 NGINX_PROXY_PID=$!
 PIDS+=($NGINX_PROXY_PID)
 
-node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN" \
+node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN" --workers "$MERIDIAN_WORKERS" \
   --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/meridian.out" 2>"$TMP/meridian.err" &
 MERIDIAN_PID=$!
 PIDS+=($MERIDIAN_PID)
@@ -147,15 +151,21 @@ run() {
   fi
   printf '%-22s %10s rps   p50 %8s   p99 %8s   CPU/req %6s µs   %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-}"
   RESULT_RPS=$rps
+  RESULT_CPU=$cpu
 }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, varying meridian_affinity cookie; $(nproc) cores"
+echo "nginx worker_processes $NGINX_WORKERS, meridian workers $MERIDIAN_WORKERS; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run "backend direct (nginx)" "http://127.0.0.1:$B1/"
 # Warm-up (JIT, pools) so the measured run is steady state.
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN/" >/dev/null
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$TMP/cookies.lua" "http://127.0.0.1:$NGINX_PROXY/" >/dev/null
 run "nginx hash proxy" "http://127.0.0.1:$NGINX_PROXY/" "$NGINX_PROXY_PID"
 NGINX_RPS=$RESULT_RPS
+NGINX_CPU=$RESULT_CPU
 run "meridian proxy" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
 MERIDIAN_RPS=$RESULT_RPS
+MERIDIAN_CPU=$RESULT_CPU
 awk -v m="$MERIDIAN_RPS" -v n="$NGINX_RPS" 'BEGIN {printf "meridian / nginx throughput ratio: %.2f (target >= 0.6)\n", m / n}'
+awk -v m="$MERIDIAN_CPU" -v n="$NGINX_CPU" 'BEGIN {if (n > 0) printf "meridian / nginx CPU per request: %.2f\n", m / n}'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

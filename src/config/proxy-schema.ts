@@ -78,7 +78,11 @@ export const proxySchema = z
     /** With `tls`: HTTPS listeners, HTTP/2 and HTTP/1.1 negotiated by ALPN. */
     tls: tls.optional(),
     tlsListen: z.array(hostPort).default([]),
-    /** node:cluster workers; 1 = serve in this process, 0 = one per core. */
+    /**
+     * node:cluster workers; 1 = serve in this process, 0 = one per core, > 1 = that many. Each worker
+     * is a full proxy (own pools, ring, health checks) on the shared sockets, reporting region health
+     * as `<reporterId>/w<n>`.
+     */
     workers: nonNegativeInt.default(1),
     affinity: affinity.prefault({}),
     /** Ring points per unit of weight (the hash ring's default when absent). */

@@ -26,6 +26,10 @@ export interface Selection {
 
 export type NoSelection = 'no-backends' | 'no-healthy' | 'saturated' | 'exhausted';
 
+const USABLE = 0;
+const INELIGIBLE = 1;
+const SATURATED = 2;
+
 export class Balancer {
   readonly ring: HashRing;
   /** Backends in the ring (active and draining) by id. */
@@ -69,27 +73,24 @@ export class Balancer {
     env: SelectionEnv,
   ): Selection | NoSelection {
     if (this.ring.size === 0) return 'no-backends';
+    // Fast path: the key's home backend is usable (no generator, no closure, no allocation).
+    if (env.balanceFactor === undefined) {
+      const home = this.ring.lookupId(key);
+      if (home !== undefined && this.usable(home, sticky, exclude, env) === USABLE)
+        return { backendId: home, spilled: 0 };
+    }
     let sawSaturated = false;
     let sawEligible = false;
     const allowed = (id: string): boolean => {
-      if (exclude?.has(id) === true) return false;
-      const state = this.backends.get(id)?.state;
-      if (state === 'draining' && !sticky) return false;
-      if (!env.panic && !env.isHealthy(id)) return false;
-      sawEligible = true;
-      if (env.saturated(id)) {
-        sawSaturated = true;
-        return false;
-      }
-      return true;
+      const verdict = this.usable(id, sticky, exclude, env);
+      if (verdict !== INELIGIBLE) sawEligible = true;
+      if (verdict === SATURATED) sawSaturated = true;
+      return verdict === USABLE;
     };
     if (env.balanceFactor !== undefined) {
       const picked = pickBounded(this.ring, key, (id) => env.load(id), allowed, env.balanceFactor);
       if (picked !== undefined) return picked;
     } else {
-      // Fast path: the key's home backend is usable (no generator, no allocation).
-      const home = this.ring.lookupId(key);
-      if (home !== undefined && allowed(home)) return { backendId: home, spilled: 0 };
       let spilled = 0;
       for (const id of this.ring.candidates(key)) {
         if (allowed(id)) return { backendId: id, spilled };
@@ -99,5 +100,18 @@ export class Balancer {
     if (sawSaturated) return 'saturated';
     if (!sawEligible && (exclude === undefined || exclude.size === 0)) return 'no-healthy';
     return 'exhausted';
+  }
+
+  /** USABLE, INELIGIBLE (excluded, draining for a new session, unhealthy) or SATURATED. */
+  private usable(
+    id: string,
+    sticky: boolean,
+    exclude: ReadonlySet<string> | undefined,
+    env: SelectionEnv,
+  ): number {
+    if (exclude?.has(id) === true) return INELIGIBLE;
+    if (!sticky && this.backends.get(id)?.state === 'draining') return INELIGIBLE;
+    if (!env.panic && !env.isHealthy(id)) return INELIGIBLE;
+    return env.saturated(id) ? SATURATED : USABLE;
   }
 }

@@ -20,7 +20,10 @@ import { errorBody, errorCode, isRetryableError, upstreamFailure, type ProxyErro
 import {
   affinityCookie,
   appendSetCookie,
+  downstreamHeaderList,
   downstreamHeaders,
+  rawHeadersToObject,
+  upstreamHeaderList,
   readCookie,
   requestIdOf,
   TrustedProxies,
@@ -49,17 +52,20 @@ interface Res {
   readonly headersSent: boolean;
   readonly writableEnded: boolean;
   readonly writableFinished: boolean;
-  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  writeHead(status: number, headers: OutgoingHttpHeaders | string[]): unknown;
   write(chunk: Buffer): boolean;
   end(chunk?: string): unknown;
   destroy(err?: Error): unknown;
   once(event: 'drain' | 'close', fn: () => void): unknown;
+  on(event: 'close', fn: () => void): unknown;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const FALLBACK_HEADER = 'x-meridian-fallback';
 const DEBUG_HEADER = 'x-meridian-backend';
 const PEER_PREFIX = 'region:';
+/** The exchange of a response, for the shared 'close' listener. */
+const EXCHANGE = Symbol('meridian.exchange');
 
 class ClientGone extends Error {
   override readonly name = 'ClientGone';
@@ -85,13 +91,15 @@ class Exchange {
   /** The upstream whose answer (or failure) the client got; 'none' when the proxy answered itself. */
   answeredBy = 'none';
   status = 0;
-  controller: Dispatcher.DispatchController | undefined;
+  /** Aborts the attempt in progress (undici's onConnect callback). */
+  abort: ((err: Error) => void) | undefined;
   clientGone = false;
   done = false;
   /** Peer proxies to try, when the request is being sent to another region. */
   peers: readonly Upstream[] | undefined;
 
   constructor(
+    readonly engine: ProxyEngine,
     readonly req: ProxyRequest,
     readonly res: Res,
     readonly method: string,
@@ -99,7 +107,8 @@ class Exchange {
     readonly key: string,
     readonly sticky: boolean,
     readonly setCookie: string | undefined,
-    readonly headers: Record<string, string>,
+    /** Headers for the backend: a flat name/value list (HTTP/1 fast path) or an object. */
+    readonly headers: string[] | Record<string, string>,
     readonly body: ProxyRequest | null,
   ) {}
 
@@ -111,11 +120,21 @@ class Exchange {
   }
 }
 
-/** One attempt of an exchange on one upstream: an undici dispatch handler. */
+/** Outcome passed to the health tracker for every successful response (no allocation). */
+const OK_OUTCOME = Object.freeze({ ok: true });
+
+/**
+ * One attempt of an exchange on one upstream: an undici dispatch handler. It implements undici's
+ * raw handler interface (onConnect/onHeaders/onData/onComplete/onError), which undici calls
+ * directly; the controller-style interface would add a wrapper, a controller and two header
+ * objects parsed from the raw headers per request.
+ */
 class Attempt implements Dispatcher.DispatchHandler {
   private discard = false;
   private settled = false;
+  private paused = false;
   private status = 0;
+  private resume: (() => void) | undefined;
 
   constructor(
     private readonly engine: ProxyEngine,
@@ -125,41 +144,44 @@ class Attempt implements Dispatcher.DispatchHandler {
     readonly local: boolean,
   ) {}
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.ex.controller = controller;
-    if (this.ex.clientGone) controller.abort(new ClientGone('client went away'));
+  onConnect(abort: (err?: Error) => void): void {
+    this.ex.abort = abort;
+    if (this.ex.clientGone) abort(new ClientGone('client went away'));
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
-    if (statusCode < 200) return; // 1xx informational: Node answers Expect itself
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx informational: Node answers Expect itself
     this.status = statusCode;
+    this.resume = resume;
     if (this.engine.shouldRetryStatus(this.ex, statusCode)) {
       this.discard = true; // read and drop the body, then try the next backend
-      return;
+      return true;
     }
     try {
-      this.engine.writeHead(this.ex, this, statusCode, headers);
+      this.engine.writeHead(this.ex, this, statusCode, rawHeaders);
     } catch (err) {
-      controller.abort(err instanceof Error ? err : new Error(String(err)));
+      this.ex.abort?.(err instanceof Error ? err : new Error(String(err)));
     }
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.discard) return;
-    const res = this.ex.res;
-    if (!res.write(chunk) && !controller.paused) {
-      controller.pause();
-      res.once('drain', () => controller.resume());
+  onData(chunk: Buffer): boolean {
+    if (this.discard || this.ex.res.write(chunk)) return true;
+    if (!this.paused) {
+      this.paused = true;
+      // Created only when the client is slow: no closure per request.
+      this.ex.res.once('drain', () => {
+        this.paused = false;
+        this.resume?.();
+      });
     }
+    return false;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     if (!this.settle()) return;
-    this.engine.record(this.upstream, this.local, { ok: this.status < 500, status: this.status });
+    const ok = this.status < 500;
+    this.engine.record(this.upstream, this.local, ok ? OK_OUTCOME : { ok, status: this.status });
     if (this.discard) {
       this.engine.retry(this.ex, this.upstream, undefined);
       return;
@@ -167,7 +189,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     this.ex.res.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     if (!this.settle()) return;
     const ex = this.ex;
     if (ex.clientGone || err instanceof ClientGone) return;
@@ -213,6 +235,7 @@ export class ProxyEngine {
   private readonly peerUpstreams: UpstreamSet;
   private readonly retryStatuses: ReadonlySet<number>;
   private readonly defaultPeerPort: () => number;
+  private readonly untrackInFlight: () => void;
   private balancer: Balancer = Balancer.build([], undefined);
   private env: SelectionEnv;
   private peerCache: { version: number; at: number; peers: readonly Upstream[] } | undefined;
@@ -233,6 +256,7 @@ export class ProxyEngine {
     this.health = options.health;
     this.latency = options.latency;
     this.defaultPeerPort = options.defaultPeerPort;
+    this.untrackInFlight = options.metrics.trackInFlight(() => this.inFlight);
     this.trusted = new TrustedProxies(options.config.trustedProxies);
     this.retryStatuses = new Set(options.config.retries.onStatuses);
     const t = options.config.timeouts;
@@ -286,7 +310,7 @@ export class ProxyEngine {
     const ringChanged = next.ring.version !== prev.ring.version || !sameStates(prev, next);
     if (!ringChanged && !poolsChanged) return false;
     this.balancer = next;
-    this.metrics.setShares(next.ring.shares(), next.backends.keys());
+    this.metrics.setShares(next.ring.shares());
     this.refreshHealth();
     return true;
   }
@@ -315,7 +339,6 @@ export class ProxyEngine {
   handle(req: ProxyRequest, response: ProxyResponse, proto: 'http' | 'https'): void {
     const res = response as unknown as Res;
     this.inFlight++;
-    this.metrics.inFlight.inc();
     const headers = req.headers;
     const requestId = requestIdOf(headers);
     const peer = unmapIPv4(req.socket.remoteAddress ?? '');
@@ -344,6 +367,7 @@ export class ProxyEngine {
     const method = req.method ?? 'GET';
     const hasBody = requestHasBody(req);
     const ex = new Exchange(
+      this,
       req,
       res,
       method,
@@ -351,10 +375,13 @@ export class ProxyEngine {
       key,
       sticky,
       setCookie,
-      upstreamHeaders(headers, { peer, trusted, proto, requestId }),
+      req.httpVersionMajor === 1 && !trusted
+        ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId)
+        : upstreamHeaders(headers, { peer, trusted, proto, requestId }),
       hasBody ? req : null,
     );
-    res.once('close', () => this.finish(ex));
+    (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
+    res.on('close', onResponseClose);
 
     if (this.healthyActive === 0) {
       // Nothing healthy here: another region's proxy, at most once per request.
@@ -370,7 +397,9 @@ export class ProxyEngine {
         const peers = this.peers();
         if (peers.length > 0) {
           ex.peers = peers;
-          ex.headers[FALLBACK_HEADER] = this.config.region;
+          const h = ex.headers;
+          if (Array.isArray(h)) h.push(FALLBACK_HEADER, this.config.region);
+          else h[FALLBACK_HEADER] = this.config.region;
         }
       }
     }
@@ -423,7 +452,7 @@ export class ProxyEngine {
         attempt,
       );
     } catch (err) {
-      attempt.onResponseError(undefined, err instanceof Error ? err : new Error(String(err)));
+      attempt.onError(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -468,25 +497,30 @@ export class ProxyEngine {
     if (local && !upstream.retired) this.health.recordResult(upstream.id, outcome);
   }
 
-  writeHead(
-    ex: Exchange,
-    attempt: Attempt,
-    status: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
-    const out = downstreamHeaders(headers);
-    out['x-request-id'] = ex.requestId;
-    if (ex.setCookie !== undefined) appendSetCookie(out, ex.setCookie);
-    if (!attempt.local) {
-      out[FALLBACK_HEADER] = attempt.upstream.id.slice(PEER_PREFIX.length);
-    } else if (this.config.debugHeader) {
+  writeHead(ex: Exchange, attempt: Attempt, status: number, raw: Buffer[]): void {
+    let extra: string | undefined;
+    if (!attempt.local) extra = attempt.upstream.id.slice(PEER_PREFIX.length);
+    else if (this.config.debugHeader) {
       const hit = this.balancer.ring.lookup(ex.key);
-      out[DEBUG_HEADER] =
-        `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
+      extra = `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
     }
-    if (this.closing && ex.req.httpVersionMajor === 1) out.connection = 'close';
+    const close = this.closing && ex.req.httpVersionMajor === 1;
     ex.answeredBy = attempt.upstream.id;
     ex.status = status;
+    if (ex.req.httpVersionMajor !== 1) {
+      // HTTP/2 compatibility responses take a header object.
+      const out = downstreamHeaders(rawHeadersToObject(raw));
+      out['x-request-id'] = ex.requestId;
+      if (ex.setCookie !== undefined) appendSetCookie(out, ex.setCookie);
+      if (extra !== undefined) out[attempt.local ? DEBUG_HEADER : FALLBACK_HEADER] = extra;
+      ex.res.writeHead(status, out);
+      return;
+    }
+    const out = downstreamHeaderList(raw);
+    out.push('x-request-id', ex.requestId);
+    if (ex.setCookie !== undefined) out.push('set-cookie', ex.setCookie);
+    if (extra !== undefined) out.push(attempt.local ? DEBUG_HEADER : FALLBACK_HEADER, extra);
+    if (close) out.push('connection', 'close');
     ex.res.writeHead(status, out);
   }
 
@@ -518,15 +552,14 @@ export class ProxyEngine {
   }
 
   /** The client's response closed (finished or aborted): account for the request exactly once. */
-  private finish(ex: Exchange): void {
+  finish(ex: Exchange): void {
     if (ex.done) return;
     ex.done = true;
     if (!ex.res.writableFinished) {
       ex.clientGone = true;
-      ex.controller?.abort(new ClientGone('client went away'));
+      ex.abort?.(new ClientGone('client went away'));
     }
     this.inFlight--;
-    this.metrics.inFlight.dec();
     if (ex.retryCounted) this.retriesInFlight--;
     const ms = performance.now() - ex.start;
     this.latency.record(ms);
@@ -670,10 +703,17 @@ export class ProxyEngine {
 
   /** Closes every upstream pool, gracefully until `deadline` (ms epoch). */
   async close(deadline: number): Promise<void> {
+    this.untrackInFlight();
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
     await Promise.all([this.upstreams.close(deadline), this.peerUpstreams.close(deadline)]);
   }
+}
+
+/** 'close' listener of every response (one function, no closure per request). */
+function onResponseClose(this: unknown): void {
+  const ex = (this as Record<symbol, Exchange | undefined>)[EXCHANGE];
+  if (ex !== undefined) ex.engine.finish(ex);
 }
 
 function sameStates(a: Balancer, b: Balancer): boolean {

@@ -24,10 +24,14 @@ export function isHopByHop(name: string): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-');
 }
 
+const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close', 'upgrade', 'Upgrade']);
+
 /** Header names listed in `Connection` (lower case), which are hop-by-hop too. */
 function connectionTokens(value: string | string[] | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
+  if (PLAIN_CONNECTION.has(text)) return undefined; // the usual values name no header
+
   const out: string[] = [];
   for (const part of text.split(',')) {
     const t = part.trim().toLowerCase();
@@ -116,6 +120,106 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, ctx: ForwardConte
     else delete out['x-forwarded-host'];
   }
   out['x-request-id'] = ctx.requestId;
+  return out;
+}
+
+/**
+ * The HTTP/1 fast path of `upstreamHeaders` for a peer that is not a trusted proxy: a flat
+ * name/value list (undici takes it as is) built from the request's raw headers, in their order and
+ * case, with the same rules — hop-by-hop (and those named in `Connection`) dropped, the client's
+ * X-Forwarded-* and X-Request-ID replaced.
+ */
+export function upstreamHeaderList(
+  raw: readonly string[],
+  peer: string,
+  proto: 'http' | 'https',
+  requestId: string,
+): string[] {
+  const out: string[] = [];
+  let host: string | undefined;
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (SKIP_UPSTREAM.has(lower) || lower.startsWith('proxy-')) {
+      if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (lower === 'host') {
+      if (host !== undefined) continue; // one Host only
+      host = value;
+    }
+    out.push(name, value);
+  }
+  if (connection !== undefined) {
+    const extra = connectionTokens(connection);
+    if (extra !== undefined) {
+      for (let i = out.length - 2; i >= 0; i -= 2) {
+        if (extra.includes((out[i] as string).toLowerCase())) out.splice(i, 2);
+      }
+    }
+  }
+  out.push('x-forwarded-for', peer, 'x-forwarded-proto', proto);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/** Request headers never copied by `upstreamHeaderList` (hop-by-hop, or replaced by the proxy). */
+const SKIP_UPSTREAM = new Set([
+  ...HOP_BY_HOP,
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+]);
+
+/** Response headers never copied by `downstreamHeaderList` (hop-by-hop, or set by the proxy). */
+const SKIP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'x-request-id']);
+
+/**
+ * Response headers for an HTTP/1 client, from undici's raw header buffers: a flat name/value list
+ * for `writeHead`, hop-by-hop (and those named in `Connection`) and X-Request-ID dropped. Values are
+ * decoded as latin1 so their bytes pass through unchanged.
+ */
+export function downstreamHeaderList(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (SKIP_DOWNSTREAM.has(lower) || lower.startsWith('proxy-')) {
+      if (lower === 'connection') {
+        const v = (raw[i + 1] as Buffer).toString('latin1');
+        connection = connection === undefined ? v : `${connection}, ${v}`;
+      }
+      continue;
+    }
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  if (connection !== undefined) {
+    const extra = connectionTokens(connection);
+    if (extra !== undefined) {
+      for (let i = out.length - 2; i >= 0; i -= 2) {
+        if (extra.includes((out[i] as string).toLowerCase())) out.splice(i, 2);
+      }
+    }
+  }
+  return out;
+}
+
+/** undici's raw header buffers as a header object (lower-case names; repeated ones as arrays). */
+export function rawHeadersToObject(raw: readonly Buffer[]): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else out[name] = [seen, value];
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The proxy's Prometheus metrics, registered in the registry passed in (never the global one).
-// Labelled children are cached so the request path does no label hashing.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+// The per-request metrics are plain numbers turned into Prometheus values at scrape time, so the
+// request path does no label hashing.
+import { Counter, Gauge, type Histogram, type Registry } from 'prom-client';
 
 export type MethodClass = 'read' | 'write' | 'other';
 
@@ -22,54 +23,175 @@ export function methodClass(method: string): MethodClass {
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-function statusClass(status: number): string {
-  return STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
+const STATUS_CLASS_INDEX = STATUS_CLASSES.length; // 'other'
+const METHOD_CLASSES = ['read', 'write', 'other'] as const;
+const SLOTS = METHOD_CLASSES.length * (STATUS_CLASSES.length + 1);
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+function methodIndex(method: string): number {
+  const c = methodClass(method);
+  return c === 'read' ? 0 : c === 'write' ? 1 : 2;
 }
 
-interface Child {
-  inc(): void;
+function statusIndex(status: number): number {
+  const i = Math.floor(status / 100) - 1;
+  return i >= 0 && i < STATUS_CLASS_INDEX ? i : STATUS_CLASS_INDEX;
 }
-interface TimerChild {
-  observe(v: number): void;
+
+/** Per-backend request counts and latency buckets, updated with plain arithmetic. */
+class BackendTally {
+  /** [method class × status class] request counts. */
+  readonly counts = new Float64Array(SLOTS);
+  /** Non-cumulative counts per DURATION_BUCKETS bound (the last slot: above every bound). */
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
 }
+
+interface MetricValue {
+  value: number;
+  labels: Record<string, string | number>;
+  metricName?: string;
+}
+
+interface MetricJson {
+  name: string;
+  help: string;
+  type: string;
+  values: MetricValue[];
+  aggregator: string;
+}
+
+/**
+ * `meridian_proxy_requests_total` and `meridian_proxy_request_duration_seconds`, registered as
+ * custom metric objects: the request path only adds to numbers in a per-backend tally (no label
+ * hashing or validation per request, as prom-client's labelled children do); the Prometheus
+ * values are built when the registry is scraped. Two proxies in one registry share the tallies.
+ */
+class RequestAccounting {
+  readonly tallies = new Map<string, BackendTally>();
+  readonly counter: CustomMetric;
+  readonly histogram: CustomMetric;
+
+  constructor() {
+    this.counter = {
+      name: 'meridian_proxy_requests_total',
+      help: 'Requests answered by the proxy, by backend ("none" when the proxy answered itself)',
+      type: 'counter',
+      aggregator: 'sum',
+      get: () => Promise.resolve(this.counterJson()),
+      reset: () => this.tallies.clear(),
+    };
+    this.histogram = {
+      name: 'meridian_proxy_request_duration_seconds',
+      help: 'Time from receiving a request until its response ended',
+      type: 'histogram',
+      aggregator: 'sum',
+      get: () => Promise.resolve(this.histogramJson()),
+      reset: () => this.tallies.clear(),
+    };
+  }
+
+  tally(backend: string): BackendTally {
+    let t = this.tallies.get(backend);
+    if (t === undefined) {
+      t = new BackendTally();
+      if (this.tallies.size < 10000) this.tallies.set(backend, t);
+    }
+    return t;
+  }
+
+  private counterJson(): MetricJson {
+    const values: MetricValue[] = [];
+    for (const [backend, t] of this.tallies) {
+      for (let m = 0; m < METHOD_CLASSES.length; m++) {
+        for (let s = 0; s <= STATUS_CLASS_INDEX; s++) {
+          const value = t.counts[m * (STATUS_CLASS_INDEX + 1) + s] ?? 0;
+          if (value === 0) continue;
+          values.push({
+            value,
+            labels: {
+              backend,
+              method_class: METHOD_CLASSES[m] ?? 'other',
+              status_class: STATUS_CLASSES[s] ?? 'other',
+            },
+          });
+        }
+      }
+    }
+    return { ...this.header(this.counter), values };
+  }
+
+  private histogramJson(): MetricJson {
+    const values: MetricValue[] = [];
+    const name = this.histogram.name;
+    for (const [backend, t] of this.tallies) {
+      if (t.count === 0) continue;
+      let acc = 0;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        acc += t.buckets[i] ?? 0;
+        values.push({
+          value: acc,
+          labels: { le: DURATION_BUCKETS[i] ?? 0, backend },
+          metricName: `${name}_bucket`,
+        });
+      }
+      values.push({ value: t.count, labels: { le: '+Inf', backend }, metricName: `${name}_bucket` });
+      values.push({ value: t.sum, labels: { backend }, metricName: `${name}_sum` });
+      values.push({ value: t.count, labels: { backend }, metricName: `${name}_count` });
+    }
+    return { ...this.header(this.histogram), values };
+  }
+
+  private header(m: CustomMetric): Omit<MetricJson, 'values'> {
+    return { name: m.name, help: m.help, type: m.type, aggregator: m.aggregator };
+  }
+}
+
+/** The shape prom-client's Registry needs from a metric. */
+interface CustomMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly aggregator: string;
+  get(): Promise<MetricJson>;
+  reset(): void;
+}
+
+/** Where each registry's request accounting lives (shared by the proxies registered there). */
+const accountingByRegistry = new WeakMap<Registry, RequestAccounting>();
+/** In-flight sources per registry (summed at scrape time, so the request path never touches a gauge). */
+const inFlightSources = new WeakMap<Registry, Set<() => number>>();
 
 export class ProxyMetrics {
-  private readonly requests: Counter<'backend' | 'method_class' | 'status_class'>;
-  private readonly duration: Histogram<'backend'>;
+  private readonly accounting: RequestAccounting;
   private readonly retries: Counter;
   private readonly ejections: Counter<'backend'>;
   private readonly healthy: Gauge<'backend'>;
   private readonly share: Gauge<'backend'>;
-  readonly inFlight: Gauge;
-  private readonly requestChildren = new Map<string, Child>();
-  private readonly durationChildren = new Map<string, TimerChild>();
+  private readonly inFlight: Gauge;
+  private readonly sources: Set<() => number>;
 
-  constructor(registry: Registry) {
+  constructor(private readonly registry: Registry) {
     const registers = [registry];
     // A second proxy in the same registry (tests, two listeners) shares the metrics.
     const reuse = <T>(name: string, create: () => T): T =>
       (registry.getSingleMetric(name) as T | undefined) ?? create();
-    this.requests = reuse(
-      'meridian_proxy_requests_total',
-      () =>
-        new Counter({
-          name: 'meridian_proxy_requests_total',
-          help: 'Requests answered by the proxy, by backend ("none" when the proxy answered itself)',
-          labelNames: ['backend', 'method_class', 'status_class'],
-          registers,
-        }),
-    );
-    this.duration = reuse(
-      'meridian_proxy_request_duration_seconds',
-      () =>
-        new Histogram({
-          name: 'meridian_proxy_request_duration_seconds',
-          help: 'Time from receiving a request until its response ended',
-          labelNames: ['backend'],
-          buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-          registers,
-        }),
-    );
+    let accounting = accountingByRegistry.get(registry);
+    if (accounting === undefined) {
+      accounting = new RequestAccounting();
+      accountingByRegistry.set(registry, accounting);
+      registry.registerMetric(accounting.counter as unknown as Counter);
+      registry.registerMetric(accounting.histogram as unknown as Histogram);
+    }
+    this.accounting = accounting;
+    let sources = inFlightSources.get(registry);
+    if (sources === undefined) {
+      sources = new Set();
+      inFlightSources.set(registry, sources);
+    }
+    this.sources = sources;
+    const inFlightOf = sources;
     this.retries = reuse(
       'meridian_proxy_retries_total',
       () =>
@@ -96,6 +218,8 @@ export class ProxyMetrics {
           name: 'meridian_proxy_backend_healthy',
           help: '1 when the backend is healthy in this proxy, else 0',
           labelNames: ['backend'],
+          // Over cluster workers: healthy only when every worker sees it so.
+          aggregator: 'min',
           registers,
         }),
     );
@@ -106,6 +230,8 @@ export class ProxyMetrics {
           name: 'meridian_proxy_ring_share_ratio',
           help: "Fraction of the hash ring's key space owned by the backend",
           labelNames: ['backend'],
+          // Every worker builds the same ring.
+          aggregator: 'first',
           registers,
         }),
     );
@@ -116,24 +242,39 @@ export class ProxyMetrics {
           name: 'meridian_proxy_in_flight_requests',
           help: 'Requests being proxied right now',
           registers,
+          collect(this: Gauge) {
+            let n = 0;
+            for (const source of inFlightOf) n += source();
+            this.set(n);
+          },
         }),
     );
   }
 
+  /** A tally to pass to `count` (look it up once per backend, not per request). */
+  tally(backend: string): BackendTally {
+    return this.accounting.tally(backend);
+  }
+
+  /** Accounts one finished request. */
+  count(tally: BackendTally, method: string, status: number, seconds: number): void {
+    const slot = methodIndex(method) * (STATUS_CLASS_INDEX + 1) + statusIndex(status);
+    tally.counts[slot] = (tally.counts[slot] ?? 0) + 1;
+    let i = 0;
+    while (i < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[i] as number)) i++;
+    tally.buckets[i] = (tally.buckets[i] ?? 0) + 1;
+    tally.sum += seconds;
+    tally.count++;
+  }
+
   request(backend: string, method: string, status: number, seconds: number): void {
-    const key = `${backend}\u0000${method}\u0000${status}`;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(backend, methodClass(method), statusClass(status));
-      if (this.requestChildren.size < 10000) this.requestChildren.set(key, child);
-    }
-    child.inc();
-    let timer = this.durationChildren.get(backend);
-    if (timer === undefined) {
-      timer = this.duration.labels(backend);
-      this.durationChildren.set(backend, timer);
-    }
-    timer.observe(seconds);
+    this.count(this.tally(backend), method, status, seconds);
+  }
+
+  /** Adds a source of in-flight requests (read when the registry is scraped). */
+  trackInFlight(source: () => number): () => void {
+    this.sources.add(source);
+    return () => this.sources.delete(source);
   }
 
   retry(): void {
@@ -148,13 +289,26 @@ export class ProxyMetrics {
     this.healthy.labels(backend).set(healthy ? 1 : 0);
   }
 
-  /** Replaces the ring shares and drops the series of backends that left. */
-  setShares(shares: ReadonlyMap<string, number>, known: Iterable<string>): void {
+  /** Replaces the ring shares (backends that left lose their series). */
+  setShares(shares: ReadonlyMap<string, number>): void {
     this.share.reset();
     for (const [id, ratio] of shares) this.share.labels(id).set(ratio);
-    const keep = new Set(known);
-    for (const key of [...this.durationChildren.keys()])
-      if (!keep.has(key) && !key.startsWith('region:')) this.durationChildren.delete(key);
+  }
+
+  /** This proxy's metrics only, in Prometheus text format. */
+  async text(): Promise<string> {
+    const parts = await Promise.all(
+      [
+        this.accounting.counter.name,
+        this.accounting.histogram.name,
+        'meridian_proxy_retries_total',
+        'meridian_proxy_ejections_total',
+        'meridian_proxy_backend_healthy',
+        'meridian_proxy_ring_share_ratio',
+        'meridian_proxy_in_flight_requests',
+      ].map((name) => this.registry.getSingleMetricAsString(name)),
+    );
+    return parts.map((p) => `${p}\n`).join('');
   }
 
   forgetBackend(backend: string): void {

@@ -1,0 +1,172 @@
+// Entry file of a node:cluster proxy worker: one complete proxy for the region (its own undici
+// pools, ring and health tracker) on the listen sockets node:cluster shares with the other workers.
+// State comes from the primary over IPC (snapshots applied to a ReplicaStateStore); the region
+// health reports go back to the primary over IPC, which writes them to the real store. Metrics live
+// in this worker's registry and are sent to the primary on request (MSG_METRICS).
+import cluster from 'node:cluster';
+import { AggregatorRegistry, Registry } from 'prom-client';
+import { describeError, isMeridianError } from '../core/errors.js';
+import type { HealthReport } from '../core/types.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { ReplicaStateStore, decodeSnapshot } from '../state/snapshot-codec.js';
+import type { ProxyService } from './index.js';
+import {
+  MSG_FAILED,
+  MSG_HELLO,
+  MSG_INIT,
+  MSG_METRICS,
+  MSG_METRICS_DONE,
+  MSG_READY,
+  MSG_REPORT,
+  MSG_REPORT_DONE,
+  MSG_SHUTDOWN,
+  MSG_SNAPSHOT,
+  isMessage,
+} from './ipc.js';
+import type {
+  InitMessage,
+  MetricsMessage,
+  ReportDoneMessage,
+  ShutdownMessage,
+  SnapshotMessage,
+  WorkerMessage,
+} from './ipc.js';
+import { startLocalProxy } from './local.js';
+
+/** A replica whose `reportHealth` is written by the primary (the replica itself is read-only). */
+class WorkerStore extends ReplicaStateStore {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+
+  override reportHealth(report: HealthReport): Promise<void> {
+    if (process.send === undefined || !process.connected)
+      return Promise.reject(new Error('no IPC channel to the primary'));
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      send({ type: MSG_REPORT, id, report });
+    });
+  }
+
+  settle(message: ReportDoneMessage): void {
+    const waiter = this.pending.get(message.id);
+    if (waiter === undefined) return;
+    this.pending.delete(message.id);
+    if (message.error === undefined) waiter.resolve();
+    else waiter.reject(new Error(message.error));
+  }
+
+  failAll(reason: string): void {
+    for (const waiter of this.pending.values()) waiter.reject(new Error(reason));
+    this.pending.clear();
+  }
+}
+
+interface WorkerState {
+  readonly logger: Logger;
+  readonly store: WorkerStore;
+  readonly registry: Registry;
+  proxy?: ProxyService;
+}
+
+let state: WorkerState | undefined;
+let shuttingDown = false;
+
+function send(message: WorkerMessage): void {
+  try {
+    if (process.send !== undefined && process.connected) process.send(message);
+  } catch {
+    // The primary went away; 'disconnect' ends this worker.
+  }
+}
+
+async function init(msg: InitMessage): Promise<void> {
+  const logger = createLogger(msg.logLevel).child({ worker: msg.slot });
+  const store = new WorkerStore({
+    initial: decodeSnapshot(msg.snapshot),
+    onListenerError: (err) => logger.warn({ err: describeError(err) }, 'snapshot listener failed'),
+  });
+  const registry = new Registry();
+  const current: WorkerState = { logger, store, registry };
+  state = current;
+  current.proxy = await startLocalProxy({
+    config: msg.config,
+    store,
+    logger,
+    registry,
+    reporterId: msg.reporterId,
+    resolvePath: (p) => p,
+  });
+  if (shuttingDown) return;
+  send({ type: MSG_READY, addresses: current.proxy.addresses() });
+}
+
+async function shutdown(code: number, graceMs: number): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  try {
+    await state?.proxy?.close({ graceMs });
+  } catch (err) {
+    state?.logger.error({ err: describeError(err) }, 'proxy worker close failed');
+  } finally {
+    state?.store.failAll('worker exiting');
+    process.exit(code);
+  }
+}
+
+function answerMetrics(message: MetricsMessage): void {
+  const registry = state?.registry;
+  if (registry === undefined) {
+    send({ type: MSG_METRICS_DONE, id: message.id, metrics: [] });
+    return;
+  }
+  registry.getMetricsAsJSON().then(
+    (metrics) => send({ type: MSG_METRICS_DONE, id: message.id, metrics }),
+    (err: unknown) => send({ type: MSG_METRICS_DONE, id: message.id, error: describeError(err) }),
+  );
+}
+
+function onMessage(message: unknown): void {
+  if (isMessage<SnapshotMessage>(message, MSG_SNAPSHOT)) {
+    if (state === undefined) return;
+    try {
+      state.store.apply(decodeSnapshot(message.snapshot));
+    } catch (err) {
+      state.logger.error(
+        { err: describeError(err) },
+        'bad snapshot from the primary: keeping the previous one',
+      );
+    }
+  } else if (isMessage<ReportDoneMessage>(message, MSG_REPORT_DONE)) {
+    state?.store.settle(message);
+  } else if (isMessage<MetricsMessage>(message, MSG_METRICS)) {
+    answerMetrics(message);
+  } else if (isMessage<InitMessage>(message, MSG_INIT)) {
+    init(message).catch((err: unknown) => {
+      send({
+        type: MSG_FAILED,
+        code: isMeridianError(err) ? err.code : 'E_INTERNAL',
+        message: describeError(err),
+      });
+      void shutdown(1, 0);
+    });
+  } else if (isMessage<ShutdownMessage>(message, MSG_SHUTDOWN)) {
+    void shutdown(0, message.graceMs);
+  }
+}
+
+if (cluster.isWorker) {
+  // prom-client's AggregatorRegistry answers clusterMetrics() requests from any aggregator in the
+  // primary (the DNS tier's, when it runs clustered in the same process); without it those time
+  // out (prom-client #747). It answers with no metrics: the proxy's are fetched by MSG_METRICS, so
+  // they are never counted twice or mixed into the DNS tier's output.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([]);
+  process.on('message', onMessage);
+  // The primary went away: nothing will push state or write reports any more.
+  process.on('disconnect', () => void shutdown(0, 1000));
+  process.on('unhandledRejection', (err) => {
+    state?.logger.error({ err: describeError(err) }, 'unhandled rejection in proxy worker');
+  });
+  send({ type: MSG_HELLO });
+}
