@@ -41,6 +41,31 @@ const UNMONITORED: RegionHealthView = Object.freeze({
   p95LatencyMs: 0,
 });
 
+/** `node-1/w2` → `node-1`: the workers of one proxy node share one vote. */
+export function reporterNode(reporterId: string): string {
+  const m = /^(.*)\/w\d+$/.exec(reporterId);
+  return m?.[1] ?? reporterId;
+}
+
+/**
+ * Each proxy node gets one vote (healthy when at least half of its workers see a healthy backend),
+ * so a node running many workers does not outvote a node running one; the region is up when at
+ * least half of the nodes vote healthy.
+ */
+function majorityOfNodesHealthy(reports: readonly HealthReport[]): boolean {
+  const perNode = new Map<string, { healthy: number; total: number }>();
+  for (const r of reports) {
+    const node = reporterNode(r.reporterId);
+    const tally = perNode.get(node) ?? { healthy: 0, total: 0 };
+    tally.total++;
+    if (r.healthyBackends > 0) tally.healthy++;
+    perNode.set(node, tally);
+  }
+  let healthyNodes = 0;
+  for (const t of perNode.values()) if (t.healthy * 2 >= t.total) healthyNodes++;
+  return healthyNodes * 2 >= perNode.size;
+}
+
 /**
  * @param graceUntil until this time (ms epoch) expired reports still count with their last known
  *   value, so a node that restarts does not treat every region as down before proxies report again.
@@ -70,8 +95,7 @@ export function evaluateRegionHealth(
       lastReportAt,
     };
   }
-  const healthyVotes = used.filter((r) => r.healthyBackends > 0).length;
-  const up = healthyVotes * 2 >= used.length;
+  const up = majorityOfNodesHealthy(used);
   return {
     status: inGrace ? 'stale' : up ? 'healthy' : 'unhealthy',
     up,
