@@ -35,10 +35,14 @@ export function statusMatches(ranges: readonly StatusRange[], status: number): b
 export const healthCheckSchema = z.strictObject({
   /** Path (with optional query) requested with GET on each backend's URL. */
   path: z.string().startsWith('/', { message: 'expected a path starting with /' }).default('/healthz'),
-  /** Time between the end of one check and the start of the next (before jitter). */
-  intervalMs: positiveInt.default(2000),
+  /**
+   * Time between the end of one check and the start of the next (before jitter). With the defaults a
+   * dead backend is detected within fall × (timeout + interval) ≈ 2.5 s, so DNS stops handing out a
+   * region whose backends all failed within 3 s (the proxy reports a health change at once).
+   */
+  intervalMs: positiveInt.default(750),
   /** Whole-check deadline: connect, headers and body. A timeout counts as a failure. */
-  timeoutMs: positiveInt.default(1000),
+  timeoutMs: positiveInt.default(500),
   /** Statuses that pass: codes or inclusive ranges, comma-separated (`200-399`, `200,204`). */
   expectedStatus: z
     .string()
@@ -49,7 +53,7 @@ export const healthCheckSchema = z.strictObject({
   /** Consecutive passes that bring a down backend up. */
   rise: positiveInt.default(2),
   /** Consecutive failures that take an up backend down. */
-  fall: positiveInt.default(3),
+  fall: positiveInt.default(2),
   /** Each interval is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
   jitter: z.number().min(0).max(1).default(0.1),
 });

@@ -11,11 +11,11 @@ import {
 void test('defaults', () => {
   assert.deepEqual(healthCheckSchema.parse({}), {
     path: '/healthz',
-    intervalMs: 2000,
-    timeoutMs: 1000,
+    intervalMs: 750,
+    timeoutMs: 500,
     expectedStatus: '200-399',
     rise: 2,
-    fall: 3,
+    fall: 2,
     jitter: 0.1,
   });
   assert.deepEqual(outlierSchema.parse({}), {
