@@ -1,0 +1,104 @@
+// The two tiers together: a node runs the DNS tier and the proxy of region `eu`. When every backend of
+// `eu` fails, the proxy's health report says so and DNS stops handing out `eu` within 3 s (the
+// issue's requirement, with the default health-check settings); when a backend recovers, `eu` comes
+// back.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
+import { answerData, dig } from '../helpers/dig.js';
+import {
+  runCli,
+  startMeridian,
+  tempDir,
+  writeTestConfig,
+  type MeridianProcess,
+} from '../helpers/meridian-process.js';
+
+const TOKEN = 'failover-test-token';
+const EU_ADDRESS = '192.0.2.10';
+const US_ADDRESS = '198.51.100.10';
+
+void describe('DNS failover driven by the proxy tier', () => {
+  let node: MeridianProcess;
+  let dnsPort = 0;
+  const backends: TestBackend[] = [];
+
+  const answerForFrankfurt = async (): Promise<string[]> => {
+    const r = await dig({ host: '127.0.0.1', port: dnsPort }, [
+      'www.example.test',
+      'A',
+      '+subnet=192.0.2.0/24',
+    ]);
+    assert.equal(r.status, 'NOERROR');
+    return answerData(r, 'A');
+  };
+
+  /** Polls until the answer equals `want`; returns the milliseconds it took, or fails at `limitMs`. */
+  const waitForAnswer = async (want: string, limitMs: number): Promise<number> => {
+    const start = Date.now();
+    let last: string[] = [];
+    while (Date.now() - start < limitMs) {
+      last = await answerForFrankfurt();
+      if (last.length === 1 && last[0] === want) return Date.now() - start;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`answer still ${JSON.stringify(last)} after ${limitMs} ms (wanted ${want})`);
+  };
+
+  before(async () => {
+    backends.push(await startBackend('b1'), await startBackend('b2'));
+    const dir = tempDir();
+    const config = writeTestConfig(dir, (doc) => {
+      // Default health-check and report settings: the 3 s bound must hold with them.
+      doc.proxy = { region: 'eu', listen: ['127.0.0.1:0'] };
+    });
+    node = await startMeridian(config, { MERIDIAN_API_TOKEN: TOKEN });
+    const m = /DNS udp on 127\.0\.0\.1:(\d+)/.exec(node.stdout());
+    assert.ok(m?.[1] !== undefined, node.stdout());
+    dnsPort = Number(m[1]);
+    const env = { MERIDIAN_API_URL: node.apiUrl, MERIDIAN_API_TOKEN: TOKEN };
+    for (const args of [
+      ['region', 'add', 'eu', '--lat', '50.11', '--lon', '8.68', '--ipv4', EU_ADDRESS],
+      ['region', 'add', 'us', '--lat', '39.04', '--lon', '-77.49', '--ipv4', US_ADDRESS],
+      ['backend', 'add', 'eu', backends[0]!.url, '--id', 'b1'],
+      ['backend', 'add', 'eu', backends[1]!.url, '--id', 'b2'],
+    ]) {
+      const r = await runCli(args, env);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    // Wait until the proxy has reported eu healthy.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+        health: { status: string };
+      };
+      if (status.health.status === 'healthy') break;
+      assert.ok(Date.now() < deadline, `eu never reported healthy: ${JSON.stringify(status.health)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  after(async () => {
+    await node?.stop();
+    await Promise.all(backends.map((b) => b.close()));
+  });
+
+  void it('answers the nearest healthy region first', async () => {
+    assert.deepEqual(await answerForFrankfurt(), [EU_ADDRESS]);
+  });
+
+  void it('stops handing out a region within 3 s once all its backends fail', async () => {
+    for (const b of backends) b.failing = true; // every route, /healthz included, answers 503
+    const tookMs = await waitForAnswer(US_ADDRESS, 3000);
+    const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+      health: { status: string };
+    };
+    assert.equal(status.health.status, 'unhealthy');
+    assert.ok(tookMs <= 3000, `took ${tookMs} ms`);
+  });
+
+  void it('hands the region out again when a backend recovers', async () => {
+    backends[0]!.failing = false;
+    await waitForAnswer(EU_ADDRESS, 10_000);
+  });
+});
