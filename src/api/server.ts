@@ -1,12 +1,14 @@
 // The admin API: JSON over HTTP on fastify. Reads are open, writes need `Authorization: Bearer`.
 // Every error answer has the shape of MeridianError.toJSON(); bad input never takes the server down.
+// Region and backend writes pass a WriteContext (the token's fingerprint as the actor, fastify's
+// request id) to the store, which records the audit entry atomically with the change.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, prometheusContentType, type Registry } from 'prom-client';
 import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
 import { ipFamily, parseCidr } from '../core/ip.js';
-import type { LifecycleState, Region } from '../core/types.js';
+import type { LifecycleState, Region, WriteContext } from '../core/types.js';
 import {
   validateBackendInput,
   validateBackendPatch,
@@ -240,11 +242,21 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     if (r === undefined) throw notFound(`region ${JSON.stringify(id)}`);
     return r;
   };
+  /** Who is writing: every mutating route runs behind the token check, so `actor` is set. */
+  const context = (req: ApiRequest): WriteContext => ({
+    actor: req.actor ?? 'api',
+    ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
+  });
   const setRegionState = (state: LifecycleState) => async (req: ApiRequest) => ({
-    body: await store.updateRegion(region(req.params.id).id, { state }),
+    body: await store.updateRegion(region(req.params.id).id, { state }, context(req)),
   });
   const setBackendState = (state: LifecycleState) => async (req: ApiRequest) => ({
-    body: await store.updateBackend(region(req.params.id).id, req.params.backendId ?? '', { state }),
+    body: await store.updateBackend(
+      region(req.params.id).id,
+      req.params.backendId ?? '',
+      { state },
+      context(req),
+    ),
   });
 
   on('GET', '/healthz', () => {
@@ -265,17 +277,17 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   }));
   on('POST', '/v1/regions', async (req) => ({
     status: 201,
-    body: await store.createRegion(validateRegionInput(req.body)),
+    body: await store.createRegion(validateRegionInput(req.body), context(req)),
   }));
   on('GET', '/v1/regions/:id', (req) => ({
     body: regionDetail(snapshot(), region(req.params.id), now(), graceUntil),
   }));
   on('PATCH', '/v1/regions/:id', async (req) => {
     const patch = validateRegionPatch(req.body);
-    return { body: await store.updateRegion(region(req.params.id).id, patch) };
+    return { body: await store.updateRegion(region(req.params.id).id, patch, context(req)) };
   });
   on('DELETE', '/v1/regions/:id', async (req) => {
-    await store.removeRegion(region(req.params.id).id);
+    await store.removeRegion(region(req.params.id).id, context(req));
     return {};
   });
   on('POST', '/v1/regions/:id/drain', setRegionState('draining'));
@@ -290,7 +302,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   });
   on('POST', '/v1/regions/:id/backends', async (req) => {
     const input = validateBackendInput(req.body);
-    return { status: 201, body: await store.createBackend(region(req.params.id).id, input) };
+    return { status: 201, body: await store.createBackend(region(req.params.id).id, input, context(req)) };
   });
   on('GET', '/v1/regions/:id/backends/:backendId', (req) => {
     const r = region(req.params.id);
@@ -302,10 +314,17 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   });
   on('PATCH', '/v1/regions/:id/backends/:backendId', async (req) => {
     const patch = validateBackendPatch(req.body);
-    return { body: await store.updateBackend(region(req.params.id).id, req.params.backendId ?? '', patch) };
+    return {
+      body: await store.updateBackend(
+        region(req.params.id).id,
+        req.params.backendId ?? '',
+        patch,
+        context(req),
+      ),
+    };
   });
   on('DELETE', '/v1/regions/:id/backends/:backendId', async (req) => {
-    await store.removeBackend(region(req.params.id).id, req.params.backendId ?? '');
+    await store.removeBackend(region(req.params.id).id, req.params.backendId ?? '', context(req));
     return {};
   });
   on('POST', '/v1/regions/:id/backends/:backendId/drain', setBackendState('draining'));

@@ -70,6 +70,18 @@ export interface BackendInput {
 
 export type BackendPatch = Partial<Omit<BackendInput, 'id'>>;
 
+/**
+ * Who makes a write through the admin API or the CLI. When a StateStore write is given one, the
+ * store records an audit entry (action, target, before/after, actor, requestId) atomically with
+ * the change.
+ */
+export interface WriteContext {
+  /** A token fingerprint (`token:ab12cd34…`) or a user/task name; 1-200 characters. */
+  readonly actor: string;
+  /** The API request id, for correlating logs and audit records; 1-200 characters. */
+  readonly requestId?: string;
+}
+
 /** Per-backend health as seen by one reporting proxy. */
 export interface BackendHealth {
   readonly backendId: string;

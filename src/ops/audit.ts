@@ -1,19 +1,34 @@
-// The audit log: one record per successful admin write, appended after the write.
+// The audit log: one record per successful admin write.
 //
-// Not atomic with the state change yet: the StateStore has no hook for it. If the append fails
-// (Redis unreachable right after the write succeeded), the failure is logged at error level with
-// the whole entry and counted in `meridian_ops_audit_failures_total`, and the write still counts
-// as done: the audit log must never undo or block a change that already happened. The report of
-// this module's author describes the small StateStore change that makes it atomic.
+// Region and backend writes are audited by the StateStore itself, atomically with the change: the
+// admin API passes a WriteContext (actor, requestId) and the store commits the entry with the write
+// (Redis: in the write's Lua script; memory: through the state file's outbox, delivered to
+// `auditSink(records)`, see src/state/memory.ts). Other writes (policies, tasks) are recorded here
+// after the write (`AuditLog.record`, `audited`): if that append fails (Redis unreachable right
+// after the write succeeded), the failure is logged at error level with the whole entry and
+// counted in `meridian_ops_audit_failures_total`, and the write still counts as done: the audit log
+// must never undo or block a change that already happened.
 import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import type { AuditSink } from '../state/store.js';
 import type { AuditEntry, AuditRecord, OpsRecordStore } from './records.js';
 
 /** `token:ab12cd34…`: who used a bearer token, without revealing it. */
 export function tokenFingerprint(token: string): string {
   return `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}…`;
+}
+
+/**
+ * The sink for a memory StateStore's audit outbox: appends each committed entry with its write's
+ * time, keyed by the entry id so a redelivery (after a crash) is skipped. Rejects when the append
+ * fails; the store keeps the entry and retries.
+ */
+export function auditSink(records: OpsRecordStore): AuditSink {
+  return async (item) => {
+    await records.append('audit', item.entry, { time: item.time, idempotencyKey: item.id });
+  };
 }
 
 export interface AuditLogOptions {

@@ -1,7 +1,9 @@
 // The embedded operations record store: arrays in memory, persisted to a JSON-lines file next to
-// the state file. Each append adds one line (`{"kind","id","data"}`) and resolves once it is
-// written; retention cleanup rewrites the whole file atomically (temporary file + rename). A torn
-// last line (crash during an append) is skipped when loading.
+// the state file. Each append adds one line (`{"kind","id","data"}`, plus `"key"` for an append
+// with an `idempotencyKey`) and resolves once it is written; retention cleanup rewrites the whole
+// file atomically (temporary file + rename). A torn last line (crash during an append) is skipped
+// when loading. Idempotency keys are remembered as long as their record is kept, across restarts:
+// the memory state store's audit outbox redelivers after a crash and relies on it.
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MeridianError, describeError } from '../core/errors.js';
@@ -31,6 +33,8 @@ import {
 interface Entry {
   readonly id: StreamId;
   readonly record: AnyRecord;
+  /** The append's idempotency key, if it had one. */
+  readonly key?: string;
 }
 
 export interface MemoryOpsRecordStoreOptions {
@@ -50,6 +54,8 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
   readonly kind = 'memory' as const;
   private readonly entries: Record<RecordKind, Entry[]> = { audit: [], alert: [] };
   private readonly dedupe = new Map<string, number>();
+  /** Idempotency keys of kept records, per kind. */
+  private readonly keys: Record<RecordKind, Set<string>> = { audit: new Set(), alert: new Set() };
   private readonly file: string | undefined;
   private readonly log: Logger;
   private readonly clock: () => number;
@@ -88,7 +94,10 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
       if (line.trim() === '') continue;
       const entry = parseLine(line);
       if (entry === undefined) skipped++;
-      else this.entries[entry.kind].push(entry.entry);
+      else {
+        this.entries[entry.kind].push(entry.entry);
+        if (entry.entry.key !== undefined) this.keys[entry.kind].add(entry.entry.key);
+      }
     }
     for (const list of Object.values(this.entries)) list.sort((a, b) => compareIds(a.id, b.id));
     if (skipped > 0)
@@ -106,6 +115,8 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
   ): Promise<RecordOf[K] | undefined> {
     const valid = validateData(kind, data);
     const now = this.clock();
+    const key = options.idempotencyKey;
+    if (key !== undefined && this.keys[kind].has(key)) return undefined;
     if (options.dedupeKey !== undefined) {
       const until = this.dedupe.get(options.dedupeKey);
       if (until !== undefined && until > now) return undefined;
@@ -117,9 +128,10 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
     const ms = Math.max(options.time ?? now, last?.ms ?? 0);
     const id = { ms, seq: last !== undefined && last.ms === ms ? last.seq + 1 : 0 };
     const record = makeRecord(id, valid);
-    list.push({ id, record });
+    list.push(key === undefined ? { id, record } : { id, record, key });
+    if (key !== undefined) this.keys[kind].add(key);
     if (this.file !== undefined) {
-      const line = `${JSON.stringify({ kind, id: formatId(id), data: valid })}\n`;
+      const line = `${JSON.stringify({ kind, id: formatId(id), data: valid, ...(key === undefined ? {} : { key }) })}\n`;
       const file = this.file;
       await this.enqueue(() => appendFile(file, line, 'utf8'));
     }
@@ -155,7 +167,7 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
       if (drop === -1) drop = list.length;
       drop = Math.max(drop, list.length - limits.maxCount);
       if (drop > 0) {
-        list.splice(0, drop);
+        for (const e of list.splice(0, drop)) if (e.key !== undefined) this.keys[kind].delete(e.key);
         removed[kind] = drop;
       }
     }
@@ -169,7 +181,14 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
       for (const kind of ['audit', 'alert'] as const) {
         for (const e of this.entries[kind]) {
           const { id: _id, time: _time, ...data } = e.record;
-          lines.push(JSON.stringify({ kind, id: formatId(e.id), data }));
+          lines.push(
+            JSON.stringify({
+              kind,
+              id: formatId(e.id),
+              data,
+              ...(e.key === undefined ? {} : { key: e.key }),
+            }),
+          );
         }
       }
       const tmp = `${file}.${process.pid}.tmp`;
@@ -195,12 +214,16 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
 
 function parseLine(line: string): { kind: RecordKind; entry: Entry } | undefined {
   try {
-    const x = JSON.parse(line) as { kind?: unknown; id?: unknown; data?: unknown };
+    const x = JSON.parse(line) as { kind?: unknown; id?: unknown; data?: unknown; key?: unknown };
     if ((x.kind !== 'audit' && x.kind !== 'alert') || typeof x.id !== 'string') return undefined;
     const id = parseId(x.id);
     const data = reviveData(x.kind, x.data);
     if (data === undefined) return undefined;
-    return { kind: x.kind, entry: { id, record: makeRecord(id, data) } };
+    const record = makeRecord(id, data);
+    return {
+      kind: x.kind,
+      entry: typeof x.key === 'string' ? { id, record, key: x.key } : { id, record },
+    };
   } catch {
     return undefined;
   }

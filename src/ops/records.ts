@@ -90,6 +90,13 @@ export interface AppendOptions {
    */
   readonly dedupeKey?: string;
   readonly dedupeMs?: number;
+  /**
+   * Appends only if no record of this kind was appended with the same key before (resolving
+   * `undefined` otherwise), so redelivering an entry records it once. The memory state store's
+   * audit outbox uses its entry ids. Memory: remembered as long as the record is kept (persisted
+   * with it). Redis: remembered for `IDEMPOTENCY_TTL_MS` (7 days).
+   */
+  readonly idempotencyKey?: string;
 }
 
 export interface RecordQuery {
@@ -134,8 +141,8 @@ export interface OpsRecordStore {
   start(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Appends a record and returns it with its id and time; `undefined` only when `dedupeKey`
-   * suppressed it. Throws MeridianError E_VALIDATION for a malformed record, E_UNAVAILABLE when
+   * Appends a record and returns it with its id and time; `undefined` only when `dedupeKey` or
+   * `idempotencyKey` suppressed it. Throws MeridianError E_VALIDATION for a malformed record, E_UNAVAILABLE when
    * the store cannot be reached.
    */
   append<K extends RecordKind>(

@@ -1,13 +1,22 @@
-// The shared operations record store: one Redis stream per kind. Keys (all in one hash slot, so
-// the scripts also work on Redis Cluster):
-//   <prefix>{ops}:audit, <prefix>{ops}:alert   streams; each entry has one field `d` (JSON)
-//   <prefix>{ops}:dedupe:<key>                 SET NX PX markers for deduplicated alerts
+// The shared operations record store: one Redis stream per kind. Keys (each stream shares a hash
+// slot with its markers, so the scripts also work on Redis Cluster):
+//   <prefix>{meridian}:audit                   stream, field `d` (JSON): the audit log. It lives in
+//                                              the state store's slot because audited state writes
+//                                              XADD to it in their own Lua script (src/state/redis.ts,
+//                                              `redisKeys(prefix).audit`); other audit entries
+//                                              (policies, tasks) are appended here too
+//   <prefix>{meridian}:audit-mark:<key>        SET NX PX markers for audit dedupe/idempotency keys
+//   <prefix>{ops}:alert                        stream, field `d` (JSON): alerts
+//   <prefix>{ops}:dedupe:<key>                 SET NX PX markers for deduplicated alerts (and
+//                                              alert idempotency keys, as `dedupe:idem:<key>`)
 // Appends go through a Lua script: `XADD <time>-*`, falling back to `XADD *` when the stream
-// already holds a later id (clock skew between nodes), with the dedupe check in the same script.
+// already holds a later id (clock skew between nodes), with the marker checks in the same script.
+// Entries written by the state store's scripts use `XADD *` (Redis's clock); ids still only grow.
 // Queries read XRANGE/XREVRANGE in chunks (COUNT) and filter here; one query scans at most
 // `maxScan` entries and then returns a cursor so the caller continues.
 import type { Cluster, Redis } from 'ioredis';
 import { MeridianError, describeError, isMeridianError } from '../core/errors.js';
+import { redisKeys } from '../state/redis.js';
 import {
   formatId,
   inRange,
@@ -42,9 +51,14 @@ export interface RedisOpsRecordStoreOptions {
   readonly clock?: () => number;
 }
 
+// KEYS = stream, then marker keys; ARGV = time, JSON, then one PX per marker. Any marker already
+// set suppresses the append (and sets none).
 const APPEND_SCRIPT = `
-if #KEYS > 1 then
-  if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return false end
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return false end
+end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], '1', 'PX', ARGV[i + 1])
 end
 local id = redis.pcall('XADD', KEYS[1], ARGV[1] .. '-*', 'd', ARGV[2])
 if type(id) == 'table' and id.err then
@@ -52,6 +66,9 @@ if type(id) == 'table' and id.err then
 end
 return id
 `;
+
+/** How long Redis remembers an idempotency key (the memory store keeps it with the record). */
+export const IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
 
 /** ops key helpers shared with the task store. */
 export function opsKey(prefix: string, name: string): string {
@@ -90,7 +107,12 @@ export class RedisOpsRecordStore implements OpsRecordStore {
   }
 
   private key(kind: RecordKind): string {
-    return opsKey(this.prefix, kind);
+    return kind === 'audit' ? redisKeys(this.prefix).audit : opsKey(this.prefix, kind);
+  }
+
+  /** A dedupe/idempotency marker in the same slot as the kind's stream. */
+  private marker(kind: RecordKind, name: string): string {
+    return kind === 'audit' ? `${this.key('audit')}-mark:${name}` : opsKey(this.prefix, `dedupe:${name}`);
   }
 
   start(): Promise<void> {
@@ -109,20 +131,27 @@ export class RedisOpsRecordStore implements OpsRecordStore {
     const valid = validateData(kind, data);
     const time = Math.max(0, Math.floor(options.time ?? this.clock()));
     const json = JSON.stringify(valid);
+    const markers: string[] = [];
+    const ttls: string[] = [];
+    if (options.dedupeKey !== undefined) {
+      markers.push(this.marker(kind, options.dedupeKey));
+      ttls.push(String(Math.max(1, Math.floor(options.dedupeMs ?? 60_000))));
+    }
+    if (options.idempotencyKey !== undefined) {
+      markers.push(this.marker(kind, `idem:${options.idempotencyKey}`));
+      ttls.push(String(IDEMPOTENCY_TTL_MS));
+    }
     let reply: unknown;
     try {
-      reply =
-        options.dedupeKey === undefined
-          ? await this.client.eval(APPEND_SCRIPT, 1, this.key(kind), String(time), json)
-          : await this.client.eval(
-              APPEND_SCRIPT,
-              2,
-              this.key(kind),
-              opsKey(this.prefix, `dedupe:${options.dedupeKey}`),
-              String(time),
-              json,
-              String(Math.max(1, Math.floor(options.dedupeMs ?? 60_000))),
-            );
+      reply = await this.client.eval(
+        APPEND_SCRIPT,
+        1 + markers.length,
+        this.key(kind),
+        ...markers,
+        String(time),
+        json,
+        ...ttls,
+      );
     } catch (err) {
       throw unavailable(`cannot append ${kind} record`, err);
     }

@@ -4,6 +4,8 @@
 //
 // Memory backend: records in `<state file>.ops.jsonl`, tasks in `<state file>.tasks.json`.
 // Redis backend: one extra connection (`meridian-ops`) to the same Redis, same key prefix.
+// Region/backend writes are audited by the state store itself; with the memory store the caller
+// attaches `auditSink(ops.records)` (src/ops/audit.ts) to it after `startOps` (serve.ts does).
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';

@@ -6,11 +6,13 @@ import { startAdminApi, type AdminApi } from '../api/server.js';
 import { describeError } from '../core/errors.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createRegistry, type Registry } from '../metrics/registry.js';
+import { registerStateMetrics } from '../metrics/state-metrics.js';
 import { createStateStore } from '../state/index.js';
 import type { StateStore } from '../state/store.js';
 import { startDns, type DnsService } from '../dns/index.js';
 import { startProxy, type ProxyService } from '../proxy/index.js';
 import { startOps, type OpsService } from '../ops/service.js';
+import { auditSink } from '../ops/audit.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { startPolicies, type PolicyServices } from './policies.js';
@@ -94,6 +96,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // Registered before start() so that a failed start still releases connections and timers.
     closers.push({ name: 'state', close: () => store.close() });
     await store.start();
+    registerStateMetrics(registry, store);
 
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
     //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
@@ -113,6 +116,9 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       },
     });
     closers.push({ name: 'ops', close: () => ops.close() });
+    // The memory store's audit outbox (region/backend writes, committed with the change) drains
+    // into the ops records; Redis appends audit entries in its write scripts and has no sink.
+    store.attachAuditSink?.(auditSink(ops.records));
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = await startPolicies(loaded, logger);

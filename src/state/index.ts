@@ -5,8 +5,16 @@ import type { StateStore } from './store.js';
 import { MemoryStateStore } from './memory.js';
 import { RedisStateStore } from './redis.js';
 
-export type { ChangeListener, StateStore, StoreStatus } from './store.js';
-export { MemoryStateStore, loadStateFile, writeFileAtomic } from './memory.js';
+export type { AuditOutboxEntry, AuditSink, ChangeListener, StateStore, StoreStatus } from './store.js';
+export {
+  MemoryStateStore,
+  loadStateFile,
+  readStateFile,
+  writeFileAtomic,
+  type StateFileContents,
+  type StateFileJson,
+} from './memory.js';
+export { auditEntry, backendTarget, checkContext, patchVerb, regionTarget } from './audit.js';
 export { RedisStateStore, redisKeys } from './redis.js';
 export {
   ReplicaStateStore,

@@ -6,9 +6,23 @@
 // Writes are serialised through one promise chain: validation, the conflict check, persisting and
 // publishing the new snapshot happen one write at a time, so two concurrent creates of the same id
 // give one success and one E_CONFLICT.
+//
+// Audited writes (a WriteContext given) use a transactional outbox. The file is
+//   { format, version, syncedAt, regions, backends, health, auditOutbox: AuditOutboxEntry[] }
+// and the write's audit entry, with a fresh random id, goes into `auditOutbox` in the same atomic
+// temp-file + rename as the change itself: either both are on disk or neither is. After the rename
+// the entry is handed to the sink given to `attachAuditSink` (serve.ts: the ops record store) and,
+// once the sink resolves, dropped from the outbox; a prompt follow-up write of the file (or the next
+// change's) persists the smaller outbox. The write's promise resolves after that delivery attempt,
+// so the audit log normally shows the change as soon as the API answers; a failed delivery is
+// logged, retried with backoff, and never fails the write. Entries still in the outbox at start-up
+// (a crash between the rename and the delivery, or no sink attached yet) are delivered once a sink
+// is attached. Delivery is at-least-once; the sink makes it exactly-once by skipping an entry id it
+// already has (`idempotencyKey`, see src/ops/records.ts). With no sink the outbox is bounded
+// (`auditOutboxLimit`, default 10,000): beyond it the oldest entries are dropped with a warning.
 import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type {
   Backend,
   BackendInput,
@@ -19,12 +33,23 @@ import type {
   RegionInput,
   RegionPatch,
   Snapshot,
+  WriteContext,
 } from '../core/types.js';
 import { EMPTY_SNAPSHOT } from '../core/types.js';
 import { MeridianError, describeError, notFound, conflict } from '../core/errors.js';
 import { assertId } from '../core/validate.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import type { ChangeListener, StateStore, StoreStatus } from './store.js';
+import { reviveData, type AuditEntry } from '../ops/records.js';
+import type { AuditOutboxEntry, AuditSink, ChangeListener, StateStore, StoreStatus } from './store.js';
+import {
+  auditEntry,
+  backendTarget,
+  checkContext,
+  patchVerb,
+  regionTarget,
+  type AuditNoun,
+  type AuditVerb,
+} from './audit.js';
 import {
   buildBackend,
   buildRegion,
@@ -40,6 +65,7 @@ import {
   encodeSnapshot,
   notifyListeners,
   withSyncedAt,
+  type SnapshotJson,
 } from './snapshot-codec.js';
 
 export interface MemoryStateStoreOptions {
@@ -50,9 +76,14 @@ export interface MemoryStateStoreOptions {
   now?: () => number;
   /** Delay before health reports are written to the file (default 1000 ms). */
   healthFlushMs?: number;
+  /** Most audit entries kept undelivered (default 10,000); beyond it the oldest are dropped. */
+  auditOutboxLimit?: number;
+  /** First retry delay after a failed audit delivery (default 1000 ms, doubling up to 30 s). */
+  auditRetryMs?: number;
 }
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const MAX_AUDIT_RETRY_MS = 30_000;
 
 export class MemoryStateStore implements StateStore {
   private snapshot: Snapshot = EMPTY_SNAPSHOT;
@@ -71,23 +102,55 @@ export class MemoryStateStore implements StateStore {
   /** Whether the file lags the snapshot (health written but not yet persisted). */
   private dirty = false;
 
+  // Audit outbox (see the top of this file).
+  private readonly auditOutboxLimit: number;
+  private readonly auditRetryMs: number;
+  /** Committed audit entries not yet delivered, oldest first. Replaced, never mutated in place. */
+  private outbox: readonly AuditOutboxEntry[] = [];
+  /** +1 on every change of `outbox`; the file holds the outbox as of `fileOutboxVersion`. */
+  private outboxVersion = 0;
+  private fileOutboxVersion = 0;
+  private outboxFlushQueued = false;
+  private sink: AuditSink | undefined;
+  private delivering: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+
   constructor(options: MemoryStateStoreOptions = {}) {
     this.file = options.file;
     this.logger = (options.logger ?? silentLogger).child({ component: 'state', store: 'memory' });
     this.now = options.now ?? Date.now;
     this.healthFlushMs = options.healthFlushMs ?? 1000;
+    this.auditOutboxLimit = Math.max(1, options.auditOutboxLimit ?? 10_000);
+    this.auditRetryMs = Math.max(1, options.auditRetryMs ?? 1000);
+    this.retryDelayMs = this.auditRetryMs;
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     if (this.file !== undefined) {
       await this.removeStaleTempFiles(this.file);
-      const loaded = await loadStateFile(this.file);
-      const b = new SnapshotBuilder(loaded ?? EMPTY_SNAPSHOT);
+      const loaded = await readStateFile(this.file);
+      const b = new SnapshotBuilder(loaded?.snapshot ?? EMPTY_SNAPSHOT);
       const pruned = b.pruneHealth((r) => isPrunable(r, this.now()));
-      this.snapshot = b.build({ version: (loaded?.version ?? 0) + 1, syncedAt: this.now() });
+      this.snapshot = b.build({ version: (loaded?.snapshot.version ?? 0) + 1, syncedAt: this.now() });
+      if (loaded !== undefined) {
+        if (loaded.skippedOutboxEntries > 0) {
+          this.logger.warn(
+            { file: this.file, skipped: loaded.skippedOutboxEntries },
+            'skipped unreadable audit outbox entries in the state file',
+          );
+        }
+        // The file holds exactly this outbox: nothing to rewrite until it changes.
+        this.outbox = this.bounded([...this.outbox, ...loaded.auditOutbox]);
+      }
       this.logger.info(
-        { file: this.file, regions: this.snapshot.regions.size, prunedHealthReports: pruned },
+        {
+          file: this.file,
+          regions: this.snapshot.regions.size,
+          prunedHealthReports: pruned,
+          auditOutbox: this.outbox.length,
+        },
         loaded === undefined ? 'no state file yet: starting empty' : 'state loaded',
       );
     } else {
@@ -96,6 +159,22 @@ export class MemoryStateStore implements StateStore {
     this.pruneTimer = setInterval(() => this.pruneOldHealth(), PRUNE_INTERVAL_MS);
     this.pruneTimer.unref();
     this.started = true;
+    // Entries left over from a crash (or committed before start) go out once a sink is attached.
+    void this.deliver();
+  }
+
+  /**
+   * Sets where committed audit entries are delivered (replacing any earlier sink) and starts
+   * delivering what the outbox holds.
+   */
+  attachAuditSink(sink: AuditSink): void {
+    this.sink = sink;
+    void this.deliver();
+  }
+
+  /** Audit entries committed but not yet delivered (oldest first). */
+  pendingAudit(): readonly AuditOutboxEntry[] {
+    return this.outbox;
   }
 
   async close(): Promise<void> {
@@ -106,7 +185,13 @@ export class MemoryStateStore implements StateStore {
       clearTimeout(this.healthFlushTimer);
       this.healthFlushTimer = undefined;
     }
-    if (this.started && this.file !== undefined && this.dirty) {
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    // A delivery in progress finishes its current entry; undelivered entries stay in the file.
+    await this.delivering;
+    if (this.started && this.file !== undefined && (this.dirty || this.outboxDirty())) {
       await this.enqueue(() => this.flush()).catch((err: unknown) => {
         this.logger.error({ err: describeError(err) }, 'could not write the state file on close');
       });
@@ -146,69 +231,80 @@ export class MemoryStateStore implements StateStore {
     });
   }
 
-  createRegion(input: RegionInput): Promise<Region> {
-    return this.write(async () => {
+  createRegion(input: RegionInput, context?: WriteContext): Promise<Region> {
+    return this.auditedWrite(context, async (ctx) => {
       const region = buildRegion(input, this.date());
       if (this.snapshot.regions.has(region.id)) throw conflict(`region ${region.id}`);
-      await this.commit((b) => b.setRegion(region), {
-        kind: 'region',
-        regionId: region.id,
-        id: region.id,
-        op: 'upsert',
-      });
+      const audit = this.audit(ctx, 'region', 'create', regionTarget(region.id), null, region);
+      await this.commit(
+        (b) => b.setRegion(region),
+        { kind: 'region', regionId: region.id, id: region.id, op: 'upsert' },
+        audit,
+      );
       return region;
     });
   }
 
-  updateRegion(id: string, patch: RegionPatch): Promise<Region> {
-    return this.write(async () => {
-      const region = patchRegion(this.region(id), patch, this.date());
-      await this.commit((b) => b.setRegion(region), { kind: 'region', regionId: id, id, op: 'upsert' });
+  updateRegion(id: string, patch: RegionPatch, context?: WriteContext): Promise<Region> {
+    return this.auditedWrite(context, async (ctx) => {
+      const before = this.region(id);
+      const region = patchRegion(before, patch, this.date());
+      const audit = this.audit(ctx, 'region', patchVerb(patch), regionTarget(id), before, region);
+      await this.commit(
+        (b) => b.setRegion(region),
+        { kind: 'region', regionId: id, id, op: 'upsert' },
+        audit,
+      );
       return region;
     });
   }
 
-  removeRegion(id: string): Promise<void> {
-    return this.write(async () => {
-      this.region(id);
-      await this.commit((b) => b.deleteRegion(id), { kind: 'region', regionId: id, id, op: 'delete' });
+  removeRegion(id: string, context?: WriteContext): Promise<void> {
+    return this.auditedWrite(context, async (ctx) => {
+      const before = this.region(id);
+      const audit = this.audit(ctx, 'region', 'remove', regionTarget(id), before, null);
+      await this.commit((b) => b.deleteRegion(id), { kind: 'region', regionId: id, id, op: 'delete' }, audit);
     });
   }
 
-  createBackend(regionId: string, input: BackendInput): Promise<Backend> {
-    return this.write(async () => {
+  createBackend(regionId: string, input: BackendInput, context?: WriteContext): Promise<Backend> {
+    return this.auditedWrite(context, async (ctx) => {
       const backend = buildBackend(regionId, input, this.date());
       this.region(regionId);
       if (this.snapshot.backends.get(regionId)?.has(backend.id) === true) {
         throw conflict(`backend ${backend.id} in region ${regionId}`);
       }
-      await this.commit((b) => b.setBackend(backend), {
-        kind: 'backend',
-        regionId,
-        id: backend.id,
-        op: 'upsert',
-      });
+      const target = backendTarget(regionId, backend.id);
+      const audit = this.audit(ctx, 'backend', 'create', target, null, backend);
+      await this.commit(
+        (b) => b.setBackend(backend),
+        { kind: 'backend', regionId, id: backend.id, op: 'upsert' },
+        audit,
+      );
       return backend;
     });
   }
 
-  updateBackend(regionId: string, id: string, patch: BackendPatch): Promise<Backend> {
-    return this.write(async () => {
-      const backend = patchBackend(this.backend(regionId, id), patch, this.date());
-      await this.commit((b) => b.setBackend(backend), { kind: 'backend', regionId, id, op: 'upsert' });
+  updateBackend(regionId: string, id: string, patch: BackendPatch, context?: WriteContext): Promise<Backend> {
+    return this.auditedWrite(context, async (ctx) => {
+      const before = this.backend(regionId, id);
+      const backend = patchBackend(before, patch, this.date());
+      const target = backendTarget(regionId, id);
+      const audit = this.audit(ctx, 'backend', patchVerb(patch), target, before, backend);
+      await this.commit((b) => b.setBackend(backend), { kind: 'backend', regionId, id, op: 'upsert' }, audit);
       return backend;
     });
   }
 
-  removeBackend(regionId: string, id: string): Promise<void> {
-    return this.write(async () => {
-      this.backend(regionId, id);
-      await this.commit((b) => b.deleteBackend(regionId, id), {
-        kind: 'backend',
-        regionId,
-        id,
-        op: 'delete',
-      });
+  removeBackend(regionId: string, id: string, context?: WriteContext): Promise<void> {
+    return this.auditedWrite(context, async (ctx) => {
+      const before = this.backend(regionId, id);
+      const audit = this.audit(ctx, 'backend', 'remove', backendTarget(regionId, id), before, null);
+      await this.commit(
+        (b) => b.deleteBackend(regionId, id),
+        { kind: 'backend', regionId, id, op: 'delete' },
+        audit,
+      );
     });
   }
 
@@ -271,16 +367,158 @@ export class MemoryStateStore implements StateStore {
     return this.enqueue(fn);
   }
 
-  /** Builds the next snapshot, persists it, then makes it current and notifies listeners. */
-  private async commit(change: (b: SnapshotBuilder) => void, event: ChangeEvent): Promise<void> {
+  /**
+   * A region/backend write: `fn` runs in the write chain with the validated context; with a
+   * context, the write resolves after one attempt to deliver the outbox (never failing on it).
+   */
+  private auditedWrite<T>(
+    context: WriteContext | undefined,
+    fn: (ctx: WriteContext | undefined) => Promise<T>,
+  ): Promise<T> {
+    const result = this.write(() => fn(checkContext(context)));
+    if (context === undefined) return result;
+    return result.then(async (value) => {
+      await this.deliver();
+      return value;
+    });
+  }
+
+  private audit(
+    ctx: WriteContext | undefined,
+    noun: AuditNoun,
+    verb: AuditVerb,
+    target: string,
+    before: unknown,
+    after: unknown,
+  ): AuditEntry | undefined {
+    return ctx === undefined ? undefined : auditEntry(ctx, noun, verb, target, before, after);
+  }
+
+  /**
+   * Builds the next snapshot, persists it (with `audit` added to the outbox, in the same atomic
+   * write), then makes it current and notifies listeners.
+   */
+  private async commit(
+    change: (b: SnapshotBuilder) => void,
+    event: ChangeEvent,
+    audit?: AuditEntry,
+  ): Promise<void> {
     const b = new SnapshotBuilder(this.snapshot);
     change(b);
     b.pruneHealth((r) => isPrunable(r, this.now()));
     const next = b.build({ syncedAt: this.now() });
-    if (this.file !== undefined) await this.persist(next);
+    const item: AuditOutboxEntry | undefined =
+      audit === undefined ? undefined : { id: randomUUID(), time: this.now(), entry: audit };
+    const version = this.outboxVersion;
+    if (this.file !== undefined) await this.persist(next, item);
     this.publish(next, event);
     // `next` carried every health report too, so the file is now up to date.
     this.dirty = false;
+    if (item !== undefined) {
+      // Deliveries may have shortened the outbox while the file was written: add to what is
+      // current now. The file then matches unless the outbox changed meanwhile.
+      const unchanged = version === this.outboxVersion;
+      this.setOutbox(this.bounded([...this.outbox, item]));
+      if (unchanged) this.fileOutboxVersion = this.outboxVersion;
+    }
+  }
+
+  private setOutbox(next: readonly AuditOutboxEntry[]): void {
+    this.outbox = next;
+    this.outboxVersion++;
+  }
+
+  /** Keeps at most `auditOutboxLimit` entries, dropping the oldest (with a warning unless `quiet`). */
+  private bounded(list: AuditOutboxEntry[], quiet = false): AuditOutboxEntry[] {
+    const excess = list.length - this.auditOutboxLimit;
+    if (excess <= 0) return list;
+    if (!quiet) {
+      this.logger.warn(
+        {
+          dropped: excess,
+          limit: this.auditOutboxLimit,
+          oldest: list[0]?.entry,
+          attached: this.sink !== undefined,
+        },
+        'audit outbox full: dropping the oldest undelivered audit entries',
+      );
+    }
+    return list.slice(excess);
+  }
+
+  private outboxDirty(): boolean {
+    return this.file !== undefined && this.outboxVersion !== this.fileOutboxVersion;
+  }
+
+  /**
+   * Delivers the outbox to the sink, oldest first, until it is empty, the sink fails (then a retry
+   * is scheduled) or the store closes. One run at a time; callers share the running one. Never rejects.
+   */
+  private deliver(): Promise<void> {
+    if (this.delivering !== undefined) {
+      // The running loop picks up entries added meanwhile; wait for it, then make sure.
+      return this.delivering.then(() => (this.outbox.length > 0 ? this.deliverOnce() : undefined));
+    }
+    return this.deliverOnce();
+  }
+
+  private deliverOnce(): Promise<void> {
+    if (this.delivering !== undefined) return this.delivering;
+    if (this.sink === undefined || !this.started || this.closed || this.outbox.length === 0) {
+      return Promise.resolve();
+    }
+    const run = async (): Promise<void> => {
+      let delivered = 0;
+      try {
+        for (;;) {
+          const sink = this.sink;
+          const item = this.outbox[0];
+          if (sink === undefined || item === undefined || this.closed) break;
+          try {
+            await sink(item);
+          } catch (err) {
+            this.logger.warn(
+              { err: describeError(err), audit: item.entry, retryInMs: this.retryDelayMs },
+              'could not deliver an audit entry: it stays in the outbox',
+            );
+            this.scheduleRetry();
+            break;
+          }
+          this.retryDelayMs = this.auditRetryMs;
+          // It may have been dropped (outbox full) while the sink ran.
+          if (this.outbox.includes(item)) this.setOutbox(this.outbox.filter((e) => e !== item));
+          delivered++;
+        }
+      } finally {
+        this.delivering = undefined;
+        if (delivered > 0) this.scheduleOutboxFlush();
+      }
+    };
+    this.delivering = run();
+    return this.delivering;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(delay * 2, MAX_AUDIT_RETRY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.deliver();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Persists the shortened outbox soon (coalesced; a change written meanwhile already did). */
+  private scheduleOutboxFlush(): void {
+    if (this.file === undefined || this.outboxFlushQueued || this.closed) return;
+    this.outboxFlushQueued = true;
+    this.enqueue(() => {
+      this.outboxFlushQueued = false;
+      return this.flush();
+    }).catch((err: unknown) => {
+      this.logger.warn({ err: describeError(err) }, 'could not persist the audit outbox');
+    });
   }
 
   private publish(next: Snapshot, event: ChangeEvent): void {
@@ -317,23 +555,33 @@ export class MemoryStateStore implements StateStore {
     });
   }
 
-  /** Writes the current snapshot if health changed since the last write (runs inside the chain). */
+  /**
+   * Writes the current snapshot if health or the audit outbox changed since the last write (runs
+   * inside the chain).
+   */
   private async flush(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty && !this.outboxDirty()) return;
+    const wasDirty = this.dirty;
     this.dirty = false;
     try {
       await this.persist(this.snapshot);
     } catch (err) {
-      this.dirty = true;
+      this.dirty = wasDirty;
       throw err;
     }
   }
 
-  private async persist(s: Snapshot): Promise<void> {
+  /** Writes `s` and the outbox (plus `pending`, a write's own entry) in one atomic file write. */
+  private async persist(s: Snapshot, pending?: AuditOutboxEntry): Promise<void> {
     const file = this.file;
     if (file === undefined) return;
+    const version = this.outboxVersion;
+    const auditOutbox = pending === undefined ? this.outbox : this.bounded([...this.outbox, pending], true);
+    const state: StateFileJson = { ...encodeSnapshot(s), auditOutbox };
     try {
-      await writeFileAtomic(file, `${JSON.stringify(encodeSnapshot(s))}\n`);
+      await writeFileAtomic(file, `${JSON.stringify(state)}\n`);
+      // With `pending`, the caller records what the file holds once it has added the entry.
+      if (pending === undefined) this.fileOutboxVersion = version;
     } catch (err) {
       throw new MeridianError(
         'E_UNAVAILABLE',
@@ -361,8 +609,35 @@ export class MemoryStateStore implements StateStore {
   }
 }
 
+/** The state file: the snapshot's JSON form plus the audit outbox (absent in older files). */
+export interface StateFileJson extends SnapshotJson {
+  readonly auditOutbox?: readonly AuditOutboxEntry[];
+}
+
+export interface StateFileContents {
+  readonly snapshot: Snapshot;
+  readonly auditOutbox: AuditOutboxEntry[];
+  /** Outbox entries that could not be read (skipped, not fatal). */
+  readonly skippedOutboxEntries: number;
+}
+
 /** Reads and validates a state file. Missing → undefined; unreadable or corrupt → E_CONFIG. */
 export async function loadStateFile(file: string): Promise<Snapshot | undefined> {
+  return (await readStateFile(file))?.snapshot;
+}
+
+/** One outbox entry from a state file; undefined when it is not a valid one. */
+function reviveOutboxEntry(x: unknown): AuditOutboxEntry | undefined {
+  if (typeof x !== 'object' || x === null) return undefined;
+  const { id, time, entry } = x as Record<string, unknown>;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200) return undefined;
+  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) return undefined;
+  const data = reviveData('audit', entry);
+  return data === undefined ? undefined : { id, time, entry: data };
+}
+
+/** Like `loadStateFile`, with the audit outbox too. */
+export async function readStateFile(file: string): Promise<StateFileContents | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -382,8 +657,9 @@ export async function loadStateFile(file: string): Promise<Snapshot | undefined>
       { cause: err },
     );
   }
+  let snapshot: Snapshot;
   try {
-    return decodeSnapshot(json);
+    snapshot = decodeSnapshot(json);
   } catch (err) {
     throw new MeridianError(
       'E_CONFIG',
@@ -391,6 +667,19 @@ export async function loadStateFile(file: string): Promise<Snapshot | undefined>
       { cause: err },
     );
   }
+  const rawOutbox = (json as { auditOutbox?: unknown }).auditOutbox;
+  const auditOutbox: AuditOutboxEntry[] = [];
+  let skippedOutboxEntries = 0;
+  if (Array.isArray(rawOutbox)) {
+    for (const raw of rawOutbox as unknown[]) {
+      const entry = reviveOutboxEntry(raw);
+      if (entry === undefined) skippedOutboxEntries++;
+      else auditOutbox.push(entry);
+    }
+  } else if (rawOutbox !== undefined) {
+    skippedOutboxEntries++;
+  }
+  return { snapshot, auditOutbox, skippedOutboxEntries };
 }
 
 /** Writes `text` to `file` atomically: a temp file in the same folder, fsync, rename, fsync the folder. */

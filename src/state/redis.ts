@@ -10,9 +10,13 @@
 //   P{meridian}:epoch              string, random, set by the first write: a new value means Redis
 //                                        lost its data (restart without persistence) → full resync
 //   P{meridian}:changes            pub/sub channel: {"v":1,kind,op,regionId,id,origin,at}
+//   P{meridian}:audit              stream, field `d` = AuditEntry JSON: the audit log, shared with
+//                                        RedisOpsRecordStore (src/ops/redis-records.ts), which reads
+//                                        and trims it; in this slot so audited writes can XADD to it
 //
 // Every write is one Lua script: the conditional checks (exists / not exists / compare-and-set for
-// updates), the change, the revision bump and the PUBLISH happen atomically, and the script returns
+// updates), the change, the revision bump, the audit entry (`XADD *`, when the write was given a
+// WriteContext) and the PUBLISH happen atomically, and the script returns
 // the region's whole state (region, backends, health, revision), which this node applies to its
 // snapshot before the write resolves. Other nodes receive the message on a separate subscriber
 // connection and re-read just that region; a reply is applied only if its revision is newer than the
@@ -39,6 +43,7 @@ import type {
   RegionInput,
   RegionPatch,
   Snapshot,
+  WriteContext,
 } from '../core/types.js';
 import { EMPTY_SNAPSHOT, ID_PATTERN } from '../core/types.js';
 import { MeridianError, conflict, describeError, isMeridianError, notFound } from '../core/errors.js';
@@ -47,6 +52,7 @@ import type { DeepReadonly } from '../config/load.js';
 import type { StateConfig } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { ChangeListener, StateStore, StoreStatus } from './store.js';
+import { auditEntry, backendTarget, checkContext, patchVerb, regionTarget } from './audit.js';
 import {
   buildBackend,
   HEALTH_RETENTION_MS,
@@ -81,6 +87,8 @@ export interface RedisKeys {
   readonly rev: string;
   readonly epoch: string;
   readonly channel: string;
+  /** The audit log stream (shared with RedisOpsRecordStore). */
+  readonly audit: string;
   readonly backendsBase: string;
   readonly healthBase: string;
   backends(regionId: string): string;
@@ -95,6 +103,7 @@ export function redisKeys(prefix: string): RedisKeys {
     rev: `${base}rev`,
     epoch: `${base}epoch`,
     channel: `${base}changes`,
+    audit: `${base}audit`,
     backendsBase: `${base}backends:`,
     healthBase: `${base}health:`,
     backends: (id) => `${base}backends:${id}`,
@@ -103,8 +112,9 @@ export function redisKeys(prefix: string): RedisKeys {
 }
 
 // --- Lua ----------------------------------------------------------------------------------------
-// Region scripts: KEYS = regions, rev, backends:<id>, health:<id>, epoch.
-// ARGV = regionId, channel, message, epoch candidate, then the script's own arguments.
+// Region scripts: KEYS = regions, rev, backends:<id>, health:<id>, epoch, audit.
+// ARGV = regionId, channel, message, epoch candidate, then the script's own arguments, and last the
+// audit entry JSON ('' = not audited), which finish() appends to the audit stream.
 
 const PRELUDE = `
 local rid = ARGV[1]
@@ -118,6 +128,8 @@ end
 local function finish()
   redis.call('SET', KEYS[5], ARGV[4], 'NX')
   redis.call('HINCRBY', KEYS[2], rid, 1)
+  local audit = ARGV[#ARGV]
+  if audit ~= '' then redis.call('XADD', KEYS[6], '*', 'd', audit) end
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return state('ok')
 end
@@ -149,8 +161,12 @@ if cur ~= ARGV[5] then return {'retry'} end
 redis.call('HSET', KEYS[1], rid, ARGV[6])
 return finish()`);
 
+// ARGV[5] the region JSON the caller read ('' = remove whatever is there).
 const REMOVE_REGION = new Script(`${PRELUDE}
-if redis.call('HDEL', KEYS[1], rid) == 0 then return {'region-not-found'} end
+local cur = redis.call('HGET', KEYS[1], rid)
+if not cur then return {'region-not-found'} end
+if ARGV[5] ~= '' and cur ~= ARGV[5] then return {'retry'} end
+redis.call('HDEL', KEYS[1], rid)
 redis.call('DEL', KEYS[3], KEYS[4])
 return finish()`);
 
@@ -167,9 +183,13 @@ if cur ~= ARGV[6] then return {'retry'} end
 redis.call('HSET', KEYS[3], ARGV[5], ARGV[7])
 return finish()`);
 
+// ARGV[5] backend id, ARGV[6] the backend JSON the caller read ('' = remove whatever is there).
 const REMOVE_BACKEND = new Script(`${PRELUDE}
 if not region_exists() then return {'region-not-found'} end
-if redis.call('HDEL', KEYS[3], ARGV[5]) == 0 then return {'backend-not-found'} end
+local cur = redis.call('HGET', KEYS[3], ARGV[5])
+if not cur then return {'backend-not-found'} end
+if ARGV[6] ~= '' and cur ~= ARGV[6] then return {'retry'} end
+redis.call('HDEL', KEYS[3], ARGV[5])
 return finish()`);
 
 // ARGV[5] reporter, ARGV[6] report JSON, ARGV[7] prune cutoff (ms epoch).
@@ -369,6 +389,15 @@ const unavailable = (detail: string, cause?: unknown): MeridianError =>
 
 const MAX_CAS_ATTEMPTS = 10;
 
+/** A stored record as the audit log's `before`: its JSON value (the raw text if it is not JSON). */
+function storedValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}
+
 // --- the store ----------------------------------------------------------------------------------
 
 export class RedisStateStore implements StateStore {
@@ -497,51 +526,93 @@ export class RedisStateStore implements StateStore {
 
   // --- writes -----------------------------------------------------------------------------------
 
-  async createRegion(input: RegionInput): Promise<Region> {
+  // With a context, each write passes its audit entry as the script's last argument (see the Lua
+  // section); removes then compare-and-delete what they read, so `before` is exactly what went.
+
+  async createRegion(input: RegionInput, context?: WriteContext): Promise<Region> {
+    const ctx = checkContext(context);
     const region = buildRegion(input, this.date());
-    await this.mutate(region.id, CREATE_REGION, [JSON.stringify(region)], {
-      kind: 'region',
-      regionId: region.id,
-      id: region.id,
-      op: 'upsert',
-    });
+    const audit =
+      ctx === undefined
+        ? ''
+        : JSON.stringify(auditEntry(ctx, 'region', 'create', regionTarget(region.id), null, region));
+    await this.mutate(
+      region.id,
+      CREATE_REGION,
+      [JSON.stringify(region)],
+      { kind: 'region', regionId: region.id, id: region.id, op: 'upsert' },
+      audit,
+    );
     return region;
   }
 
-  async updateRegion(id: string, patch: RegionPatch): Promise<Region> {
+  async updateRegion(id: string, patch: RegionPatch, context?: WriteContext): Promise<Region> {
+    const ctx = checkContext(context);
     assertId(id, 'regionId');
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const raw = await this.hget(this.keys.regions, id);
       if (raw === null) throw notFound(`region ${id}`);
-      const next = patchRegion(this.revive(raw, reviveRegion, `region ${id}`), patch, this.date());
-      const done = await this.mutate(id, UPDATE_REGION, [raw, JSON.stringify(next)], {
-        kind: 'region',
-        regionId: id,
+      const before = this.revive(raw, reviveRegion, `region ${id}`);
+      const next = patchRegion(before, patch, this.date());
+      const audit =
+        ctx === undefined
+          ? ''
+          : JSON.stringify(auditEntry(ctx, 'region', patchVerb(patch), regionTarget(id), before, next));
+      const done = await this.mutate(
         id,
-        op: 'upsert',
-      });
+        UPDATE_REGION,
+        [raw, JSON.stringify(next)],
+        { kind: 'region', regionId: id, id, op: 'upsert' },
+        audit,
+      );
       if (done) return next;
     }
     throw unavailable(`region ${id} kept changing during the update; try again`);
   }
 
-  async removeRegion(id: string): Promise<void> {
+  async removeRegion(id: string, context?: WriteContext): Promise<void> {
+    const ctx = checkContext(context);
     assertId(id, 'regionId');
-    await this.mutate(id, REMOVE_REGION, [], { kind: 'region', regionId: id, id, op: 'delete' });
+    const event: ChangeEvent = { kind: 'region', regionId: id, id, op: 'delete' };
+    if (ctx === undefined) {
+      await this.mutate(id, REMOVE_REGION, [''], event);
+      return;
+    }
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const raw = await this.hget(this.keys.regions, id);
+      if (raw === null) throw notFound(`region ${id}`);
+      const audit = auditEntry(ctx, 'region', 'remove', regionTarget(id), storedValue(raw), null);
+      if (await this.mutate(id, REMOVE_REGION, [raw], event, JSON.stringify(audit))) return;
+    }
+    throw unavailable(`region ${id} kept changing during the removal; try again`);
   }
 
-  async createBackend(regionId: string, input: BackendInput): Promise<Backend> {
+  async createBackend(regionId: string, input: BackendInput, context?: WriteContext): Promise<Backend> {
+    const ctx = checkContext(context);
     const backend = buildBackend(regionId, input, this.date());
-    await this.mutate(regionId, CREATE_BACKEND, [backend.id, JSON.stringify(backend)], {
-      kind: 'backend',
+    const audit =
+      ctx === undefined
+        ? ''
+        : JSON.stringify(
+            auditEntry(ctx, 'backend', 'create', backendTarget(regionId, backend.id), null, backend),
+          );
+    await this.mutate(
       regionId,
-      id: backend.id,
-      op: 'upsert',
-    });
+      CREATE_BACKEND,
+      [backend.id, JSON.stringify(backend)],
+      { kind: 'backend', regionId, id: backend.id, op: 'upsert' },
+      audit,
+    );
     return backend;
   }
 
-  async updateBackend(regionId: string, id: string, patch: BackendPatch): Promise<Backend> {
+  async updateBackend(
+    regionId: string,
+    id: string,
+    patch: BackendPatch,
+    context?: WriteContext,
+  ): Promise<Backend> {
+    const ctx = checkContext(context);
     assertId(regionId, 'regionId');
     assertId(id, 'backendId');
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
@@ -551,26 +622,47 @@ export class RedisStateStore implements StateStore {
       ]);
       if (region === null) throw notFound(`region ${regionId}`);
       if (raw === null) throw notFound(`backend ${id} in region ${regionId}`);
-      const next = patchBackend(
-        this.revive(raw, reviveBackend, `backend ${regionId}/${id}`),
-        patch,
-        this.date(),
-      );
-      const done = await this.mutate(regionId, UPDATE_BACKEND, [id, raw, JSON.stringify(next)], {
-        kind: 'backend',
+      const before = this.revive(raw, reviveBackend, `backend ${regionId}/${id}`);
+      const next = patchBackend(before, patch, this.date());
+      const audit =
+        ctx === undefined
+          ? ''
+          : JSON.stringify(
+              auditEntry(ctx, 'backend', patchVerb(patch), backendTarget(regionId, id), before, next),
+            );
+      const done = await this.mutate(
         regionId,
-        id,
-        op: 'upsert',
-      });
+        UPDATE_BACKEND,
+        [id, raw, JSON.stringify(next)],
+        { kind: 'backend', regionId, id, op: 'upsert' },
+        audit,
+      );
       if (done) return next;
     }
     throw unavailable(`backend ${regionId}/${id} kept changing during the update; try again`);
   }
 
-  async removeBackend(regionId: string, id: string): Promise<void> {
+  async removeBackend(regionId: string, id: string, context?: WriteContext): Promise<void> {
+    const ctx = checkContext(context);
     assertId(regionId, 'regionId');
     assertId(id, 'backendId');
-    await this.mutate(regionId, REMOVE_BACKEND, [id], { kind: 'backend', regionId, id, op: 'delete' });
+    const event: ChangeEvent = { kind: 'backend', regionId, id, op: 'delete' };
+    if (ctx === undefined) {
+      await this.mutate(regionId, REMOVE_BACKEND, [id, ''], event);
+      return;
+    }
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const [region, raw] = await Promise.all([
+        this.hget(this.keys.regions, regionId),
+        this.hget(this.keys.backends(regionId), id),
+      ]);
+      if (region === null) throw notFound(`region ${regionId}`);
+      if (raw === null) throw notFound(`backend ${id} in region ${regionId}`);
+      const target = backendTarget(regionId, id);
+      const audit = auditEntry(ctx, 'backend', 'remove', target, storedValue(raw), null);
+      if (await this.mutate(regionId, REMOVE_BACKEND, [id, raw], event, JSON.stringify(audit))) return;
+    }
+    throw unavailable(`backend ${regionId}/${id} kept changing during the removal; try again`);
   }
 
   async reportHealth(report: HealthReport): Promise<void> {
@@ -621,7 +713,7 @@ export class RedisStateStore implements StateStore {
 
   private regionKeys(regionId: string): string[] {
     const k = this.keys;
-    return [k.regions, k.rev, k.backends(regionId), k.health(regionId), k.epoch];
+    return [k.regions, k.rev, k.backends(regionId), k.health(regionId), k.epoch, k.audit];
   }
 
   /**
@@ -633,6 +725,8 @@ export class RedisStateStore implements StateStore {
     script: Script,
     args: (string | number)[],
     event: ChangeEvent,
+    /** The audit entry JSON for the stream; '' = not audited. */
+    audit = '',
   ): Promise<boolean> {
     const conn = this.writable();
     const message = JSON.stringify({ v: 1, ...event, origin: this.origin, at: this.now() });
@@ -645,6 +739,7 @@ export class RedisStateStore implements StateStore {
         // Fresh every time: if Redis lost its data, the new epoch must differ from every earlier one.
         randomBytes(8).toString('hex'),
         ...args,
+        audit,
       ]);
     } catch (err) {
       throw unavailable(`${this.target}: ${describeError(err)}`, err);

@@ -6,6 +6,9 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { startAdminApi, type AdminApi, type ExplainQuery } from '../../src/api/server.js';
 import { MemoryStateStore } from '../../src/state/memory.js';
+import { auditSink, tokenFingerprint } from '../../src/ops/audit.js';
+import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
+import type { AuditRecord } from '../../src/ops/records.js';
 import type { StateStore, StoreStatus } from '../../src/state/store.js';
 
 const TOKEN = 'test-token-0123456789';
@@ -567,6 +570,119 @@ void describe('admin API', () => {
       const ok = await call('GET', '/healthz');
       assert.equal(ok.status, 200);
     });
+  });
+});
+
+void describe('admin API audit', () => {
+  let store: MemoryStateStore;
+  let records: MemoryOpsRecordStore;
+  let api: AdminApi;
+  let call: ReturnType<typeof client>;
+
+  before(async () => {
+    store = new MemoryStateStore({ logger: silentLogger });
+    records = new MemoryOpsRecordStore();
+    await store.start();
+    store.attachAuditSink(auditSink(records));
+    const registry = createRegistry();
+    api = await startAdminApi({
+      listen: { host: '127.0.0.1', port: 0 },
+      store,
+      token: TOKEN,
+      bodyLimitBytes: BODY_LIMIT,
+      logger: silentLogger,
+      metrics: () => registry.metrics(),
+    });
+    call = client(api);
+  });
+
+  after(async () => {
+    await api.close();
+    await store.close();
+  });
+
+  const trail = async (): Promise<AuditRecord[]> =>
+    (await records.query('audit', { order: 'asc', limit: 1000 })).items;
+
+  void it('every region/backend write records one entry: the token fingerprint, the request id, before/after', async () => {
+    const writes: [string, string, unknown, string, string][] = [
+      ['POST', '/v1/regions', region('eu-west'), 'region.create', 'region/eu-west'],
+      ['PATCH', '/v1/regions/eu-west', { weight: 7 }, 'region.update', 'region/eu-west'],
+      ['PATCH', '/v1/regions/eu-west', { state: 'draining' }, 'region.drain', 'region/eu-west'],
+      ['POST', '/v1/regions/eu-west/undrain', undefined, 'region.undrain', 'region/eu-west'],
+      ['POST', '/v1/regions/eu-west/drain', undefined, 'region.drain', 'region/eu-west'],
+      [
+        'POST',
+        '/v1/regions/eu-west/backends',
+        { id: 'web-1', url: 'http://127.0.0.1:8080' },
+        'backend.create',
+        'backend/eu-west/web-1',
+      ],
+      [
+        'PATCH',
+        '/v1/regions/eu-west/backends/web-1',
+        { weight: 3 },
+        'backend.update',
+        'backend/eu-west/web-1',
+      ],
+      [
+        'POST',
+        '/v1/regions/eu-west/backends/web-1/drain',
+        undefined,
+        'backend.drain',
+        'backend/eu-west/web-1',
+      ],
+      [
+        'POST',
+        '/v1/regions/eu-west/backends/web-1/undrain',
+        undefined,
+        'backend.undrain',
+        'backend/eu-west/web-1',
+      ],
+      ['DELETE', '/v1/regions/eu-west/backends/web-1', undefined, 'backend.remove', 'backend/eu-west/web-1'],
+      ['DELETE', '/v1/regions/eu-west', undefined, 'region.remove', 'region/eu-west'],
+    ];
+    const replies: Reply[] = [];
+    for (const [method, path, body] of writes) {
+      const r = await call(method, path, body === undefined ? {} : { body });
+      assert.ok(r.status < 300, `${method} ${path}: ${r.text}`);
+      replies.push(r);
+    }
+    const records = await trail();
+    assert.deepEqual(
+      records.map((r) => [r.action, r.target]),
+      writes.map(([, , , action, target]) => [action, target]),
+    );
+    for (const r of records) {
+      assert.equal(r.actor, tokenFingerprint(TOKEN));
+      assert.equal(typeof r.requestId, 'string');
+      assert.ok(!JSON.stringify(r).includes(TOKEN));
+    }
+    assert.equal(new Set(records.map((r) => r.requestId)).size, records.length, 'one request id per write');
+    assert.equal(records[0]?.before, null);
+    assert.deepEqual(records[0]?.after, replies[0]?.body);
+    assert.deepEqual(records[1]?.before, replies[0]?.body);
+    assert.deepEqual(records[1]?.after, replies[1]?.body);
+    assert.deepEqual(records[5]?.after, replies[5]?.body);
+    assert.equal(records.at(-1)?.after, null);
+    assert.equal((records.at(-1)?.before as { id?: string } | undefined)?.id, 'eu-west');
+  });
+
+  void it('failed, refused and read-only requests record nothing', async () => {
+    await call('POST', '/v1/regions', { body: region('us-east') });
+    const count = (await trail()).length;
+    assertError(await call('POST', '/v1/regions', { body: region('us-east') }), 409, 'E_CONFLICT');
+    assertError(await call('POST', '/v1/regions', { body: region('x', { lat: 91 }) }), 400, 'E_VALIDATION');
+    assertError(await call('PATCH', '/v1/regions/nope', { body: { weight: 1 } }), 404, 'E_NOT_FOUND');
+    assertError(await call('POST', '/v1/regions/nope/drain'), 404, 'E_NOT_FOUND');
+    assertError(await call('DELETE', '/v1/regions/us-east/backends/nope'), 404, 'E_NOT_FOUND');
+    assertError(
+      await call('PATCH', '/v1/regions/us-east', { body: { weight: 2 }, token: null }),
+      401,
+      'E_UNAUTHORIZED',
+    );
+    await call('GET', '/v1/regions/us-east', { token: null });
+    assert.equal((await trail()).length, count);
   });
 });
 

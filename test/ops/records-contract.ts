@@ -267,6 +267,23 @@ export function recordStoreContract(name: string, factory: StoreFactory): void {
         assert.equal((await store.query('alert')).items.length, 4);
       }));
 
+    void it('records an append with an idempotency key once, per kind', () =>
+      withStore(async (store) => {
+        const entry = { actor: 'token:ab12cd34…', action: 'region.create', target: 'region/eu' };
+        const first = await store.append('audit', entry, { idempotencyKey: 'outbox-1' });
+        const again = await store.append('audit', entry, { idempotencyKey: 'outbox-1' });
+        const other = await store.append('audit', entry, { idempotencyKey: 'outbox-2' });
+        const plain = await store.append('audit', entry);
+        const alertWithSameKey = await store.append('alert', alert(1), { idempotencyKey: 'outbox-1' });
+        assert.ok(first !== undefined && other !== undefined && plain !== undefined);
+        assert.equal(again, undefined);
+        assert.ok(alertWithSameKey !== undefined, 'keys are per kind');
+        assert.deepEqual(
+          (await store.query('audit', { order: 'asc' })).items.map((r) => r.id),
+          [first.id, other.id, plain.id],
+        );
+      }));
+
     void it('cleanup by age drops the old and keeps every younger record', () =>
       withStore(async (store) => {
         const now = Date.now();

@@ -114,6 +114,37 @@ void describe('MemoryOpsRecordStore persistence', () => {
     assert.ok(next !== undefined);
     await c.close();
   });
+
+  void it('remembers idempotency keys across a restart and a compaction, forgets them with the record', async () => {
+    const file = join(dir, 'idem.ops.jsonl');
+    const entry = { actor: 'u', action: 'region.create', target: 'region/a' };
+    const a = new MemoryOpsRecordStore({ file });
+    await a.start();
+    const old = await a.append('audit', entry, { idempotencyKey: 'old', time: Date.now() - 40 * 86_400_000 });
+    const young = await a.append('audit', entry, { idempotencyKey: 'young' });
+    assert.ok(old !== undefined && young !== undefined);
+    await a.close();
+
+    const b = new MemoryOpsRecordStore({ file });
+    await b.start();
+    assert.equal(await b.append('audit', entry, { idempotencyKey: 'young' }), undefined);
+    await b.cleanup({ maxAgeMs: 30 * 86_400_000, maxCount: 100 });
+    await b.close();
+
+    const c = new MemoryOpsRecordStore({ file });
+    await c.start();
+    assert.equal(
+      await c.append('audit', entry, { idempotencyKey: 'young' }),
+      undefined,
+      'kept by the rewrite',
+    );
+    assert.ok(
+      (await c.append('audit', entry, { idempotencyKey: 'old' })) !== undefined,
+      'dropped with its record',
+    );
+    assert.equal((await c.query('audit')).items.length, 2);
+    await c.close();
+  });
 });
 
 void describe('RedisOpsRecordStore', () => {
@@ -121,8 +152,23 @@ void describe('RedisOpsRecordStore', () => {
     const c = client();
     const store = new RedisOpsRecordStore({ client: c, keyPrefix: 'keys:' });
     await store.append('audit', { actor: 'u', action: 'region.create', target: 'region/a' });
-    assert.equal(await c.type('keys:{ops}:audit'), 'stream');
-    assert.equal(await c.xlen('keys:{ops}:audit'), 1);
+    await store.append('alert', { type: 'task_failed', level: 'warning', subject: 'task/x', message: 'm' });
+    // The audit stream shares the state store's slot (audited writes XADD to it in their script).
+    assert.equal(await c.type('keys:{meridian}:audit'), 'stream');
+    assert.equal(await c.xlen('keys:{meridian}:audit'), 1);
+    assert.equal(await c.type('keys:{ops}:alert'), 'stream');
+    assert.equal(await c.xlen('keys:{ops}:alert'), 1);
+    // Markers live in their stream's slot too.
+    await store.append('audit', { actor: 'u', action: 'a.b', target: 't' }, { idempotencyKey: 'k1' });
+    await store.append(
+      'alert',
+      { type: 'task_failed', level: 'info', subject: 's', message: 'm' },
+      {
+        dedupeKey: 'd1',
+      },
+    );
+    assert.equal(await c.exists('keys:{meridian}:audit-mark:idem:k1'), 1);
+    assert.equal(await c.exists('keys:{ops}:dedupe:d1'), 1);
 
     const dead = new Redis({
       port: 1,

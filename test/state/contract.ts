@@ -1,11 +1,23 @@
 // The one contract every StateStore implementation passes (run by memory.test.ts and redis.test.ts).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ChangeEvent, HealthReport, RegionInput, Snapshot } from '../../src/core/types.js';
+import type { ChangeEvent, HealthReport, RegionInput, Snapshot, WriteContext } from '../../src/core/types.js';
 import { MeridianError } from '../../src/core/errors.js';
+import type { AuditRecord } from '../../src/ops/records.js';
 import type { StateStore } from '../../src/state/store.js';
 
-export type MakeStore = () => Promise<{ store: StateStore; cleanup: () => Promise<void> }>;
+export interface StoreUnderTest {
+  store: StateStore;
+  cleanup: () => Promise<void>;
+  /**
+   * Every audit record the store has committed, oldest first, read through the matching
+   * OpsRecordStore (Redis: a RedisOpsRecordStore on the same Redis and prefix; memory: a
+   * MemoryOpsRecordStore attached as the store's audit sink).
+   */
+  auditTrail: () => Promise<AuditRecord[]>;
+}
+
+export type MakeStore = () => Promise<StoreUnderTest>;
 
 export const region = (id: string, extra: Partial<RegionInput> = {}): RegionInput => ({
   id,
@@ -56,6 +68,9 @@ export async function rejectsWith(
   return caught;
 }
 
+/** JSON round trip: what an audit record's `before`/`after` holds for a stored object. */
+const plain = (x: unknown): unknown => JSON.parse(JSON.stringify(x)) as unknown;
+
 export function runStateStoreContract(name: string, makeStore: MakeStore): void {
   void describe(`StateStore contract: ${name}`, () => {
     const withStore = (title: string, fn: (store: StateStore) => Promise<void>): void => {
@@ -68,6 +83,139 @@ export function runStateStoreContract(name: string, makeStore: MakeStore): void 
         }
       });
     };
+    const withAudit = (
+      title: string,
+      fn: (store: StateStore, trail: () => Promise<AuditRecord[]>) => Promise<void>,
+    ): void => {
+      void it(title, async () => {
+        const { store, cleanup, auditTrail } = await makeStore();
+        try {
+          await fn(store, auditTrail);
+        } finally {
+          await cleanup();
+        }
+      });
+    };
+
+    const ctx: WriteContext = { actor: 'token:abcd1234…', requestId: 'req-7' };
+
+    withAudit(
+      'a write with a context records exactly one audit entry: action, target, before, after, actor',
+      async (store, trail) => {
+        const started = Date.now();
+        const created = await store.createRegion(region('eu', { weight: 5 }), ctx);
+        let records = await trail();
+        assert.equal(records.length, 1, JSON.stringify(records));
+        const [first] = records;
+        assert.ok(first !== undefined);
+        assert.equal(first.action, 'region.create');
+        assert.equal(first.target, 'region/eu');
+        assert.equal(first.actor, ctx.actor);
+        assert.equal(first.requestId, 'req-7');
+        assert.equal(first.before, null);
+        assert.deepEqual(first.after, plain(created));
+        assert.match(first.id, /^\d+-\d+$/);
+        assert.ok(Date.parse(first.time) >= started - 1000, `time ${first.time}`);
+
+        const updated = await store.updateRegion('eu', { weight: 9, name: 'Europe' }, { actor: 'alice' });
+        const drained = await store.updateRegion('eu', { state: 'draining' }, ctx);
+        const undrained = await store.updateRegion('eu', { state: 'active' }, ctx);
+        const backend = await store.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:8080' }, ctx);
+        const patched = await store.updateBackend('eu', 'web-1', { weight: 3 }, ctx);
+        const bDrained = await store.updateBackend('eu', 'web-1', { state: 'draining' }, ctx);
+        const bUndrained = await store.updateBackend('eu', 'web-1', { state: 'active' }, ctx);
+        await store.removeBackend('eu', 'web-1', ctx);
+        const last = store.current().regions.get('eu');
+        await store.removeRegion('eu', ctx);
+
+        records = await trail();
+        const summary = records.map((r) => [r.action, r.target]);
+        assert.deepEqual(summary, [
+          ['region.create', 'region/eu'],
+          ['region.update', 'region/eu'],
+          ['region.drain', 'region/eu'],
+          ['region.undrain', 'region/eu'],
+          ['backend.create', 'backend/eu/web-1'],
+          ['backend.update', 'backend/eu/web-1'],
+          ['backend.drain', 'backend/eu/web-1'],
+          ['backend.undrain', 'backend/eu/web-1'],
+          ['backend.remove', 'backend/eu/web-1'],
+          ['region.remove', 'region/eu'],
+        ]);
+        const at = (i: number): AuditRecord => {
+          const r = records[i];
+          assert.ok(r !== undefined, `record ${i}`);
+          return r;
+        };
+        assert.equal(at(1).actor, 'alice');
+        assert.equal(at(1).requestId, undefined);
+        assert.deepEqual(at(1).before, plain(created));
+        assert.deepEqual(at(1).after, plain(updated));
+        assert.deepEqual([at(2).before, at(2).after], [plain(updated), plain(drained)]);
+        assert.deepEqual([at(3).before, at(3).after], [plain(drained), plain(undrained)]);
+        assert.deepEqual([at(4).before, at(4).after], [null, plain(backend)]);
+        assert.deepEqual([at(5).before, at(5).after], [plain(backend), plain(patched)]);
+        assert.deepEqual([at(6).before, at(6).after], [plain(patched), plain(bDrained)]);
+        assert.deepEqual([at(7).before, at(7).after], [plain(bDrained), plain(bUndrained)]);
+        assert.deepEqual([at(8).before, at(8).after], [plain(bUndrained), null]);
+        assert.deepEqual([at(9).before, at(9).after], [plain(last), null]);
+        for (const r of records.slice(2)) assert.equal(r.actor, ctx.actor);
+        const ids = records.map((r) => r.id);
+        assert.equal(new Set(ids).size, ids.length, 'ids are unique');
+      },
+    );
+
+    withAudit('a failed write (404, 409, validation) records nothing', async (store, trail) => {
+      await store.createRegion(region('eu'), ctx);
+      await store.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:8080' }, ctx);
+      const before = (await trail()).length;
+      assert.equal(before, 2);
+
+      await rejectsWith(store.createRegion(region('eu'), ctx), 'E_CONFLICT');
+      await rejectsWith(store.createRegion(region('bad', { lat: 91 }), ctx), 'E_VALIDATION', 'lat');
+      await rejectsWith(store.updateRegion('nope', { weight: 1 }, ctx), 'E_NOT_FOUND');
+      await rejectsWith(store.updateRegion('eu', { weight: -1 }, ctx), 'E_VALIDATION', 'weight');
+      await rejectsWith(store.updateRegion('eu', { state: 'asleep' as never }, ctx), 'E_VALIDATION', 'state');
+      await rejectsWith(store.removeRegion('nope', ctx), 'E_NOT_FOUND');
+      await rejectsWith(
+        store.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:9' }, ctx),
+        'E_CONFLICT',
+      );
+      await rejectsWith(store.createBackend('nope', { url: 'http://127.0.0.1:9' }, ctx), 'E_NOT_FOUND');
+      await rejectsWith(store.createBackend('eu', { url: 'ftp://x' }, ctx), 'E_VALIDATION', 'url');
+      await rejectsWith(store.updateBackend('eu', 'web-9', { weight: 1 }, ctx), 'E_NOT_FOUND');
+      await rejectsWith(store.updateBackend('eu', 'web-1', { weight: -5 }, ctx), 'E_VALIDATION', 'weight');
+      await rejectsWith(store.removeBackend('eu', 'web-9', ctx), 'E_NOT_FOUND');
+      await rejectsWith(store.removeBackend('nope', 'web-1', ctx), 'E_NOT_FOUND');
+      // An unusable context is refused before anything changes.
+      await rejectsWith(store.createRegion(region('us'), { actor: '' }), 'E_VALIDATION', 'actor');
+      await rejectsWith(
+        store.updateRegion('eu', { weight: 2 }, { actor: 'x', requestId: 'r'.repeat(201) }),
+        'E_VALIDATION',
+        'requestId',
+      );
+      assert.equal(store.current().regions.has('us'), false);
+      assert.equal(store.current().regions.get('eu')?.weight, 100);
+
+      assert.equal((await trail()).length, before);
+    });
+
+    withAudit('a write without a context records nothing', async (store, trail) => {
+      await store.createRegion(region('eu'));
+      await store.updateRegion('eu', { weight: 3 });
+      await store.updateRegion('eu', { state: 'draining' });
+      await store.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:8080' });
+      await store.updateBackend('eu', 'web-1', { weight: 2 });
+      await store.removeBackend('eu', 'web-1');
+      await store.reportHealth(report('eu', 'proxy-a'));
+      await store.removeRegion('eu');
+      assert.deepEqual(await trail(), []);
+      await store.createRegion(region('us'), ctx);
+      assert.deepEqual(
+        (await trail()).map((r) => r.action),
+        ['region.create'],
+      );
+    });
 
     withStore('starts empty', (store) => {
       assert.equal(store.current().regions.size, 0);

@@ -3,8 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { auditSink } from '../../src/ops/audit.js';
+import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
+import type { AuditRecord } from '../../src/ops/records.js';
+import { MemoryStateStore, type StateFileJson } from '../../src/state/memory.js';
 import { ReplicaStateStore, decodeSnapshot, encodeSnapshot } from '../../src/state/snapshot-codec.js';
+import type { AuditOutboxEntry, AuditSink } from '../../src/state/store.js';
 import { region, rejectsWith, report, runStateStoreContract } from './contract.js';
 
 const dirs: string[] = [];
@@ -17,17 +21,228 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+const trailOf = (records: MemoryOpsRecordStore) => async (): Promise<AuditRecord[]> =>
+  (await records.query('audit', { order: 'asc', limit: 1000 })).items;
+
 runStateStoreContract('memory (with a file)', async () => {
   const dir = tempDir();
   const store = new MemoryStateStore({ file: join(dir, 'state.json') });
+  const records = new MemoryOpsRecordStore({ file: join(dir, 'state.ops.jsonl') });
+  await records.start();
   await store.start();
-  return { store, cleanup: () => store.close() };
+  store.attachAuditSink(auditSink(records));
+  return {
+    store,
+    auditTrail: trailOf(records),
+    cleanup: async () => {
+      await store.close();
+      await records.close();
+    },
+  };
 });
 
 runStateStoreContract('memory (no file)', async () => {
   const store = new MemoryStateStore({});
+  const records = new MemoryOpsRecordStore();
+  store.attachAuditSink(auditSink(records));
   await store.start();
-  return { store, cleanup: () => store.close() };
+  return { store, auditTrail: trailOf(records), cleanup: () => store.close() };
+});
+
+/** Polls `check` until it returns true or the deadline passes. */
+async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const readState = (file: string): StateFileJson => JSON.parse(readFileSync(file, 'utf8')) as StateFileJson;
+
+void describe('MemoryStateStore audit outbox', () => {
+  const ctx = { actor: 'token:feedbeef…', requestId: 'req-1' };
+
+  /** A state file holding region eu and, in its outbox, the audit entry of eu's creation. */
+  function crashedStateFile(file: string): AuditOutboxEntry {
+    const at = '2025-06-01T12:00:00.000Z';
+    const eu = {
+      id: 'eu',
+      name: 'eu',
+      lat: 50.1,
+      lon: 8.7,
+      ipv4: ['192.0.2.10'],
+      ipv6: [],
+      weight: 100,
+      state: 'active',
+      labels: {},
+      requireHealth: false,
+      createdAt: at,
+      updatedAt: at,
+    };
+    const item: AuditOutboxEntry = {
+      id: 'c0ffee00-0000-4000-8000-000000000001',
+      time: Date.parse(at),
+      entry: {
+        actor: 'token:feedbeef…',
+        action: 'region.create',
+        target: 'region/eu',
+        before: null,
+        after: eu,
+      },
+    };
+    const json = {
+      format: 1,
+      version: 4,
+      syncedAt: Date.parse(at),
+      regions: [eu],
+      backends: [],
+      health: [],
+      auditOutbox: [item],
+    };
+    writeFileSync(file, JSON.stringify(json));
+    return item;
+  }
+
+  /** A sink counting its calls, delivering to `records`. */
+  function countingSink(records: MemoryOpsRecordStore): { sink: AuditSink; calls: string[] } {
+    const calls: string[] = [];
+    const inner = auditSink(records);
+    return {
+      calls,
+      sink: (item) => {
+        calls.push(item.id);
+        return inner(item);
+      },
+    };
+  }
+
+  void it('commits the entry in the same atomic file write as the change', async () => {
+    const file = join(tempDir(), 'state.json');
+    const store = new MemoryStateStore({ file });
+    await store.start();
+    await store.createRegion(region('eu'), ctx);
+    const json = readState(file);
+    assert.deepEqual(
+      json.regions.map((r) => r.id),
+      ['eu'],
+    );
+    assert.equal(json.auditOutbox?.length, 1);
+    const [item] = json.auditOutbox ?? [];
+    assert.equal(item?.entry.action, 'region.create');
+    assert.equal(item?.entry.target, 'region/eu');
+    assert.equal(item?.entry.actor, ctx.actor);
+    assert.equal(item?.entry.requestId, 'req-1');
+    assert.equal(typeof item?.id, 'string');
+    assert.deepEqual(store.pendingAudit(), json.auditOutbox);
+    // A write without a context adds nothing; a failed write adds nothing.
+    await store.updateRegion('eu', { weight: 2 });
+    await rejectsWith(store.createRegion(region('eu'), ctx), 'E_CONFLICT');
+    assert.equal(readState(file).auditOutbox?.length, 1);
+    await store.close();
+    assert.equal(readState(file).auditOutbox?.length, 1, 'undelivered entries survive a restart');
+  });
+
+  void it('after a crash between the rename and the delivery, delivers the leftover entry once', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'state.json');
+    const item = crashedStateFile(file);
+    const records = new MemoryOpsRecordStore({ file: join(dir, 'state.ops.jsonl') });
+    await records.start();
+    const store = new MemoryStateStore({ file });
+    await store.start();
+    assert.equal(store.current().regions.has('eu'), true);
+    assert.deepEqual(
+      store.pendingAudit().map((e) => e.id),
+      [item.id],
+    );
+    const { sink, calls } = countingSink(records);
+    store.attachAuditSink(sink);
+    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    assert.deepEqual(calls, [item.id]);
+    const trail = await trailOf(records)();
+    assert.equal(trail.length, 1);
+    assert.equal(trail[0]?.action, 'region.create');
+    assert.equal(trail[0]?.time, '2025-06-01T12:00:00.000Z', 'recorded with the write time');
+    assert.deepEqual(trail[0]?.after, item.entry.after);
+    await store.close();
+
+    // A restart delivers nothing again.
+    const again = new MemoryStateStore({ file });
+    await again.start();
+    const second = countingSink(records);
+    again.attachAuditSink(second.sink);
+    assert.deepEqual(again.pendingAudit(), []);
+    await again.close();
+    assert.deepEqual(second.calls, []);
+    assert.equal((await trailOf(records)()).length, 1);
+    await records.close();
+  });
+
+  void it('a redelivery (crash after the delivery, before the outbox write) is recorded once', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'state.json');
+    const opsFile = join(dir, 'state.ops.jsonl');
+    const item = crashedStateFile(file);
+    // The entry reached the records before the crash; the state file still lists it.
+    const before = new MemoryOpsRecordStore({ file: opsFile });
+    await before.start();
+    await auditSink(before)(item);
+    await before.close();
+
+    const records = new MemoryOpsRecordStore({ file: opsFile });
+    await records.start();
+    const store = new MemoryStateStore({ file });
+    await store.start();
+    const { sink, calls } = countingSink(records);
+    store.attachAuditSink(sink);
+    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    assert.deepEqual(calls, [item.id], 'delivered again (at least once)');
+    assert.equal((await trailOf(records)()).length, 1, 'but recorded once (idempotent on the entry id)');
+    await store.close();
+    await records.close();
+  });
+
+  void it('without a sink entries wait in the outbox, bounded: the oldest are dropped', async () => {
+    const store = new MemoryStateStore({ auditOutboxLimit: 3 });
+    await store.start();
+    for (let i = 0; i < 5; i++) await store.createRegion(region(`r-${i}`), ctx);
+    assert.deepEqual(
+      store.pendingAudit().map((e) => e.entry.target),
+      ['region/r-2', 'region/r-3', 'region/r-4'],
+    );
+    const records = new MemoryOpsRecordStore();
+    store.attachAuditSink(auditSink(records));
+    await eventually(() => store.pendingAudit().length === 0, 'the outbox to drain');
+    assert.deepEqual(
+      (await trailOf(records)()).map((r) => r.target),
+      ['region/r-2', 'region/r-3', 'region/r-4'],
+    );
+    await store.close();
+  });
+
+  void it('a failing sink never fails the write; the entry stays and is retried', async () => {
+    const file = join(tempDir(), 'state.json');
+    const store = new MemoryStateStore({ file, auditRetryMs: 10 });
+    await store.start();
+    const records = new MemoryOpsRecordStore();
+    const inner = auditSink(records);
+    let failures = 2;
+    store.attachAuditSink((item) => {
+      if (failures > 0) {
+        failures--;
+        return Promise.reject(new Error('records unavailable'));
+      }
+      return inner(item);
+    });
+    const created = await store.createRegion(region('eu'), ctx);
+    assert.equal(store.current().regions.get('eu'), created);
+    await eventually(async () => (await trailOf(records)()).length === 1, 'the retried delivery');
+    assert.equal(failures, 0);
+    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    assert.deepEqual(store.pendingAudit(), []);
+    await store.close();
+  });
 });
 
 void describe('MemoryStateStore persistence', () => {

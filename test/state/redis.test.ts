@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChangeEvent } from '../../src/core/types.js';
+import { Redis } from 'ioredis';
+import { RedisOpsRecordStore } from '../../src/ops/redis-records.js';
 import { RedisStateStore } from '../../src/state/redis.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { region, rejectsWith, report, runStateStoreContract } from './contract.js';
@@ -60,8 +62,88 @@ async function retryUntil<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T
 }
 
 runStateStoreContract('redis', async () => {
-  const store = await makeStore(nextPrefix());
-  return { store, cleanup: () => store.close() };
+  const prefix = nextPrefix();
+  const store = await makeStore(prefix);
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+  return {
+    store,
+    auditTrail: async () => (await records.query('audit', { order: 'asc', limit: 1000 })).items,
+    cleanup: async () => {
+      await store.close();
+      await client.quit();
+    },
+  };
+});
+
+void describe('RedisStateStore audit stream', () => {
+  void it('appends audit entries to P{meridian}:audit, read by RedisOpsRecordStore with other audit records', async () => {
+    const prefix = nextPrefix();
+    const store = await makeStore(prefix);
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+      await store.createRegion(region('eu'), { actor: 'token:1234abcd…', requestId: 'req-3' });
+      await records.append('audit', { actor: 'u', action: 'policy.create', target: 'policy/p' });
+      await records.append('alert', {
+        type: 'task_failed',
+        level: 'warning',
+        subject: 'task/x',
+        message: 'm',
+      });
+      assert.equal(await client.type(`${prefix}{meridian}:audit`), 'stream');
+      assert.equal(await client.xlen(`${prefix}{meridian}:audit`), 2);
+      assert.equal(await client.xlen(`${prefix}{ops}:alert`), 1, 'alerts stay where they were');
+      assert.equal(await client.exists(`${prefix}{ops}:audit`), 0);
+      const raw = (await client.xrange(`${prefix}{meridian}:audit`, '-', '+'))[0];
+      assert.deepEqual(raw?.[1][0], 'd');
+      const entry = JSON.parse(raw?.[1][1] ?? '{}') as Record<string, unknown>;
+      assert.equal(entry.action, 'region.create');
+      assert.equal(entry.requestId, 'req-3');
+      const page = await records.query('audit', { order: 'asc' });
+      assert.deepEqual(
+        page.items.map((r) => r.action),
+        ['region.create', 'policy.create'],
+      );
+      // Retention trims the shared stream.
+      const removed = await records.cleanup({ maxAgeMs: 86_400_000, maxCount: 1 });
+      assert.equal(removed.audit, 1);
+      assert.equal(await client.xlen(`${prefix}{meridian}:audit`), 1);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  void it('a remove that raced with an update records the state it actually removed', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    const b = await makeStore(prefix);
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+      await a.createRegion(region('eu'));
+      const ctx = { actor: 'token:1234abcd…' };
+      // Concurrent writers: whatever the interleaving, the removal's `before` is the last update.
+      const results = await Promise.allSettled([
+        a.updateRegion('eu', { weight: 7 }, ctx),
+        b.removeRegion('eu', ctx),
+      ]);
+      const trail = (await records.query('audit', { order: 'asc' })).items;
+      const removal = trail.find((r) => r.action === 'region.remove');
+      assert.ok(removal !== undefined, JSON.stringify(trail));
+      const update = trail.find((r) => r.action === 'region.update');
+      if (update !== undefined) {
+        assert.equal(results[0]?.status, 'fulfilled');
+        assert.ok(trail.indexOf(update) < trail.indexOf(removal), 'the update committed first');
+        assert.deepEqual(removal.before, update.after);
+      } else {
+        assert.equal(results[0]?.status, 'rejected', 'the update lost to the removal');
+        assert.equal((removal.before as { weight: number }).weight, 100);
+      }
+    } finally {
+      await client.quit();
+    }
+  });
 });
 
 void describe('RedisStateStore across nodes', () => {
