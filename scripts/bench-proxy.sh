@@ -10,8 +10,14 @@
 # The fair comparison: nginx with `worker_processes 2` against Meridian with `workers: 2` (two
 # node:cluster workers); CPU time counts each proxy's master/primary and its workers.
 #
+# Policy overhead: a second Meridian proxy enforces a realistic policy set that never triggers
+# (10 WAF rules, a rate limit and a quota far above the load; see scripts/bench-proxy-server.ts).
+# The two Meridian proxies are measured alternately POLICY_ROUNDS times (the machine's noise hits
+# both alike) and the script prints both averages and the throughput drop in % (target < 15 %).
+#
 # Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
-# NGINX_WORKERS (2, the nginx proxy's worker_processes), MERIDIAN_WORKERS (2, proxy.workers).
+# NGINX_WORKERS (2, the nginx proxy's worker_processes), MERIDIAN_WORKERS (2, proxy.workers),
+# POLICY_ROUNDS (2: alternating runs without and with policies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +27,7 @@ THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18080}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 MERIDIAN_WORKERS=${MERIDIAN_WORKERS:-2}
+POLICY_ROUNDS=${POLICY_ROUNDS:-2}
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 for tool in wrk "$NGINX" node; do
@@ -37,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 B1=$((BASE_PORT + 1)); B2=$((BASE_PORT + 2)); B3=$((BASE_PORT + 3))
-NGINX_PROXY=$((BASE_PORT + 10)); MERIDIAN=$((BASE_PORT + 11))
+NGINX_PROXY=$((BASE_PORT + 10)); MERIDIAN=$((BASE_PORT + 11)); MERIDIAN_POL=$((BASE_PORT + 12))
 
 common="pid PIDFILE; error_log $TMP/error.log warn; daemon off;
 events { worker_connections 4096; }"
@@ -98,6 +105,10 @@ node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN" -
   --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/meridian.out" 2>"$TMP/meridian.err" &
 MERIDIAN_PID=$!
 PIDS+=($MERIDIAN_PID)
+node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN_POL" --workers "$MERIDIAN_WORKERS" --policies \
+  --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/meridian-pol.out" 2>"$TMP/meridian-pol.err" &
+MERIDIAN_POL_PID=$!
+PIDS+=($MERIDIAN_POL_PID)
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -105,10 +116,10 @@ wait_port() {
     sleep 0.1
   done
   echo "bench-proxy: nothing listening on port $1" >&2
-  cat "$TMP/error.log" "$TMP/meridian.err" >&2 || true
+  cat "$TMP/error.log" "$TMP/meridian.err" "$TMP/meridian-pol.err" >&2 || true
   exit 1
 }
-for p in "$B1" "$B2" "$B3" "$NGINX_PROXY" "$MERIDIAN"; do wait_port "$p"; done
+for p in "$B1" "$B2" "$B3" "$NGINX_PROXY" "$MERIDIAN" "$MERIDIAN_POL"; do wait_port "$p"; done
 
 cat >"$TMP/cookies.lua" <<'EOF'
 -- A different affinity cookie on every request, from 1000 sessions, so load spreads over backends.
@@ -168,4 +179,23 @@ MERIDIAN_RPS=$RESULT_RPS
 MERIDIAN_CPU=$RESULT_CPU
 awk -v m="$MERIDIAN_RPS" -v n="$NGINX_RPS" 'BEGIN {printf "meridian / nginx throughput ratio: %.2f (target >= 0.6)\n", m / n}'
 awk -v m="$MERIDIAN_CPU" -v n="$NGINX_CPU" 'BEGIN {if (n > 0) printf "meridian / nginx CPU per request: %.2f\n", m / n}'
+
+# Policy overhead: the same proxy with and without the policy set, measured alternately.
+timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN_POL/" >/dev/null
+# Every request must pass the policies (a 403/429 would make the run meaningless).
+status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: meridian_affinity=check' "http://127.0.0.1:$MERIDIAN_POL/" || true)
+[[ $status == 200 ]] || { echo "bench-proxy: the policy proxy answered $status, expected 200" >&2; exit 1; }
+PLAIN_SUM=0; POL_SUM=0; PLAIN_CPU_SUM=0; POL_CPU_SUM=0
+for round in $(seq 1 "$POLICY_ROUNDS"); do
+  run "meridian (round $round)" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
+  PLAIN_SUM=$(awk -v a="$PLAIN_SUM" -v b="$RESULT_RPS" 'BEGIN {print a + b}')
+  PLAIN_CPU_SUM=$(awk -v a="$PLAIN_CPU_SUM" -v b="$RESULT_CPU" 'BEGIN {print a + b}')
+  run "meridian+policies (r$round)" "http://127.0.0.1:$MERIDIAN_POL/" "$MERIDIAN_POL_PID"
+  POL_SUM=$(awk -v a="$POL_SUM" -v b="$RESULT_RPS" 'BEGIN {print a + b}')
+  POL_CPU_SUM=$(awk -v a="$POL_CPU_SUM" -v b="$RESULT_CPU" 'BEGIN {print a + b}')
+done
+awk -v p="$PLAIN_SUM" -v q="$POL_SUM" -v pc="$PLAIN_CPU_SUM" -v qc="$POL_CPU_SUM" -v n="$POLICY_ROUNDS" 'BEGIN {
+  printf "policies (10 WAF rules, rate limit, quota): without %.0f rps, with %.0f rps, drop %.1f %% (target < 15 %%)\n", p / n, q / n, (p - q) / p * 100
+  printf "CPU per request: without %.1f µs, with %.1f µs\n", pc / n, qc / n
+}'
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,6 @@
 // Schema of the `proxy` section (the regional proxy tier). Owned by the proxy tier's work.
 import { z } from 'zod';
+import { BALANCER_NAMES, type BalancerName } from '../balancers/registry.js';
 import { parseCidr } from '../core/ip.js';
 import { healthCheckSchema, outlierSchema, reportSchema } from './health-schema.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
@@ -84,6 +85,12 @@ export const proxySchema = z
      * as `<reporterId>/w<n>`.
      */
     workers: nonNegativeInt.default(1),
+    /**
+     * The balancing algorithm (src/balancers/registry.ts). `consistent_hash` is the affinity ring
+     * (cookie/header/IP keys, walk to the next healthy backend, panic mode, bounded loads); every
+     * other algorithm picks among the healthy active backends, retries going to one not yet tried.
+     */
+    balancer: z.enum(BALANCER_NAMES as [BalancerName, ...BalancerName[]]).default('consistent_hash'),
     affinity: affinity.prefault({}),
     /** Ring points per unit of weight (the hash ring's default when absent). */
     vnodes: z.number().int().min(1).max(10000).optional(),

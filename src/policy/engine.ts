@@ -91,6 +91,42 @@ function counter(registry: Registry, name: string, help: string, labelNames: str
   return new Counter({ name, help, labelNames, registers: [registry] });
 }
 
+/** Decision counts of one engine: type → action → count (plain numbers on the request path). */
+type DecisionTally = Record<string, Record<string, number>>;
+
+/**
+ * The engines counting into each registry's `meridian_policy_decisions_total`. The request path
+ * only adds to plain numbers; the counter is rebuilt from them when the registry is scraped (a
+ * prom-client labelled `inc` hashes its labels on every call, which cost more than a WAF rule).
+ */
+const decisionSources = new WeakMap<Registry, Set<DecisionTally>>();
+
+function decisionCounter(registry: Registry): Set<DecisionTally> {
+  let sources = decisionSources.get(registry);
+  if (sources !== undefined) return sources;
+  const set = new Set<DecisionTally>();
+  sources = set;
+  decisionSources.set(registry, set);
+  if (registry.getSingleMetric('meridian_policy_decisions_total') === undefined) {
+    new Counter({
+      name: 'meridian_policy_decisions_total',
+      help: 'Traffic policy decisions by policy type and action.',
+      labelNames: ['type', 'action'],
+      registers: [registry],
+      collect(this: Counter<'type' | 'action'>) {
+        this.reset();
+        for (const tally of set)
+          for (const type in tally)
+            for (const action in tally[type]) {
+              const n = tally[type]?.[action] ?? 0;
+              if (n > 0) this.labels(type, action).inc(n);
+            }
+      },
+    });
+  }
+  return sources;
+}
+
 export class PolicyEngine {
   /** Quota counting (shared with the admin API's usage route when both run in one process). */
   readonly quotas: QuotaCounter;
@@ -102,9 +138,8 @@ export class PolicyEngine {
   readonly #cluster: ClusterRateLimiter | undefined;
   readonly #pacer: BandwidthPacer;
   readonly #patterns = new Map<string, CompiledPattern>();
-  readonly #decisions: Counter | undefined;
+  readonly #decisions: DecisionTally | undefined;
   readonly #wafMatches: Counter | undefined;
-  readonly #decisionChildren = new Map<string, { inc(): void }>();
   readonly #unsubscribe: () => void;
   #compiled: Compiled = EMPTY;
   #lastErrorLog = 0;
@@ -130,12 +165,8 @@ export class PolicyEngine {
     });
     this.#pacer = new BandwidthPacer();
     if (options.registry !== undefined) {
-      this.#decisions = counter(
-        options.registry,
-        'meridian_policy_decisions_total',
-        'Traffic policy decisions by policy type and action.',
-        ['type', 'action'],
-      );
+      this.#decisions = {};
+      decisionCounter(options.registry).add(this.#decisions);
       this.#wafMatches = counter(
         options.registry,
         'meridian_policy_waf_matches_total',
@@ -353,14 +384,10 @@ export class PolicyEngine {
   }
 
   #count(type: string, action: string): void {
-    if (this.#decisions === undefined) return;
-    const id = `${type}|${action}`;
-    let child = this.#decisionChildren.get(id);
-    if (child === undefined) {
-      child = this.#decisions.labels(type, action);
-      this.#decisionChildren.set(id, child);
-    }
-    child.inc();
+    const tally = this.#decisions;
+    if (tally === undefined) return;
+    const byAction = (tally[type] ??= {});
+    byAction[action] = (byAction[action] ?? 0) + 1;
   }
 
   #redisError(err: unknown): void {

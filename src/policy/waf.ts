@@ -104,6 +104,19 @@ export function compileWaf(
   return rules;
 }
 
+/** Parsed client addresses: a proxy sees the same clients again and again (bounded, cleared when full). */
+const IP_CACHE_SIZE = 4096;
+const ipCache = new Map<string, Uint8Array | undefined>();
+
+function cachedIpBytes(ip: string): Uint8Array | undefined {
+  const hit = ipCache.get(ip);
+  if (hit !== undefined || ipCache.has(ip)) return hit;
+  const bytes = ipToBytes(unmapIPv4(ip));
+  if (ipCache.size >= IP_CACHE_SIZE) ipCache.clear();
+  ipCache.set(ip, bytes);
+  return bytes;
+}
+
 /** Lazily parses the client address once per request (only if a client_ip rule runs). */
 export function lazyIpBytes(ip: string): () => Uint8Array | undefined {
   let done = false;
@@ -111,7 +124,7 @@ export function lazyIpBytes(ip: string): () => Uint8Array | undefined {
   return () => {
     if (!done) {
       done = true;
-      bytes = ipToBytes(unmapIPv4(ip));
+      bytes = cachedIpBytes(ip);
     }
     return bytes;
   };

@@ -4,6 +4,9 @@
 // and are written to the store here, under `${reporterId}/w${slot}` (a restarted worker takes its
 // predecessor's slot, so it overwrites that report instead of leaving a stale one behind). Port 0 is
 // resolved here first, so a worker restarted after all others died still gets the same port.
+// Traffic policies follow the same path as snapshots: the primary pushes its policy store's list to
+// every worker (at init, then on every change), and each worker enforces it with its own engine
+// (policies.ts); so local rate limits and bandwidth limits count per worker.
 import cluster, { type Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { isAbsolute } from 'node:path';
@@ -13,6 +16,7 @@ import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import { MeridianError, describeError, type ErrorCode } from '../core/errors.js';
+import type { Policy } from '../config/policy-schema.js';
 import type { BackendHealth, HealthReport, Snapshot } from '../core/types.js';
 import { encodeSnapshot } from '../state/snapshot-codec.js';
 import type { ProxyAddress, ProxyOptions, ProxyService } from './index.js';
@@ -22,6 +26,7 @@ import {
   MSG_INIT,
   MSG_METRICS,
   MSG_METRICS_DONE,
+  MSG_POLICIES,
   MSG_READY,
   MSG_REPORT,
   MSG_REPORT_DONE,
@@ -37,7 +42,9 @@ import type {
   PrimaryMessage,
   ReadyMessage,
   ReportMessage,
+  WorkerPolicies,
 } from './ipc.js';
+import { redisConnectInfo } from './policies.js';
 
 export interface ProxyClusterOptions extends ProxyOptions {
   readonly workers: number;
@@ -154,9 +161,31 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
     });
   };
   const unsubscribe = store.onChange(schedulePush);
+
+  // Traffic policies: the init carries the list and how to reach Redis; changes are pushed.
+  const policySource = options.policies;
+  let policyBase: Omit<WorkerPolicies, 'list'> | undefined;
+  if (policySource !== undefined) {
+    policyBase = {
+      keyPrefix: policySource.keyPrefix,
+      ...(policySource.redis === undefined ? {} : { redis: redisConnectInfo(policySource.redis) }),
+      ...(policySource.quotaPeriodMs === undefined ? {} : { quotaPeriodMs: policySource.quotaPeriodMs }),
+    };
+  }
+  let lastPolicies: readonly Policy[] | undefined = policySource?.store.current();
+  const pushPolicies = (): void => {
+    if (policySource === undefined || closing) return;
+    const list = policySource.store.current();
+    lastPolicies = list;
+    const message = { type: MSG_POLICIES, policies: list } as const;
+    for (const w of initialised) sendTo(w, message);
+  };
+  const unsubscribePolicies = policySource?.store.onChange(pushPolicies) ?? ((): void => undefined);
+
   // Safety net: a snapshot replaced without a change event (e.g. a resync) still reaches the workers.
   const periodic = setInterval(() => {
     if (!closing && store.current() !== lastPushed) push();
+    if (policySource !== undefined && policySource.store.current() !== lastPolicies) pushPolicies();
   }, 1000);
   periodic.unref();
 
@@ -241,6 +270,9 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
             slot: slot.n,
             logLevel: logger.level,
             snapshot: encodeSnapshot(snapshot),
+            ...(policySource === undefined || policyBase === undefined
+              ? {}
+              : { policies: { ...policyBase, list: policySource.store.current() } }),
           };
           sendTo(worker, init);
         } else if (isMessage<ReadyMessage>(message, MSG_READY)) {
@@ -303,6 +335,7 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
     );
     // Reports written after the workers' final ones would undo them: stop following the store last.
     unsubscribe();
+    unsubscribePolicies();
     clearInterval(periodic);
     for (const waiter of metricsWaiters.values()) waiter({ type: MSG_METRICS_DONE, id: -1, metrics: [] });
   };

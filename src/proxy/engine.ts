@@ -2,10 +2,21 @@
 // with undici's `dispatch` and a handler (the fast path), streams both bodies with backpressure,
 // retries safe requests on another backend within a budget, maps failures to 502/503/504 JSON
 // answers, and falls back to the nearest healthy peer region when this one has no healthy backend.
+//
+// Traffic policies, when configured, run before any backend is picked: a rejected request is
+// answered here (403/429 with the verdict's headers and a JSON body) and never reaches a backend; a
+// passing one carries the verdict's RateLimit-* headers on its response, and its body is paced by
+// the client's bandwidth limit. `check` is awaited only when it returned a promise (a cluster-wide
+// limit waiting on Redis); a failing check lets the request through (fail open) and is logged.
+//
+// Backend choice: `proxy.balancer: consistent_hash` (default) walks the affinity ring (balancer.ts).
+// Any other algorithm of src/balancers/ gets the healthy active backends (health filtered once,
+// here), with this proxy's in-flight counts; it learns from every finished attempt (`observe`), and
+// a retry picks among the backends not yet tried.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DeepReadonly } from '../config/load.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
@@ -15,7 +26,15 @@ import { evaluateRegionHealth } from '../core/health.js';
 import { unmapIPv4 } from '../core/ip.js';
 import type { Backend, Snapshot } from '../core/types.js';
 import type { Logger } from '../log/logger.js';
-import { Balancer, type NoSelection, type SelectionEnv } from './balancer.js';
+import {
+  createBalancer,
+  type Balancer as Algorithm,
+  type Candidate,
+  type PickContext,
+} from '../balancers/registry.js';
+import type { PolicyEngine, PolicyRequest, PolicyVerdict } from '../policy/engine.js';
+import { PASS } from '../policy/verdict.js';
+import { Balancer, type NoSelection, type Selection, type SelectionEnv } from './balancer.js';
 import { errorBody, errorCode, isRetryableError, upstreamFailure, type ProxyError } from './errors.js';
 import {
   affinityCookie,
@@ -60,6 +79,12 @@ interface Res {
   on(event: 'close', fn: () => void): unknown;
 }
 
+/** Where response body chunks go: the response itself, or a bandwidth pacer piped into it. */
+interface Sink {
+  write(chunk: Buffer): boolean;
+  once(event: 'drain', fn: () => void): unknown;
+}
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 const FALLBACK_HEADER = 'x-meridian-fallback';
 const DEBUG_HEADER = 'x-meridian-backend';
@@ -80,7 +105,11 @@ export interface EngineOptions {
   readonly latency: LatencySink;
   /** Port peers listen on when their region has no `proxy-port` label (our own listen port). */
   readonly defaultPeerPort: () => number;
+  /** Traffic policies checked before every request; omitted = none. */
+  readonly policies?: PolicyEngine | undefined;
 }
+
+const POLICY_ERROR_LOG_INTERVAL_MS = 10_000;
 
 /** One client request, across its attempts. */
 class Exchange {
@@ -97,6 +126,12 @@ class Exchange {
   done = false;
   /** Peer proxies to try, when the request is being sent to another region. */
   peers: readonly Upstream[] | undefined;
+  /** Headers of the policy verdict (RateLimit-*), added to the response. */
+  policyHeaders: Readonly<Record<string, string>> | undefined;
+  /** The request as the policies saw it, for bandwidth pacing when the response starts. */
+  policyReq: PolicyRequest | undefined;
+  /** The bandwidth pacer the body goes through (piped into the response). */
+  paced: Transform | undefined;
 
   constructor(
     readonly engine: ProxyEngine,
@@ -135,6 +170,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   private paused = false;
   private status = 0;
   private resume: (() => void) | undefined;
+  private readonly started = performance.now();
 
   constructor(
     private readonly engine: ProxyEngine,
@@ -166,11 +202,13 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.discard || this.ex.res.write(chunk)) return true;
+    if (this.discard) return true;
+    const sink: Sink = this.ex.paced ?? this.ex.res;
+    if (sink.write(chunk)) return true;
     if (!this.paused) {
       this.paused = true;
       // Created only when the client is slow: no closure per request.
-      this.ex.res.once('drain', () => {
+      sink.once('drain', () => {
         this.paused = false;
         this.resume?.();
       });
@@ -182,11 +220,13 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (!this.settle()) return;
     const ok = this.status < 500;
     this.engine.record(this.upstream, this.local, ok ? OK_OUTCOME : { ok, status: this.status });
+    this.engine.observe(this.upstream, this.local, performance.now() - this.started, ok);
     if (this.discard) {
       this.engine.retry(this.ex, this.upstream, undefined);
       return;
     }
-    this.ex.res.end();
+    if (this.ex.paced !== undefined) this.ex.paced.end();
+    else this.ex.res.end();
   }
 
   onError(err: Error): void {
@@ -195,6 +235,7 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (ex.clientGone || err instanceof ClientGone) return;
     const code = errorCode(err);
     this.engine.record(this.upstream, this.local, { ok: false, error: code });
+    this.engine.observe(this.upstream, this.local, performance.now() - this.started, false);
     if (!ex.res.headersSent) {
       if (this.discard || isRetryableError(code)) {
         this.engine.retry(ex, this.upstream, upstreamFailure(code));
@@ -212,6 +253,7 @@ class Attempt implements Dispatcher.DispatchHandler {
       { upstream: this.upstream.id, err: describeError(err), requestId: ex.requestId },
       'upstream error mid-response',
     );
+    ex.paced?.destroy();
     ex.res.destroy(err);
   }
 
@@ -240,6 +282,13 @@ export class ProxyEngine {
   private env: SelectionEnv;
   private peerCache: { version: number; at: number; peers: readonly Upstream[] } | undefined;
   private lastSnapshot: Snapshot | undefined;
+  private readonly policies: PolicyEngine | undefined;
+  private lastPolicyErrorLog = 0;
+  /** The algorithm when `proxy.balancer` is not `consistent_hash` (which uses the ring directly). */
+  private readonly algorithm: Algorithm | undefined;
+  /** The algorithm's candidates: healthy active backends (all active ones in panic mode). */
+  private candidates: readonly Candidate[] = [];
+  private readonly pickContext: PickContext;
 
   /** Active backends healthy in this proxy's view. */
   healthyActive = 0;
@@ -256,6 +305,9 @@ export class ProxyEngine {
     this.health = options.health;
     this.latency = options.latency;
     this.defaultPeerPort = options.defaultPeerPort;
+    this.policies = options.policies;
+    this.algorithm =
+      options.config.balancer === 'consistent_hash' ? undefined : createBalancer(options.config.balancer);
     this.untrackInFlight = options.metrics.trackInFlight(() => this.inFlight);
     this.trusted = new TrustedProxies(options.config.trustedProxies);
     this.retryStatuses = new Set(options.config.retries.onStatuses);
@@ -280,6 +332,7 @@ export class ProxyEngine {
       panic: false,
       balanceFactor: bounded,
     };
+    this.pickContext = { inFlight: (id) => upstreams.get(id)?.inFlight ?? 0, random: Math.random };
   }
 
   get activeCount(): number {
@@ -310,7 +363,8 @@ export class ProxyEngine {
     const ringChanged = next.ring.version !== prev.ring.version || !sameStates(prev, next);
     if (!ringChanged && !poolsChanged) return false;
     this.balancer = next;
-    this.metrics.setShares(next.ring.shares());
+    // Ring shares describe the consistent-hash ring; other algorithms do not use it.
+    if (this.algorithm === undefined) this.metrics.setShares(next.ring.shares());
     this.refreshHealth();
     return true;
   }
@@ -331,6 +385,46 @@ export class ProxyEngine {
         panic ? 'panic mode: ignoring backend health' : 'panic mode over',
       );
     }
+    if (this.algorithm !== undefined) {
+      // Health filtering happens once, here; the algorithm sees only these (one array per change,
+      // so algorithms that cache per candidate array rebuild only when health or membership changes).
+      const candidates: Candidate[] = [];
+      for (const b of this.balancer.backends.values()) {
+        if (b.state === 'active' && (panic || this.health.isHealthy(b.id)))
+          candidates.push({ id: b.id, weight: b.weight });
+      }
+      this.candidates = candidates;
+    }
+  }
+
+  /** Picks a backend: the affinity ring, or the configured algorithm over the healthy candidates. */
+  private select(
+    key: string,
+    sticky: boolean,
+    tried: ReadonlySet<string> | undefined,
+  ): Selection | NoSelection {
+    const algorithm = this.algorithm;
+    if (algorithm === undefined) return this.balancer.select(key, sticky, tried, this.env);
+    if (this.balancer.backends.size === 0) return 'no-backends';
+    let list = this.candidates;
+    if (list.length === 0) return 'no-healthy';
+    if (tried !== undefined && tried.size > 0) {
+      list = list.filter((c) => !tried.has(c.id));
+      if (list.length === 0) return 'exhausted';
+    }
+    for (;;) {
+      const id = algorithm.pick(list, this.pickContext);
+      if (id === undefined) return 'exhausted';
+      if (!this.env.saturated(id)) return { backendId: id, spilled: 0 };
+      // Circuit open on that one: choose among the others.
+      list = list.filter((c) => c.id !== id);
+      if (list.length === 0) return 'saturated';
+    }
+  }
+
+  /** Feeds one finished attempt to a latency-aware algorithm. */
+  observe(upstream: Upstream, local: boolean, ms: number, ok: boolean): void {
+    if (local && !upstream.retired) this.algorithm?.observe?.(upstream.id, ms, ok);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -344,15 +438,16 @@ export class ProxyEngine {
     const peer = unmapIPv4(req.socket.remoteAddress ?? '');
     const trusted = this.trusted.contains(peer);
 
-    // Session key.
+    // Session key. `affinityKey` is the one the client sent (cookie or header), if any.
     const affinity = this.config.affinity;
     let key: string | undefined;
+    let affinityKey: string | undefined;
     let sticky = true;
     let setCookie: string | undefined;
     if (affinity.mode === 'cookie') {
       const cookie = headers.cookie;
       const value = readCookie(Array.isArray(cookie) ? cookie.join('; ') : cookie, affinity.cookieName);
-      if (value !== undefined && validCookieValue(value)) key = value;
+      if (value !== undefined && validCookieValue(value)) key = affinityKey = value;
       else {
         key = randomBytes(12).toString('base64url');
         sticky = false;
@@ -360,9 +455,12 @@ export class ProxyEngine {
       }
     } else if (affinity.mode === 'header') {
       const value = headers[affinity.header];
-      if (typeof value === 'string' && value !== '') key = value;
+      if (typeof value === 'string' && value !== '') key = affinityKey = value;
     }
-    key ??= trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
+    let clientIp: string | undefined;
+    if (key === undefined || this.policies !== undefined)
+      clientIp = trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
+    key ??= clientIp ?? peer;
 
     const method = req.method ?? 'GET';
     const hasBody = requestHasBody(req);
@@ -383,6 +481,87 @@ export class ProxyEngine {
     (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
     res.on('close', onResponseClose);
 
+    const policies = this.policies;
+    if (policies !== undefined) {
+      const preq = policyRequest(req, method, clientIp ?? peer, affinityKey);
+      let verdict: PolicyVerdict | Promise<PolicyVerdict>;
+      try {
+        verdict = policies.check(preq);
+      } catch (err) {
+        this.policyFailed(err, ex);
+        verdict = PASS;
+      }
+      if (verdict instanceof Promise) {
+        verdict.then(
+          (v) => this.afterPolicy(ex, preq, v),
+          (err: unknown) => {
+            this.policyFailed(err, ex);
+            this.afterPolicy(ex, preq, PASS);
+          },
+        );
+        return;
+      }
+      this.afterPolicy(ex, preq, verdict);
+      return;
+    }
+    this.route(ex);
+  }
+
+  /** Acts on a policy verdict: answers a rejection, or sends a passing request on its way. */
+  private afterPolicy(ex: Exchange, preq: PolicyRequest, verdict: PolicyVerdict): void {
+    if (ex.done || ex.clientGone) return; // the client left while a cluster-wide check was pending
+    if (verdict.action === 'reject') {
+      this.reject(ex, verdict);
+      return;
+    }
+    if (verdict.headers !== undefined) ex.policyHeaders = verdict.headers;
+    ex.policyReq = preq;
+    try {
+      this.route(ex);
+    } catch (err) {
+      this.logger.error({ err: describeError(err), requestId: ex.requestId }, 'request routing failed');
+      this.fail(ex, { status: 502, code: 'E_UPSTREAM_CONNECT', message: 'the request could not be routed' });
+    }
+  }
+
+  /** A policy check failed (Redis, a bug): the request goes through; logged at most every 10 s. */
+  private policyFailed(err: unknown, ex: Exchange): void {
+    const now = Date.now();
+    if (now - this.lastPolicyErrorLog < POLICY_ERROR_LOG_INTERVAL_MS) return;
+    this.lastPolicyErrorLog = now;
+    this.logger.warn(
+      { err: describeError(err), requestId: ex.requestId },
+      'policy check failed; letting requests through (logged at most every 10 s)',
+    );
+  }
+
+  /** Answers a request a policy rejected (the backend never sees it). */
+  private reject(ex: Exchange, verdict: Extract<PolicyVerdict, { action: 'reject' }>): void {
+    const res = ex.res;
+    if (res.headersSent || res.writableEnded) return;
+    const body = JSON.stringify({ error: { ...verdict.body.error, requestId: ex.requestId } });
+    const headers: OutgoingHttpHeaders = {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-store',
+    };
+    for (const [name, value] of Object.entries(verdict.headers)) headers[name.toLowerCase()] = value;
+    headers['x-request-id'] = ex.requestId;
+    if (ex.setCookie !== undefined) headers['set-cookie'] = [ex.setCookie];
+    if (this.closing && ex.req.httpVersionMajor === 1) headers.connection = 'close';
+    ex.status = verdict.status;
+    try {
+      res.writeHead(verdict.status, headers);
+      res.end(body);
+    } catch (err) {
+      this.logger.debug({ err: describeError(err) }, 'cannot write policy response');
+      res.destroy();
+    }
+  }
+
+  /** Cross-region fallback decision, then the first attempt. */
+  private route(ex: Exchange): void {
+    const headers = ex.req.headers;
     if (this.healthyActive === 0) {
       // Nothing healthy here: another region's proxy, at most once per request.
       if (headers[FALLBACK_HEADER] !== undefined) {
@@ -420,7 +599,7 @@ export class ProxyEngine {
           return;
         }
       } else {
-        const picked = this.balancer.select(ex.key, ex.sticky, ex.tried, this.env);
+        const picked = this.select(ex.key, ex.sticky, ex.tried);
         if (typeof picked === 'string') {
           this.fail(ex, lastError ?? noBackend(picked));
           return;
@@ -501,9 +680,13 @@ export class ProxyEngine {
     let extra: string | undefined;
     if (!attempt.local) extra = attempt.upstream.id.slice(PEER_PREFIX.length);
     else if (this.config.debugHeader) {
-      const hit = this.balancer.ring.lookup(ex.key);
-      extra = `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
+      if (this.algorithm !== undefined) extra = `${attempt.upstream.id}; algorithm=${this.config.balancer}`;
+      else {
+        const hit = this.balancer.ring.lookup(ex.key);
+        extra = `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
+      }
     }
+    const policyHeaders = ex.policyHeaders;
     const close = this.closing && ex.req.httpVersionMajor === 1;
     ex.answeredBy = attempt.upstream.id;
     ex.status = status;
@@ -513,15 +696,28 @@ export class ProxyEngine {
       out['x-request-id'] = ex.requestId;
       if (ex.setCookie !== undefined) appendSetCookie(out, ex.setCookie);
       if (extra !== undefined) out[attempt.local ? DEBUG_HEADER : FALLBACK_HEADER] = extra;
+      if (policyHeaders !== undefined)
+        for (const [name, value] of Object.entries(policyHeaders)) out[name.toLowerCase()] = value;
       ex.res.writeHead(status, out);
-      return;
+    } else {
+      const out = downstreamHeaderList(raw);
+      out.push('x-request-id', ex.requestId);
+      if (ex.setCookie !== undefined) out.push('set-cookie', ex.setCookie);
+      if (extra !== undefined) out.push(attempt.local ? DEBUG_HEADER : FALLBACK_HEADER, extra);
+      if (policyHeaders !== undefined)
+        for (const name in policyHeaders) out.push(name, policyHeaders[name] as string);
+      if (close) out.push('connection', 'close');
+      ex.res.writeHead(status, out);
     }
-    const out = downstreamHeaderList(raw);
-    out.push('x-request-id', ex.requestId);
-    if (ex.setCookie !== undefined) out.push('set-cookie', ex.setCookie);
-    if (extra !== undefined) out.push(attempt.local ? DEBUG_HEADER : FALLBACK_HEADER, extra);
-    if (close) out.push('connection', 'close');
-    ex.res.writeHead(status, out);
+    // Bandwidth limits: the body goes through the client's pacer (shared by all its responses).
+    if (ex.policyReq !== undefined && this.policies !== undefined) {
+      const paced = this.policies.pace(ex.policyReq);
+      if (paced !== undefined) {
+        ex.paced = paced;
+        paced.on('error', () => ex.res.destroy());
+        paced.pipe(ex.res as unknown as NodeJS.WritableStream);
+      }
+    }
   }
 
   /** Answers with a JSON error (or cuts the stream when the response already started). */
@@ -539,6 +735,8 @@ export class ProxyEngine {
       'cache-control': 'no-store',
       'x-request-id': ex.requestId,
     };
+    if (ex.policyHeaders !== undefined)
+      for (const [name, value] of Object.entries(ex.policyHeaders)) headers[name.toLowerCase()] = value;
     if (ex.setCookie !== undefined) headers['set-cookie'] = [ex.setCookie];
     if (this.closing && ex.req.httpVersionMajor === 1) headers.connection = 'close';
     ex.status = error.status;
@@ -559,6 +757,7 @@ export class ProxyEngine {
       ex.clientGone = true;
       ex.abort?.(new ClientGone('client went away'));
     }
+    ex.paced?.destroy();
     this.inFlight--;
     if (ex.retryCounted) this.retriesInFlight--;
     const ms = performance.now() - ex.start;
@@ -575,22 +774,79 @@ export class ProxyEngine {
     const peer = unmapIPv4(req.socket.remoteAddress ?? '');
     const trusted = this.trusted.contains(peer);
     const affinity = this.config.affinity;
-    let key: string | undefined;
+    let affinityKey: string | undefined;
     if (affinity.mode === 'cookie') {
       const value = readCookie(req.headers.cookie, affinity.cookieName);
-      if (value !== undefined && validCookieValue(value)) key = value;
+      if (value !== undefined && validCookieValue(value)) affinityKey = value;
     } else if (affinity.mode === 'header') {
       const value = req.headers[affinity.header];
-      if (typeof value === 'string' && value !== '') key = value;
+      if (typeof value === 'string' && value !== '') affinityKey = value;
     }
-    key ??= trusted ? this.trusted.clientAddress(peer, req.headers['x-forwarded-for']) : peer;
-    const headers = upstreamHeaders(req.headers, { peer, trusted, proto, requestId });
+    const clientIp = trusted ? this.trusted.clientAddress(peer, req.headers['x-forwarded-for']) : peer;
+    const key = affinityKey ?? clientIp;
+    const policies = this.policies;
+    if (policies === undefined) {
+      this.forwardUpgrade(
+        req,
+        socket,
+        head,
+        key,
+        requestId,
+        upstreamHeaders(req.headers, { peer, trusted, proto, requestId }),
+      );
+      return;
+    }
+    const preq = policyRequest(req, req.method ?? 'GET', clientIp, affinityKey);
+    const proceed = (verdict: PolicyVerdict): void => {
+      if (socket.destroyed) return;
+      if (verdict.action === 'reject') {
+        this.metrics.request('none', req.method ?? 'GET', verdict.status, 0);
+        rejectUpgradeByPolicy(socket, verdict, requestId);
+        return;
+      }
+      this.forwardUpgrade(
+        req,
+        socket,
+        head,
+        key,
+        requestId,
+        upstreamHeaders(req.headers, { peer, trusted, proto, requestId }),
+      );
+    };
+    const failed = (err: unknown): void => {
+      const now = Date.now();
+      if (now - this.lastPolicyErrorLog >= POLICY_ERROR_LOG_INTERVAL_MS) {
+        this.lastPolicyErrorLog = now;
+        this.logger.warn(
+          { err: describeError(err), requestId },
+          'policy check failed; letting requests through',
+        );
+      }
+      proceed(PASS);
+    };
+    try {
+      const verdict = policies.check(preq);
+      if (verdict instanceof Promise) verdict.then(proceed, failed);
+      else proceed(verdict);
+    } catch (err) {
+      failed(err);
+    }
+  }
+
+  private forwardUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    key: string,
+    requestId: string,
+    headers: Record<string, string>,
+  ): void {
     const protocol = typeof req.headers.upgrade === 'string' ? req.headers.upgrade : 'websocket';
     const tried = new Set<string>();
     const started = performance.now();
     this.inFlight++;
     const attempt = (lastError: ProxyError | undefined): void => {
-      const picked = this.balancer.select(key, true, tried, this.env);
+      const picked = this.select(key, true, tried);
       const upstream = typeof picked === 'string' ? undefined : this.upstreams.get(picked.backendId);
       if (upstream === undefined) {
         this.inFlight--;
@@ -745,6 +1001,37 @@ function noBackend(reason: NoSelection): ProxyError {
     case 'exhausted':
       return { status: 503, code: 'E_NO_HEALTHY_BACKEND', message: 'no healthy backend available' };
   }
+}
+
+/** The request as the policy engine sees it. */
+function policyRequest(
+  req: ProxyRequest,
+  method: string,
+  clientIp: string,
+  affinityKey: string | undefined,
+): PolicyRequest {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const query = q < 0 ? '' : url.slice(q + 1);
+  const headers = req.headers;
+  // Two literal shapes rather than a spread (this runs for every request).
+  return affinityKey === undefined
+    ? { method, path, query, headers, clientIp }
+    : { method, path, query, headers, clientIp, affinityKey };
+}
+
+function rejectUpgradeByPolicy(
+  socket: Duplex,
+  verdict: Extract<PolicyVerdict, { action: 'reject' }>,
+  requestId: string,
+): void {
+  const body = JSON.stringify({ error: { ...verdict.body.error, requestId } });
+  let text = `HTTP/1.1 ${verdict.status} ${verdict.status === 403 ? 'Forbidden' : verdict.status === 429 ? 'Too Many Requests' : 'Rejected'}\r\n`;
+  text += `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+  for (const [name, value] of Object.entries(verdict.headers)) text += `${name}: ${value}\r\n`;
+  text += `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`;
+  socket.end(text);
 }
 
 function rejectUpgrade(socket: Duplex, error: ProxyError, requestId: string): void {

@@ -8,15 +8,35 @@
 // `proxyMetrics()` returns just them. In cluster mode the workers hold them; the registry passed in
 // gets none, and the admin API must append `await proxy.proxyMetrics()` (aggregated over the
 // proxy's workers) to its /metrics output. `proxy.clustered` says which case applies.
+//
+// Traffic policies (`policies`): every request is checked by a PolicyEngine for this region before a
+// backend is picked (WAF, rate limits, quotas; bandwidth limits pace response bodies). With workers,
+// the primary pushes the store's policies to each worker over IPC and each worker runs its own
+// engine (and, for cluster-wide limits, its own Redis connection): see policies.ts. Local rate
+// limits and bandwidth limits then count per worker; `mode: cluster` limits and quotas with Redis
+// stay cluster-wide.
 import { availableParallelism } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { DeepReadonly } from '../config/load.js';
+import type { QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import type { BackendHealth } from '../core/types.js';
 import type { Logger } from '../log/logger.js';
+import type { RedisConnection } from '../policy/redis-script.js';
+import type { PolicyStore } from '../policy/store.js';
 import type { StateStore } from '../state/store.js';
 import { startProxyCluster } from './cluster.js';
 import { startLocalProxy } from './local.js';
+
+export interface ProxyPolicies {
+  readonly store: PolicyStore;
+  /** For `mode: cluster` rate limits and cluster-wide quotas; without it they count per process. */
+  readonly redis?: RedisConnection | undefined;
+  /** Same as `state.redis.keyPrefix`. */
+  readonly keyPrefix: string;
+  /** Shortened quota periods (tests only). */
+  readonly quotaPeriodMs?: Partial<Record<QuotaPeriod, number>> | undefined;
+}
 
 export interface ProxyOptions {
   readonly config: DeepReadonly<ProxyConfig>;
@@ -27,6 +47,8 @@ export interface ProxyOptions {
   readonly reporterId: string;
   /** Resolves paths from the config (TLS files) relative to the config file. */
   readonly resolvePath: (p: string) => string;
+  /** Traffic policies enforced on every request; omitted = none. */
+  readonly policies?: ProxyPolicies | undefined;
 }
 
 export interface ProxyAddress {

@@ -2,15 +2,19 @@
 // `meridian-proxy:` prefix keeps them apart from the DNS tier's and prom-client's messages, which
 // may share the same primary.
 import type { DeepReadonly } from '../config/load.js';
+import type { Policy, QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import type { HealthReport } from '../core/types.js';
 import type { SnapshotJson } from '../state/snapshot-codec.js';
 import type { ProxyAddress } from './index.js';
+import type { RedisConnectInfo } from './policies.js';
 
 /** Worker → primary: the message listener is installed; send the init. */
 export const MSG_HELLO = 'meridian-proxy:hello';
 export const MSG_INIT = 'meridian-proxy:init';
 export const MSG_SNAPSHOT = 'meridian-proxy:snapshot';
+/** Primary → worker: the traffic policies changed (the whole list). */
+export const MSG_POLICIES = 'meridian-proxy:policies';
 export const MSG_READY = 'meridian-proxy:ready';
 export const MSG_FAILED = 'meridian-proxy:failed';
 /** Worker → primary: a region health report to write to the store; answered by MSG_REPORT_DONE. */
@@ -29,6 +33,22 @@ export interface InitMessage {
   readonly slot: number;
   readonly logLevel: string;
   readonly snapshot: SnapshotJson;
+  /** Present when the proxy enforces traffic policies. */
+  readonly policies?: WorkerPolicies;
+}
+
+/** What a worker needs to run its own policy engine. */
+export interface WorkerPolicies {
+  readonly list: readonly Policy[];
+  readonly keyPrefix: string;
+  /** Present when cluster-wide limits count in Redis: the worker opens its own connection. */
+  readonly redis?: RedisConnectInfo;
+  readonly quotaPeriodMs?: Partial<Record<QuotaPeriod, number>>;
+}
+
+export interface PoliciesMessage {
+  readonly type: typeof MSG_POLICIES;
+  readonly policies: readonly Policy[];
 }
 
 export interface SnapshotMessage {
@@ -82,7 +102,7 @@ export interface ShutdownMessage {
 }
 
 export type PrimaryMessage =
-  InitMessage | SnapshotMessage | ReportDoneMessage | MetricsMessage | ShutdownMessage;
+  InitMessage | SnapshotMessage | PoliciesMessage | ReportDoneMessage | MetricsMessage | ShutdownMessage;
 export type WorkerMessage = HelloMessage | ReadyMessage | FailedMessage | ReportMessage | MetricsDoneMessage;
 
 export function isMessage<T extends { type: string }>(value: unknown, type: T['type']): value is T {

@@ -15,6 +15,7 @@ import { LatencyWindow } from '../health/latency.js';
 import { RegionHealthReporter } from '../health/reporter.js';
 import { BackendHealthTracker } from '../health/tracker.js';
 import type { Logger } from '../log/logger.js';
+import { PolicyEngine } from '../policy/engine.js';
 import { ProxyEngine } from './engine.js';
 import type { ProxyAddress, ProxyOptions, ProxyService } from './index.js';
 import { ProxyMetrics } from './metrics.js';
@@ -29,7 +30,20 @@ interface Listener {
 export async function startLocalProxy(options: ProxyOptions): Promise<ProxyService> {
   const { config, store, registry, reporterId } = options;
   const logger = options.logger.child({ component: 'proxy', region: config.region });
-  const metrics = new ProxyMetrics(registry);
+  const metrics = new ProxyMetrics(registry, config.region);
+  const policySource = options.policies;
+  const policies =
+    policySource === undefined
+      ? undefined
+      : new PolicyEngine({
+          store: policySource.store,
+          regionId: config.region,
+          keyPrefix: policySource.keyPrefix,
+          logger,
+          registry,
+          ...(policySource.redis === undefined ? {} : { redis: policySource.redis }),
+          ...(policySource.quotaPeriodMs === undefined ? {} : { quotaPeriodMs: policySource.quotaPeriodMs }),
+        });
   const latency = new LatencyWindow();
   const listeners: Listener[] = [];
 
@@ -52,6 +66,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     metrics,
     health: tracker,
     latency,
+    policies,
     defaultPeerPort: () => {
       const configured = parseHostPort(config.listen[0] ?? '')?.port ?? 0;
       if (configured !== 0) return configured;
@@ -161,6 +176,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     for (const l of listeners) l.server.close();
     tracker.close();
     unsubscribe();
+    policies?.close();
     await eng.close(Date.now());
     throw err;
   }
@@ -201,6 +217,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     }
     unsubscribe();
     tracker.close();
+    policies?.close();
     await eng.close(Math.min(deadline, Date.now() + 1000));
     await finalReport;
     await Promise.race([Promise.all(closed), sleep(1000)]);

@@ -1,6 +1,9 @@
 // The proxy's Prometheus metrics, registered in the registry passed in (never the global one).
 // The per-request metrics are plain numbers turned into Prometheus values at scrape time, so the
-// request path does no label hashing.
+// request path does no label hashing. Every series carries the proxy's `region` (the label sets are
+// documented in src/ops/metric-names.ts); several proxies may share one registry, each with its own
+// region's series. In cluster mode each worker registers the same series and the primary aggregates
+// them (sum, or min/first where noted), which the region label does not change.
 import { Counter, Gauge, type Histogram, type Registry } from 'prom-client';
 
 export type MethodClass = 'read' | 'write' | 'other';
@@ -69,7 +72,8 @@ interface MetricJson {
  * values are built when the registry is scraped. Two proxies in one registry share the tallies.
  */
 class RequestAccounting {
-  readonly tallies = new Map<string, BackendTally>();
+  /** region → backend → tally. */
+  readonly tallies = new Map<string, Map<string, BackendTally>>();
   readonly counter: CustomMetric;
   readonly histogram: CustomMetric;
 
@@ -92,18 +96,28 @@ class RequestAccounting {
     };
   }
 
-  tally(backend: string): BackendTally {
-    let t = this.tallies.get(backend);
+  tally(region: string, backend: string): BackendTally {
+    let byBackend = this.tallies.get(region);
+    if (byBackend === undefined) {
+      byBackend = new Map();
+      this.tallies.set(region, byBackend);
+    }
+    let t = byBackend.get(backend);
     if (t === undefined) {
       t = new BackendTally();
-      if (this.tallies.size < 10000) this.tallies.set(backend, t);
+      if (byBackend.size < 10000) byBackend.set(backend, t);
     }
     return t;
   }
 
+  private *each(): Generator<[string, string, BackendTally]> {
+    for (const [region, byBackend] of this.tallies)
+      for (const [backend, t] of byBackend) yield [region, backend, t];
+  }
+
   private counterJson(): MetricJson {
     const values: MetricValue[] = [];
-    for (const [backend, t] of this.tallies) {
+    for (const [region, backend, t] of this.each()) {
       for (let m = 0; m < METHOD_CLASSES.length; m++) {
         for (let s = 0; s <= STATUS_CLASS_INDEX; s++) {
           const value = t.counts[m * (STATUS_CLASS_INDEX + 1) + s] ?? 0;
@@ -111,6 +125,7 @@ class RequestAccounting {
           values.push({
             value,
             labels: {
+              region,
               backend,
               method_class: METHOD_CLASSES[m] ?? 'other',
               status_class: STATUS_CLASSES[s] ?? 'other',
@@ -125,20 +140,20 @@ class RequestAccounting {
   private histogramJson(): MetricJson {
     const values: MetricValue[] = [];
     const name = this.histogram.name;
-    for (const [backend, t] of this.tallies) {
+    for (const [region, backend, t] of this.each()) {
       if (t.count === 0) continue;
       let acc = 0;
       for (let i = 0; i < DURATION_BUCKETS.length; i++) {
         acc += t.buckets[i] ?? 0;
         values.push({
           value: acc,
-          labels: { le: DURATION_BUCKETS[i] ?? 0, backend },
+          labels: { le: DURATION_BUCKETS[i] ?? 0, region, backend },
           metricName: `${name}_bucket`,
         });
       }
-      values.push({ value: t.count, labels: { le: '+Inf', backend }, metricName: `${name}_bucket` });
-      values.push({ value: t.sum, labels: { backend }, metricName: `${name}_sum` });
-      values.push({ value: t.count, labels: { backend }, metricName: `${name}_count` });
+      values.push({ value: t.count, labels: { le: '+Inf', region, backend }, metricName: `${name}_bucket` });
+      values.push({ value: t.sum, labels: { region, backend }, metricName: `${name}_sum` });
+      values.push({ value: t.count, labels: { region, backend }, metricName: `${name}_count` });
     }
     return { ...this.header(this.histogram), values };
   }
@@ -160,19 +175,28 @@ interface CustomMetric {
 
 /** Where each registry's request accounting lives (shared by the proxies registered there). */
 const accountingByRegistry = new WeakMap<Registry, RequestAccounting>();
-/** In-flight sources per registry (summed at scrape time, so the request path never touches a gauge). */
-const inFlightSources = new WeakMap<Registry, Set<() => number>>();
+/**
+ * In-flight sources per registry, with their region (summed per region at scrape time, so the
+ * request path never touches a gauge).
+ */
+const inFlightSources = new WeakMap<Registry, Map<() => number, string>>();
 
 export class ProxyMetrics {
   private readonly accounting: RequestAccounting;
-  private readonly retries: Counter;
-  private readonly ejections: Counter<'backend'>;
-  private readonly healthy: Gauge<'backend'>;
-  private readonly share: Gauge<'backend'>;
-  private readonly inFlight: Gauge;
-  private readonly sources: Set<() => number>;
+  private readonly retries: Counter<'region'>;
+  private readonly retriesChild: { inc(): void };
+  private readonly ejections: Counter<'region' | 'backend'>;
+  private readonly healthy: Gauge<'region' | 'backend'>;
+  private readonly share: Gauge<'region' | 'backend'>;
+  private readonly inFlight: Gauge<'region'>;
+  private readonly sources: Map<() => number, string>;
+  /** Backends with a ring share series (removed when they leave the ring). */
+  private shareIds = new Set<string>();
 
-  constructor(private readonly registry: Registry) {
+  constructor(
+    private readonly registry: Registry,
+    readonly region: string,
+  ) {
     const registers = [registry];
     // A second proxy in the same registry (tests, two listeners) shares the metrics.
     const reuse = <T>(name: string, create: () => T): T =>
@@ -187,7 +211,7 @@ export class ProxyMetrics {
     this.accounting = accounting;
     let sources = inFlightSources.get(registry);
     if (sources === undefined) {
-      sources = new Set();
+      sources = new Map();
       inFlightSources.set(registry, sources);
     }
     this.sources = sources;
@@ -198,6 +222,7 @@ export class ProxyMetrics {
         new Counter({
           name: 'meridian_proxy_retries_total',
           help: 'Requests re-sent to another backend after a connection error or a retryable status',
+          labelNames: ['region'],
           registers,
         }),
     );
@@ -207,7 +232,7 @@ export class ProxyMetrics {
         new Counter({
           name: 'meridian_proxy_ejections_total',
           help: 'Times a backend was marked unhealthy (active checks or outlier detection)',
-          labelNames: ['backend'],
+          labelNames: ['region', 'backend'],
           registers,
         }),
     );
@@ -217,7 +242,7 @@ export class ProxyMetrics {
         new Gauge({
           name: 'meridian_proxy_backend_healthy',
           help: '1 when the backend is healthy in this proxy, else 0',
-          labelNames: ['backend'],
+          labelNames: ['region', 'backend'],
           // Over cluster workers: healthy only when every worker sees it so.
           aggregator: 'min',
           registers,
@@ -229,7 +254,7 @@ export class ProxyMetrics {
         new Gauge({
           name: 'meridian_proxy_ring_share_ratio',
           help: "Fraction of the hash ring's key space owned by the backend",
-          labelNames: ['backend'],
+          labelNames: ['region', 'backend'],
           // Every worker builds the same ring.
           aggregator: 'first',
           registers,
@@ -241,19 +266,23 @@ export class ProxyMetrics {
         new Gauge({
           name: 'meridian_proxy_in_flight_requests',
           help: 'Requests being proxied right now',
+          labelNames: ['region'],
           registers,
-          collect(this: Gauge) {
-            let n = 0;
-            for (const source of inFlightOf) n += source();
-            this.set(n);
+          collect(this: Gauge<'region'>) {
+            const byRegion = new Map<string, number>();
+            for (const [source, region] of inFlightOf)
+              byRegion.set(region, (byRegion.get(region) ?? 0) + source());
+            this.reset();
+            for (const [region, n] of byRegion) this.labels(region).set(n);
           },
         }),
     );
+    this.retriesChild = this.retries.labels(region);
   }
 
   /** A tally to pass to `count` (look it up once per backend, not per request). */
   tally(backend: string): BackendTally {
-    return this.accounting.tally(backend);
+    return this.accounting.tally(this.region, backend);
   }
 
   /** Accounts one finished request. */
@@ -273,26 +302,27 @@ export class ProxyMetrics {
 
   /** Adds a source of in-flight requests (read when the registry is scraped). */
   trackInFlight(source: () => number): () => void {
-    this.sources.add(source);
+    this.sources.set(source, this.region);
     return () => this.sources.delete(source);
   }
 
   retry(): void {
-    this.retries.inc();
+    this.retriesChild.inc();
   }
 
   ejected(backend: string): void {
-    this.ejections.labels(backend).inc();
+    this.ejections.labels(this.region, backend).inc();
   }
 
   setHealthy(backend: string, healthy: boolean): void {
-    this.healthy.labels(backend).set(healthy ? 1 : 0);
+    this.healthy.labels(this.region, backend).set(healthy ? 1 : 0);
   }
 
-  /** Replaces the ring shares (backends that left lose their series). */
+  /** Replaces this region's ring shares (backends that left lose their series). */
   setShares(shares: ReadonlyMap<string, number>): void {
-    this.share.reset();
-    for (const [id, ratio] of shares) this.share.labels(id).set(ratio);
+    for (const id of this.shareIds) if (!shares.has(id)) this.share.remove(this.region, id);
+    for (const [id, ratio] of shares) this.share.labels(this.region, id).set(ratio);
+    this.shareIds = new Set(shares.keys());
   }
 
   /** This proxy's metrics only, in Prometheus text format. */
@@ -312,6 +342,6 @@ export class ProxyMetrics {
   }
 
   forgetBackend(backend: string): void {
-    this.healthy.remove(backend);
+    this.healthy.remove(this.region, backend);
   }
 }

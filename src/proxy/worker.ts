@@ -2,12 +2,15 @@
 // pools, ring and health tracker) on the listen sockets node:cluster shares with the other workers.
 // State comes from the primary over IPC (snapshots applied to a ReplicaStateStore); the region
 // health reports go back to the primary over IPC, which writes them to the real store. Metrics live
-// in this worker's registry and are sent to the primary on request (MSG_METRICS).
+// in this worker's registry and are sent to the primary on request (MSG_METRICS). Traffic policies
+// arrive the same way (the init, then MSG_POLICIES) into a read-only ReplicaPolicyStore; for
+// cluster-wide limits the worker opens its own Redis connection with the primary's settings.
 import cluster from 'node:cluster';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import { describeError, isMeridianError } from '../core/errors.js';
 import type { HealthReport } from '../core/types.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import type { RedisConnection } from '../policy/redis-script.js';
 import { ReplicaStateStore, decodeSnapshot } from '../state/snapshot-codec.js';
 import type { ProxyService } from './index.js';
 import {
@@ -16,6 +19,7 @@ import {
   MSG_INIT,
   MSG_METRICS,
   MSG_METRICS_DONE,
+  MSG_POLICIES,
   MSG_READY,
   MSG_REPORT,
   MSG_REPORT_DONE,
@@ -26,12 +30,14 @@ import {
 import type {
   InitMessage,
   MetricsMessage,
+  PoliciesMessage,
   ReportDoneMessage,
   ShutdownMessage,
   SnapshotMessage,
   WorkerMessage,
 } from './ipc.js';
 import { startLocalProxy } from './local.js';
+import { connectRedis, ReplicaPolicyStore } from './policies.js';
 
 /** A replica whose `reportHealth` is written by the primary (the replica itself is read-only). */
 class WorkerStore extends ReplicaStateStore {
@@ -66,6 +72,8 @@ interface WorkerState {
   readonly logger: Logger;
   readonly store: WorkerStore;
   readonly registry: Registry;
+  readonly policies?: ReplicaPolicyStore;
+  readonly redis?: RedisConnection;
   proxy?: ProxyService;
 }
 
@@ -87,7 +95,21 @@ async function init(msg: InitMessage): Promise<void> {
     onListenerError: (err) => logger.warn({ err: describeError(err) }, 'snapshot listener failed'),
   });
   const registry = new Registry();
-  const current: WorkerState = { logger, store, registry };
+  const p = msg.policies;
+  const policies =
+    p === undefined
+      ? undefined
+      : new ReplicaPolicyStore(p.list, (err) =>
+          logger.warn({ err: describeError(err) }, 'policy listener failed'),
+        );
+  const redis = p?.redis === undefined ? undefined : connectRedis(p.redis, logger);
+  const current: WorkerState = {
+    logger,
+    store,
+    registry,
+    ...(policies === undefined ? {} : { policies }),
+    ...(redis === undefined ? {} : { redis }),
+  };
   state = current;
   current.proxy = await startLocalProxy({
     config: msg.config,
@@ -95,7 +117,17 @@ async function init(msg: InitMessage): Promise<void> {
     logger,
     registry,
     reporterId: msg.reporterId,
-    resolvePath: (p) => p,
+    resolvePath: (path) => path,
+    ...(policies === undefined || p === undefined
+      ? {}
+      : {
+          policies: {
+            store: policies,
+            redis,
+            keyPrefix: p.keyPrefix,
+            quotaPeriodMs: p.quotaPeriodMs,
+          },
+        }),
   });
   if (shuttingDown) return;
   send({ type: MSG_READY, addresses: current.proxy.addresses() });
@@ -109,6 +141,7 @@ async function shutdown(code: number, graceMs: number): Promise<void> {
   } catch (err) {
     state?.logger.error({ err: describeError(err) }, 'proxy worker close failed');
   } finally {
+    state?.redis?.disconnect();
     state?.store.failAll('worker exiting');
     process.exit(code);
   }
@@ -137,6 +170,8 @@ function onMessage(message: unknown): void {
         'bad snapshot from the primary: keeping the previous one',
       );
     }
+  } else if (isMessage<PoliciesMessage>(message, MSG_POLICIES)) {
+    state?.policies?.apply(message.policies);
   } else if (isMessage<ReportDoneMessage>(message, MSG_REPORT_DONE)) {
     state?.store.settle(message);
   } else if (isMessage<MetricsMessage>(message, MSG_METRICS)) {

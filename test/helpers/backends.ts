@@ -19,7 +19,7 @@ import { request as undiciRequest } from 'undici';
 import { WebSocketServer } from 'ws';
 import { proxySchema } from '../../src/config/proxy-schema.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
-import { startProxy, type ProxyService } from '../../src/proxy/index.js';
+import { startProxy, type ProxyPolicies, type ProxyService } from '../../src/proxy/index.js';
 import type { StateStore } from '../../src/state/store.js';
 
 export interface TestBackend {
@@ -32,6 +32,8 @@ export interface TestBackend {
   failing: boolean;
   /** The last request's headers seen by this backend (not health checks). */
   lastHeaders: IncomingMessage['headers'] | undefined;
+  /** Client ports of the connections requests came on (not health checks): one per proxy pool connection. */
+  readonly clientPorts: Set<number>;
   /** Stops listening and cuts every open connection (a crash). */
   kill(): void;
   close(): Promise<void>;
@@ -47,6 +49,7 @@ export async function startBackend(id: string, options: { port?: number } = {}):
     requests: 0,
     failing: false,
     lastHeaders: undefined,
+    clientPorts: new Set(),
     kill: () => undefined,
     close: () => Promise.resolve(),
   };
@@ -91,6 +94,7 @@ function handle(backend: TestBackend, req: IncomingMessage, res: ServerResponse)
   }
   backend.requests++;
   backend.lastHeaders = req.headers;
+  if (req.socket.remotePort !== undefined) backend.clientPorts.add(req.socket.remotePort);
   if (backend.failing) {
     req.resume();
     res.writeHead(503, { 'content-type': 'text/plain', 'x-backend': backend.id });
@@ -208,6 +212,8 @@ export async function startTestProxy(options: {
   region: string;
   config?: Record<string, unknown>;
   reporterId?: string;
+  /** Traffic policies the proxy enforces. */
+  policies?: ProxyPolicies;
 }): Promise<TestProxy> {
   const config = proxySchema.parse({
     region: options.region,
@@ -227,6 +233,7 @@ export async function startTestProxy(options: {
     registry,
     reporterId: options.reporterId ?? `test-${options.region}`,
     resolvePath: (p) => p,
+    ...(options.policies === undefined ? {} : { policies: options.policies }),
   });
   const http = proxy.addresses().find((a) => a.protocol === 'http');
   const port = http?.port ?? 0;

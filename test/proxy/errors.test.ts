@@ -153,7 +153,7 @@ void describe('proxy retries', () => {
       assert.equal(post.status, 503, 'a POST with a body is not replayed');
       assert.equal(post.text, 'failing');
       const metrics = await proxy.registry.getSingleMetricAsString('meridian_proxy_retries_total');
-      assert.match(metrics, /meridian_proxy_retries_total [1-9]/);
+      assert.match(metrics, /meridian_proxy_retries_total\{region="[^"]+"\} [1-9]/);
     } finally {
       rt1.failing = false;
     }
