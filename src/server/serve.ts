@@ -151,6 +151,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         registry,
         reporterId: loaded.nodeId,
         resolvePath: loaded.resolvePath,
+        policies: { store: policies.store, redis: policies.redis, keyPrefix: policies.keyPrefix },
       });
       proxy = started;
       closers.push({ name: 'proxy', close: () => started.close({ graceMs: PROXY_SHUTDOWN_GRACE_MS }) });
