@@ -139,7 +139,6 @@ export async function startOps(options: OpsServiceOptions): Promise<OpsService> 
       state: options.store,
       records,
       alerts,
-      audit,
       nodeId: options.nodeId,
       retention: { ...retentionLimits(ops.retention), cleanupCron: ops.retention.cleanupCron },
       log,

@@ -20,7 +20,6 @@ import { ID_PATTERN } from '../core/types.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { StateStore } from '../state/store.js';
 import type { AlertManager } from './alerts.js';
-import type { AuditLog } from './audit.js';
 import type { OpsRecordStore, RetentionLimits } from './records.js';
 import {
   TASK_ACTIONS,
@@ -136,7 +135,6 @@ export interface TaskSchedulerOptions {
   readonly retention: RetentionLimits & { readonly cleanupCron?: string };
   /** Re-checks this node's geo database; without it `geo-recheck` tasks are skipped on this node. */
   readonly geoRecheck?: () => Promise<void>;
-  readonly audit?: Pick<AuditLog, 'record'>;
   readonly log?: Logger;
   readonly clock?: () => number;
   /** How often the task list and due un-drains are read; default 1000 ms. */
@@ -439,20 +437,13 @@ export class TaskScheduler {
       scheduledAt,
     };
     await this.o.tasks.addUndrain(pending);
-    let after;
     try {
-      after = await this.o.state.updateRegion(task.region, { state: 'draining' });
+      // The store audits the drain atomically with the change (actor task:<id>).
+      await this.o.state.updateRegion(task.region, { state: 'draining' }, { actor: `task:${task.id}` });
     } catch (err) {
       await this.o.tasks.removeUndrain(undrainKey(pending)).catch(() => undefined);
       throw err;
     }
-    await this.o.audit?.record({
-      actor: `task:${task.id}`,
-      action: 'region.drain',
-      target: `region/${task.region}`,
-      before: region,
-      after,
-    });
     return `drained region ${task.region} until ${new Date(pending.until).toISOString()}`;
   }
 
@@ -470,14 +461,7 @@ export class TaskScheduler {
     const region = this.o.state.current().regions.get(u.region);
     try {
       if (region?.state === 'draining') {
-        const after = await this.o.state.updateRegion(u.region, { state: u.previousState });
-        await this.o.audit?.record({
-          actor: `task:${u.taskId}`,
-          action: 'region.undrain',
-          target: `region/${u.region}`,
-          before: region,
-          after,
-        });
+        await this.o.state.updateRegion(u.region, { state: u.previousState }, { actor: `task:${u.taskId}` });
         this.log.info({ task: u.taskId, region: u.region }, 'drain ended');
       } else {
         this.log.info(

@@ -26,7 +26,6 @@ const scheduler = new TaskScheduler({
   state,
   records,
   alerts,
-  audit,
   nodeId: 'n1',
   retention: { maxAgeMs: 86_400_000, maxCount: 1000 },
 });

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { isMeridianError } from '../../src/core/errors.js';
-import type { RegionPatch } from '../../src/core/types.js';
+import type { RegionPatch, WriteContext } from '../../src/core/types.js';
 import { AlertManager } from '../../src/ops/alerts.js';
-import { AuditLog } from '../../src/ops/audit.js';
+import { auditSink } from '../../src/ops/audit.js';
 import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
 import type { OpsRecordStore } from '../../src/ops/records.js';
 import { RedisOpsRecordStore } from '../../src/ops/redis-records.js';
@@ -86,7 +86,6 @@ function node(options: {
     state: options.state,
     records: options.records,
     alerts,
-    audit: new AuditLog({ records: options.records }),
     nodeId: options.nodeId,
     retention: {
       maxAgeMs: 86_400_000,
@@ -119,8 +118,8 @@ void describe('TaskScheduler on two nodes sharing one Redis', () => {
       nodeId: string,
     ): Pick<StateStore, 'current' | 'updateRegion'> => ({
       current: () => store.current(),
-      updateRegion: async (id: string, patch: RegionPatch) => {
-        const region = await store.updateRegion(id, patch);
+      updateRegion: async (id: string, patch: RegionPatch, context?: WriteContext) => {
+        const region = await store.updateRegion(id, patch, context);
         if (patch.state === 'draining') {
           drains.push({ node: nodeId, at: Date.now() });
           setTimeout(() => void store.updateRegion(id, { state: 'active' }).catch(() => undefined), 150);
@@ -251,6 +250,7 @@ void describe('TaskScheduler on one node', () => {
     closers.push(() => state.close());
     await state.createRegion(regionInput('eu-west'));
     const records = new MemoryOpsRecordStore();
+    state.attachAuditSink(auditSink(records));
     const tasks = new MemoryTaskStore();
     const n = node({ nodeId: 'solo', tasks, records, state, clock });
     await n.scheduler.start();
