@@ -157,9 +157,6 @@ export class DnsListeners {
 
   private static serveUdp(socket: UdpSocket, options: ListenerOptions): void {
     const { handler, logger } = options;
-    const onSent = (err: Error | null): void => {
-      if (err !== null) logger.debug({ err: err.message }, 'UDP send failed');
-    };
     socket.on('message', (msg, rinfo) => {
       let reply: Buffer | undefined;
       try {
@@ -168,9 +165,15 @@ export class DnsListeners {
         logger.error({ err: describeError(err) }, 'DNS handler threw');
         return;
       }
-      if (reply !== undefined) socket.send(reply, rinfo.port, rinfo.address, onSent);
+      // No per-packet callback: it costs a request wrap and a tick per reply; a failed send is
+      // emitted as an 'error' event instead.
+      if (reply !== undefined) socket.send(reply, rinfo.port, rinfo.address);
     });
-    socket.on('error', (err) => logger.warn({ err: err.message }, 'UDP socket error'));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A reply that cannot be sent (e.g. to a spoofed or unreachable source) is routine for a DNS server.
+      if (err.syscall === 'send') logger.debug({ err: err.message }, 'UDP send failed');
+      else logger.warn({ err: err.message }, 'UDP socket error');
+    });
   }
 
   private static serveTcp(listener: Listener, options: ListenerOptions): void {
