@@ -1,32 +1,27 @@
-// Messages between the cluster primary and its proxy workers (JSON over the IPC channel). The
-// `meridian-proxy:` prefix keeps them apart from the DNS tier's and prom-client's messages, which
-// may share the same primary.
+// Messages between the cluster primary and its proxy workers (JSON over the IPC channel): the
+// shared handshake, snapshots and shutdown (src/cluster/ipc.ts) under the `meridian-proxy:` prefix,
+// which keeps them apart from the DNS tier's and prom-client's messages that may share the same
+// primary, plus policies, reports and metrics.
+import { protocol } from '../cluster/ipc.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Policy, QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import type { HealthReport } from '../core/types.js';
 import type { SnapshotJson } from '../state/snapshot-codec.js';
-import type { ProxyAddress } from './index.js';
 import type { RedisConnectInfo } from './policies.js';
 
-/** Worker → primary: the message listener is installed; send the init. */
-export const MSG_HELLO = 'meridian-proxy:hello';
-export const MSG_INIT = 'meridian-proxy:init';
-export const MSG_SNAPSHOT = 'meridian-proxy:snapshot';
+/** Its shutdown carries `graceMs`: stop accepting, finish in-flight requests within it, report, exit. */
+export const PROXY_PROTOCOL = protocol('meridian-proxy');
 /** Primary → worker: the traffic policies changed (the whole list). */
 export const MSG_POLICIES = 'meridian-proxy:policies';
-export const MSG_READY = 'meridian-proxy:ready';
-export const MSG_FAILED = 'meridian-proxy:failed';
 /** Worker → primary: a region health report to write to the store; answered by MSG_REPORT_DONE. */
 export const MSG_REPORT = 'meridian-proxy:report';
 export const MSG_REPORT_DONE = 'meridian-proxy:report-done';
 export const MSG_METRICS = 'meridian-proxy:metrics';
 export const MSG_METRICS_DONE = 'meridian-proxy:metrics-done';
-/** Primary → worker: stop accepting, finish in-flight requests within `graceMs`, report, exit. */
-export const MSG_SHUTDOWN = 'meridian-proxy:shutdown';
 
 export interface InitMessage {
-  readonly type: typeof MSG_INIT;
+  readonly type: typeof PROXY_PROTOCOL.init;
   /** Listen ports resolved (never 0) and TLS paths absolute. */
   readonly config: DeepReadonly<ProxyConfig>;
   readonly reporterId: string;
@@ -49,26 +44,6 @@ export interface WorkerPolicies {
 export interface PoliciesMessage {
   readonly type: typeof MSG_POLICIES;
   readonly policies: readonly Policy[];
-}
-
-export interface SnapshotMessage {
-  readonly type: typeof MSG_SNAPSHOT;
-  readonly snapshot: SnapshotJson;
-}
-
-export interface ReadyMessage {
-  readonly type: typeof MSG_READY;
-  readonly addresses: ProxyAddress[];
-}
-
-export interface FailedMessage {
-  readonly type: typeof MSG_FAILED;
-  readonly code: string;
-  readonly message: string;
-}
-
-export interface HelloMessage {
-  readonly type: typeof MSG_HELLO;
 }
 
 export interface ReportMessage {
@@ -96,15 +71,5 @@ export interface MetricsDoneMessage {
   readonly error?: string;
 }
 
-export interface ShutdownMessage {
-  readonly type: typeof MSG_SHUTDOWN;
-  readonly graceMs: number;
-}
-
-export type PrimaryMessage =
-  InitMessage | SnapshotMessage | PoliciesMessage | ReportDoneMessage | MetricsMessage | ShutdownMessage;
-export type WorkerMessage = HelloMessage | ReadyMessage | FailedMessage | ReportMessage | MetricsDoneMessage;
-
-export function isMessage<T extends { type: string }>(value: unknown, type: T['type']): value is T {
-  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === type;
-}
+/** Primary → worker messages besides the shared ones. */
+export type PrimaryMessage = PoliciesMessage | ReportDoneMessage | MetricsMessage;

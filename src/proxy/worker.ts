@@ -1,40 +1,36 @@
 // Entry file of a node:cluster proxy worker: one complete proxy for the region (its own undici
 // pools, ring and health tracker) on the listen sockets node:cluster shares with the other workers.
-// State comes from the primary over IPC (snapshots applied to a ReplicaStateStore); the region
-// health reports go back to the primary over IPC, which writes them to the real store. Metrics live
-// in this worker's registry and are sent to the primary on request (MSG_METRICS). Traffic policies
-// arrive the same way (the init, then MSG_POLICIES) into a read-only ReplicaPolicyStore; for
-// cluster-wide limits the worker opens its own Redis connection with the primary's settings.
+// State comes from the primary over IPC (snapshots applied to a ReplicaStateStore by
+// src/cluster/worker.ts); the region health reports go back to the primary over IPC, which writes
+// them to the real store. Metrics live in this worker's registry and are sent to the primary on
+// request (MSG_METRICS). Traffic policies arrive the same way (the init, then MSG_POLICIES) into a
+// read-only ReplicaPolicyStore; for cluster-wide limits the worker opens its own Redis connection
+// with the primary's settings.
 import cluster from 'node:cluster';
 import { AggregatorRegistry, Registry } from 'prom-client';
-import { describeError, isMeridianError } from '../core/errors.js';
+import { isMessage } from '../cluster/ipc.js';
+import { runWorker, sendToPrimary } from '../cluster/worker.js';
+import { describeError } from '../core/errors.js';
 import type { HealthReport } from '../core/types.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { createLogger } from '../log/logger.js';
 import type { RedisConnection } from '../policy/redis-script.js';
-import { ReplicaStateStore, decodeSnapshot } from '../state/snapshot-codec.js';
-import type { ProxyService } from './index.js';
+import { ReplicaStateStore } from '../state/snapshot-codec.js';
+import type { ProxyAddress, ProxyService } from './index.js';
 import {
-  MSG_FAILED,
-  MSG_HELLO,
-  MSG_INIT,
   MSG_METRICS,
   MSG_METRICS_DONE,
   MSG_POLICIES,
-  MSG_READY,
   MSG_REPORT,
   MSG_REPORT_DONE,
-  MSG_SHUTDOWN,
-  MSG_SNAPSHOT,
-  isMessage,
+  PROXY_PROTOCOL,
 } from './ipc.js';
 import type {
   InitMessage,
+  MetricsDoneMessage,
   MetricsMessage,
   PoliciesMessage,
   ReportDoneMessage,
-  ShutdownMessage,
-  SnapshotMessage,
-  WorkerMessage,
+  ReportMessage,
 } from './ipc.js';
 import { startLocalProxy } from './local.js';
 import { connectRedis, ReplicaPolicyStore } from './policies.js';
@@ -50,7 +46,7 @@ class WorkerStore extends ReplicaStateStore {
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      send({ type: MSG_REPORT, id, report });
+      sendToPrimary<ReportMessage>({ type: MSG_REPORT, id, report });
     });
   }
 
@@ -68,8 +64,8 @@ class WorkerStore extends ReplicaStateStore {
   }
 }
 
+/** What start() opened, for the messages and close() (the logger and replica live in runWorker). */
 interface WorkerState {
-  readonly logger: Logger;
   readonly store: WorkerStore;
   readonly registry: Registry;
   readonly policies?: ReplicaPolicyStore;
@@ -78,116 +74,22 @@ interface WorkerState {
 }
 
 let state: WorkerState | undefined;
-let shuttingDown = false;
-
-function send(message: WorkerMessage): void {
-  try {
-    if (process.send !== undefined && process.connected) process.send(message);
-  } catch {
-    // The primary went away; 'disconnect' ends this worker.
-  }
-}
-
-async function init(msg: InitMessage): Promise<void> {
-  const logger = createLogger(msg.logLevel).child({ worker: msg.slot });
-  const store = new WorkerStore({
-    initial: decodeSnapshot(msg.snapshot),
-    onListenerError: (err) => logger.warn({ err: describeError(err) }, 'snapshot listener failed'),
-  });
-  const registry = new Registry();
-  const p = msg.policies;
-  const policies =
-    p === undefined
-      ? undefined
-      : new ReplicaPolicyStore(p.list, (err) =>
-          logger.warn({ err: describeError(err) }, 'policy listener failed'),
-        );
-  const redis = p?.redis === undefined ? undefined : connectRedis(p.redis, logger);
-  const current: WorkerState = {
-    logger,
-    store,
-    registry,
-    ...(policies === undefined ? {} : { policies }),
-    ...(redis === undefined ? {} : { redis }),
-  };
-  state = current;
-  current.proxy = await startLocalProxy({
-    config: msg.config,
-    store,
-    logger,
-    registry,
-    reporterId: msg.reporterId,
-    resolvePath: (path) => path,
-    ...(policies === undefined || p === undefined
-      ? {}
-      : {
-          policies: {
-            store: policies,
-            redis,
-            keyPrefix: p.keyPrefix,
-            quotaPeriodMs: p.quotaPeriodMs,
-          },
-        }),
-  });
-  if (shuttingDown) return;
-  send({ type: MSG_READY, addresses: current.proxy.addresses() });
-}
-
-async function shutdown(code: number, graceMs: number): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  try {
-    await state?.proxy?.close({ graceMs });
-  } catch (err) {
-    state?.logger.error({ err: describeError(err) }, 'proxy worker close failed');
-  } finally {
-    state?.redis?.disconnect();
-    state?.store.failAll('worker exiting');
-    process.exit(code);
-  }
-}
 
 function answerMetrics(message: MetricsMessage): void {
   const registry = state?.registry;
   if (registry === undefined) {
-    send({ type: MSG_METRICS_DONE, id: message.id, metrics: [] });
+    sendToPrimary<MetricsDoneMessage>({ type: MSG_METRICS_DONE, id: message.id, metrics: [] });
     return;
   }
   registry.getMetricsAsJSON().then(
-    (metrics) => send({ type: MSG_METRICS_DONE, id: message.id, metrics }),
-    (err: unknown) => send({ type: MSG_METRICS_DONE, id: message.id, error: describeError(err) }),
+    (metrics) => sendToPrimary<MetricsDoneMessage>({ type: MSG_METRICS_DONE, id: message.id, metrics }),
+    (err: unknown) =>
+      sendToPrimary<MetricsDoneMessage>({
+        type: MSG_METRICS_DONE,
+        id: message.id,
+        error: describeError(err),
+      }),
   );
-}
-
-function onMessage(message: unknown): void {
-  if (isMessage<SnapshotMessage>(message, MSG_SNAPSHOT)) {
-    if (state === undefined) return;
-    try {
-      state.store.apply(decodeSnapshot(message.snapshot));
-    } catch (err) {
-      state.logger.error(
-        { err: describeError(err) },
-        'bad snapshot from the primary: keeping the previous one',
-      );
-    }
-  } else if (isMessage<PoliciesMessage>(message, MSG_POLICIES)) {
-    state?.policies?.apply(message.policies);
-  } else if (isMessage<ReportDoneMessage>(message, MSG_REPORT_DONE)) {
-    state?.store.settle(message);
-  } else if (isMessage<MetricsMessage>(message, MSG_METRICS)) {
-    answerMetrics(message);
-  } else if (isMessage<InitMessage>(message, MSG_INIT)) {
-    init(message).catch((err: unknown) => {
-      send({
-        type: MSG_FAILED,
-        code: isMeridianError(err) ? err.code : 'E_INTERNAL',
-        message: describeError(err),
-      });
-      void shutdown(1, 0);
-    });
-  } else if (isMessage<ShutdownMessage>(message, MSG_SHUTDOWN)) {
-    void shutdown(0, message.graceMs);
-  }
 }
 
 if (cluster.isWorker) {
@@ -197,11 +99,58 @@ if (cluster.isWorker) {
   // they are never counted twice or mixed into the DNS tier's output.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([]);
-  process.on('message', onMessage);
-  // The primary went away: nothing will push state or write reports any more.
-  process.on('disconnect', () => void shutdown(0, 1000));
-  process.on('unhandledRejection', (err) => {
-    state?.logger.error({ err: describeError(err) }, 'unhandled rejection in proxy worker');
+  runWorker<InitMessage, WorkerStore, ProxyAddress>('proxy', PROXY_PROTOCOL, {
+    logger: (msg) => createLogger(msg.logLevel).child({ worker: msg.slot }),
+    replica: (options) => new WorkerStore(options),
+    async start(msg, store, logger) {
+      const registry = new Registry();
+      const p = msg.policies;
+      const policies =
+        p === undefined
+          ? undefined
+          : new ReplicaPolicyStore(p.list, (err) =>
+              logger.warn({ err: describeError(err) }, 'policy listener failed'),
+            );
+      const redis = p?.redis === undefined ? undefined : connectRedis(p.redis, logger);
+      const current: WorkerState = {
+        store,
+        registry,
+        ...(policies === undefined ? {} : { policies }),
+        ...(redis === undefined ? {} : { redis }),
+      };
+      state = current;
+      current.proxy = await startLocalProxy({
+        config: msg.config,
+        store,
+        logger,
+        registry,
+        reporterId: msg.reporterId,
+        resolvePath: (path) => path,
+        ...(policies === undefined || p === undefined
+          ? {}
+          : {
+              policies: {
+                store: policies,
+                redis,
+                keyPrefix: p.keyPrefix,
+                quotaPeriodMs: p.quotaPeriodMs,
+              },
+            }),
+      });
+      return current.proxy.addresses();
+    },
+    message(message) {
+      if (isMessage<PoliciesMessage>(message, MSG_POLICIES)) state?.policies?.apply(message.policies);
+      else if (isMessage<ReportDoneMessage>(message, MSG_REPORT_DONE)) state?.store.settle(message);
+      else if (isMessage<MetricsMessage>(message, MSG_METRICS)) answerMetrics(message);
+    },
+    async close(graceMs) {
+      try {
+        await state?.proxy?.close({ graceMs });
+      } finally {
+        state?.redis?.disconnect();
+        state?.store.failAll('worker exiting');
+      }
+    },
   });
-  send({ type: MSG_HELLO });
 }

@@ -1,0 +1,271 @@
+// The primary's side of a clustered tier (node:cluster): forks one worker per slot from the tier's
+// entry file, runs the hello → init → ready handshake, pushes every state snapshot to the workers
+// that got their init, replaces a worker that dies, and stops them all. What a tier adds (the
+// contents of its init, its own messages, state it pushes besides snapshots) comes in through
+// SupervisorHooks; what it serves from the primary stays in the tier.
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import { MeridianError, describeError, type ErrorCode } from '../core/errors.js';
+import type { Snapshot } from '../core/types.js';
+import type { Logger } from '../log/logger.js';
+import { encodeSnapshot, type SnapshotJson } from '../state/snapshot-codec.js';
+import type { StateStore } from '../state/store.js';
+import { isMessage } from './ipc.js';
+import type {
+  FailedMessage,
+  HelloMessage,
+  Protocol,
+  ReadyMessage,
+  ShutdownMessage,
+  WorkerInit,
+} from './ipc.js';
+
+const START_TIMEOUT_MS = 30_000;
+const RESPAWN_DELAY_MS = 1_000;
+/** Added to the shutdown's grace period before a worker that has not exited is killed. */
+const STOP_SLACK_MS = 5_000;
+const SAFETY_NET_MS = 1_000;
+
+/** A worker's place: a restarted worker takes its predecessor's slot (and so its reporter id). */
+export interface Slot {
+  /** 1-based. */
+  readonly n: number;
+  /** Absent between a worker's death and its replacement. */
+  readonly worker: Worker | undefined;
+}
+
+interface SlotState {
+  readonly n: number;
+  worker: Worker | undefined;
+  /** How logs and errors name the slot's latest worker. */
+  name: number;
+}
+
+export interface SupervisorOptions {
+  /** 'DNS' or 'proxy': names the workers in logs and errors. */
+  readonly tier: string;
+  readonly protocol: Protocol;
+  /** The tier's worker entry as compiled: `new URL('./worker.js', import.meta.url)`. */
+  readonly entry: URL;
+  readonly workers: number;
+  readonly store: StateStore;
+  readonly logger: Logger;
+  /**
+   * The number logs and errors give a worker: its slot (the proxy's, which its reporter id carries) or
+   * its node:cluster id (the DNS tier's, which the worker's own logs carry).
+   */
+  readonly naming: 'slot' | 'cluster-id';
+  /** After a failed restart, try again this much later (proxy); without it the slot stays empty (DNS). */
+  readonly restartRetryMs?: number;
+}
+
+export interface SupervisorHooks<Init extends WorkerInit> {
+  /** The init for the worker in `slot`, which said hello; `snapshot` is the store's current one. */
+  init(slot: Slot, snapshot: SnapshotJson): Init;
+  /** A worker's message that is none of the handshake's (the proxy's reports and metrics replies). */
+  message?(slot: Slot, worker: Worker, message: unknown): void;
+  /** With each safety-net check (every second until stop): re-push tier state its events missed. */
+  tick?(): void;
+}
+
+/** How to run the worker entry: the .ts source through tsx when this runs from source, else the .js. */
+function workerExec(entry: URL): { exec: string; execArgv: string[] } {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(entry);
+  return {
+    exec: fromSource ? file.replace(/\.js$/, '.ts') : file,
+    execArgv: fromSource ? ['--import', 'tsx'] : [],
+  };
+}
+
+/** `Out`: the tier's own primary → worker messages. */
+export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly type: string }> {
+  private readonly slotStates: SlotState[];
+  /** Workers that were sent the init (they get every snapshot from then on). */
+  private readonly initialised = new Set<Worker>();
+  private readonly exec: { exec: string; execArgv: string[] };
+  private lastAddresses: Address[] = [];
+  private stopping = false;
+  private lastPushed: Snapshot | undefined;
+  private pushQueued = false;
+  private unsubscribe: () => void = () => undefined;
+  private safetyNet: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: SupervisorOptions,
+    private readonly hooks: SupervisorHooks<Init>,
+  ) {
+    this.slotStates = Array.from({ length: options.workers }, (_, i) => ({
+      n: i + 1,
+      worker: undefined,
+      name: i + 1,
+    }));
+    this.exec = workerExec(options.entry);
+  }
+
+  get slots(): readonly Slot[] {
+    return this.slotStates;
+  }
+
+  /** The addresses of the latest ready message (the workers share their sockets). */
+  addresses(): readonly Address[] {
+    return this.lastAddresses;
+  }
+
+  /** The workers that got their init and are still connected, in slot order. */
+  workers(): Worker[] {
+    return this.slotStates
+      .map((s) => s.worker)
+      .filter((w): w is Worker => w !== undefined && this.initialised.has(w) && w.isConnected());
+  }
+
+  send(worker: Worker, message: Out): void {
+    this.sendAny(worker, message);
+  }
+
+  /** To every worker that got its init; nothing goes to workers being stopped. */
+  broadcast(message: Out): void {
+    if (!this.stopping) for (const w of this.initialised) this.sendAny(w, message);
+  }
+
+  /** Forks every slot's worker and resolves once all are ready; on a failure the caller stops. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.options.store.onChange(() => this.schedulePush());
+    // Safety net: a snapshot replaced without a change event (e.g. a resync) still reaches the workers.
+    this.safetyNet = setInterval(() => {
+      if (this.stopping) return;
+      if (this.options.store.current() !== this.lastPushed) this.push();
+      this.hooks.tick?.();
+    }, SAFETY_NET_MS);
+    this.safetyNet.unref();
+    await Promise.all(this.slotStates.map((slot) => this.fork(slot)));
+  }
+
+  /**
+   * Asks every worker to shut down (within `graceMs`, for a tier that sends one) and kills those that
+   * have not exited `STOP_SLACK_MS` later.
+   */
+  async stop(graceMs?: number): Promise<void> {
+    this.stopping = true;
+    const { tier, protocol, logger } = this.options;
+    const shutdown: ShutdownMessage =
+      graceMs === undefined ? { type: protocol.shutdown } : { type: protocol.shutdown, graceMs };
+    await Promise.all(
+      this.slotStates.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            const w = slot.worker;
+            if (w === undefined || w.isDead()) return resolve();
+            const timer = setTimeout(
+              () => {
+                logger.warn({ worker: slot.name }, `${tier} worker did not stop in time: killing it`);
+                w.kill('SIGKILL');
+              },
+              (graceMs ?? 0) + STOP_SLACK_MS,
+            );
+            w.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            this.sendAny(w, shutdown);
+            if (!w.isConnected()) w.kill();
+          }),
+      ),
+    );
+    // The proxy's workers send final reports while they stop: keep following the store until then.
+    this.unsubscribe();
+    clearInterval(this.safetyNet);
+  }
+
+  private sendAny(worker: Worker, message: { readonly type: string }): void {
+    try {
+      if (worker.isConnected()) worker.send(message);
+    } catch {
+      // The worker is going away; its exit handler deals with it.
+    }
+  }
+
+  private push(): void {
+    const snapshot = this.options.store.current();
+    this.lastPushed = snapshot;
+    if (this.initialised.size === 0) return;
+    const message = { type: this.options.protocol.snapshot, snapshot: encodeSnapshot(snapshot) };
+    for (const w of this.initialised) this.sendAny(w, message);
+  }
+
+  /** Change events come in bursts: one push per turn of the event loop. */
+  private schedulePush(): void {
+    if (this.pushQueued) return;
+    this.pushQueued = true;
+    setImmediate(() => {
+      this.pushQueued = false;
+      if (!this.stopping) this.push();
+    });
+  }
+
+  private fork(slot: SlotState): Promise<Worker> {
+    const { tier, protocol, logger } = this.options;
+    cluster.setupPrimary({ ...this.exec, args: [] });
+    const worker = cluster.fork();
+    slot.worker = worker;
+    const name = this.options.naming === 'slot' ? slot.n : worker.id;
+    slot.name = name;
+    worker.on('error', (err) => logger.warn({ err: err.message, worker: name }, `${tier} worker IPC error`));
+    return new Promise<Worker>((resolve, reject) => {
+      let started = false;
+      const timer = setTimeout(() => {
+        reject(
+          new MeridianError(
+            'E_UNAVAILABLE',
+            `${tier} worker ${name} did not start within ${START_TIMEOUT_MS} ms`,
+          ),
+        );
+        worker.kill('SIGKILL');
+      }, START_TIMEOUT_MS);
+      worker.on('message', (message: unknown) => {
+        if (isMessage<HelloMessage>(message, protocol.hello)) {
+          const snapshot = this.options.store.current();
+          this.lastPushed = snapshot;
+          this.initialised.add(worker);
+          this.sendAny(worker, this.hooks.init(slot, encodeSnapshot(snapshot)));
+        } else if (isMessage<ReadyMessage<Address>>(message, protocol.ready)) {
+          clearTimeout(timer);
+          started = true;
+          this.lastAddresses = message.addresses;
+          resolve(worker);
+        } else if (isMessage<FailedMessage>(message, protocol.failed)) {
+          clearTimeout(timer);
+          reject(new MeridianError(message.code as ErrorCode, `${tier} worker ${name}: ${message.message}`));
+        } else {
+          this.hooks.message?.(slot, worker, message);
+        }
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        this.initialised.delete(worker);
+        if (slot.worker === worker) slot.worker = undefined;
+        if (!started) {
+          reject(
+            new MeridianError(
+              'E_UNAVAILABLE',
+              `${tier} worker ${name} exited (${signal ?? code}) while starting`,
+            ),
+          );
+          return;
+        }
+        if (this.stopping) return;
+        logger.error({ worker: name, code, signal }, `${tier} worker died: starting a new one`);
+        setTimeout(() => this.respawn(slot), RESPAWN_DELAY_MS).unref();
+      });
+    });
+  }
+
+  private respawn(slot: SlotState): void {
+    if (this.stopping) return;
+    this.fork(slot).catch((err: unknown) => {
+      const { tier, logger, restartRetryMs } = this.options;
+      logger.error({ worker: slot.name, err: describeError(err) }, `${tier} worker restart failed`);
+      if (restartRetryMs !== undefined) setTimeout(() => this.respawn(slot), restartRetryMs).unref();
+    });
+  }
+}

@@ -1,0 +1,130 @@
+// The shared cluster supervisor on its own, with a minimal tier (fixtures/worker.ts): the handshake
+// and per-slot inits, snapshots reaching every worker, a dead worker replaced in its slot, and a
+// worker's start failure rejecting start() with the worker's error code.
+import assert from 'node:assert/strict';
+import type { Worker } from 'node:cluster';
+import { after, before, describe, it } from 'node:test';
+import { isMessage, protocol } from '../../src/cluster/ipc.js';
+import { Supervisor } from '../../src/cluster/supervisor.js';
+import { isMeridianError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/log/logger.js';
+import { MemoryStateStore } from '../../src/state/memory.js';
+import { waitFor } from '../helpers/backends.js';
+import type { TestInit } from './fixtures/worker.js';
+
+const PROTOCOL = protocol('meridian-test');
+const logger = createLogger('silent');
+
+interface RegionsReply {
+  readonly type: 'meridian-test:regions';
+  readonly pid: number;
+  readonly regions: string[];
+}
+
+function testSupervisor(store: MemoryStateStore, workers: number, fail?: string) {
+  const inits: number[] = [];
+  const replies = new Map<number, RegionsReply>();
+  const supervisor = new Supervisor<TestInit, string, { readonly type: 'meridian-test:regions' }>(
+    {
+      tier: 'test',
+      protocol: PROTOCOL,
+      entry: new URL('./fixtures/worker.js', import.meta.url),
+      workers,
+      store,
+      logger,
+      naming: 'slot',
+    },
+    {
+      init: (slot, snapshot) => {
+        inits.push(slot.n);
+        return {
+          type: PROTOCOL.init,
+          slot: slot.n,
+          logLevel: 'silent',
+          snapshot,
+          ...(fail === undefined ? {} : { fail }),
+        };
+      },
+      message: (slot, _worker, message) => {
+        if (isMessage<RegionsReply>(message, 'meridian-test:regions')) replies.set(slot.n, message);
+      },
+    },
+  );
+  return { supervisor, inits, replies };
+}
+
+void describe('cluster supervisor', () => {
+  let store: MemoryStateStore;
+
+  before(async () => {
+    store = new MemoryStateStore();
+    await store.start();
+  });
+
+  after(async () => {
+    await store?.close();
+  });
+
+  void it('inits each slot, pushes snapshots to every worker, and replaces a dead worker in its slot', async () => {
+    const { supervisor, inits, replies } = testSupervisor(store, 2);
+    try {
+      await supervisor.start();
+      assert.deepEqual([...inits].sort(), [1, 2]);
+      assert.match(supervisor.addresses()[0] ?? '', /^slot-[12]$/);
+      assert.equal(supervisor.workers().length, 2);
+
+      await store.createRegion({ id: 'r1', lat: 50, lon: 8, ipv4: ['127.0.0.1'] });
+      await waitFor(
+        'the new region in both workers',
+        async () => {
+          supervisor.broadcast({ type: 'meridian-test:regions' });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          return [1, 2].every((n) => replies.get(n)?.regions.includes('r1') === true);
+        },
+        5000,
+      );
+
+      const dead = supervisor.slots[0]?.worker as Worker;
+      const deadPid = dead.process.pid;
+      dead.process.kill('SIGKILL');
+      await waitFor(
+        'a new worker in slot 1',
+        () => {
+          const w = supervisor.slots[0]?.worker;
+          return w !== undefined && w !== dead && supervisor.workers().includes(w);
+        },
+        10_000,
+      );
+      assert.deepEqual(inits.slice(2), [1]);
+      replies.clear();
+      await waitFor(
+        'the new worker to have the snapshot',
+        async () => {
+          supervisor.broadcast({ type: 'meridian-test:regions' });
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const reply = replies.get(1);
+          return reply !== undefined && reply.pid !== deadPid && reply.regions.includes('r1');
+        },
+        5000,
+      );
+    } finally {
+      await supervisor.stop();
+    }
+    assert.equal(supervisor.workers().length, 0);
+    assert.ok(supervisor.slots.every((slot) => slot.worker === undefined));
+  });
+
+  void it("rejects start with the worker's own error", async () => {
+    const { supervisor } = testSupervisor(store, 1, 'no such thing');
+    try {
+      await assert.rejects(supervisor.start(), (err: unknown) => {
+        assert.ok(isMeridianError(err));
+        assert.equal(err.code, 'E_CONFIG');
+        assert.match(err.message, /^test worker 1: .*no such thing/);
+        return true;
+      });
+    } finally {
+      await supervisor.stop(0);
+    }
+  });
+});
