@@ -3,7 +3,7 @@
 # and runs the shared conformance checks against it; with --fuzz also the fuzzer, reporting the
 # server's RSS before and after.
 #   usage: scripts/dns-conformance.sh [--workers N] [--fuzz [COUNT [SECONDS]]]
-#   env:   CONFIG (default config/bench-dns.yaml), TOOLS (default ../shared/tools)
+#   env:   CONFIG (default config/bench-dns.yaml), TOOLS (default ../shared/tools), RATE (fuzz packets/s, default 1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
@@ -39,6 +39,6 @@ if ((FUZZ)); then
   rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$1/status"; }
   echo "# RSS before fuzz: $(rss "$SERVER")"
   python3 "$TOOLS/dns-fuzz.py" 127.0.0.1 "$PORT" example.test www.example.test \
-    --count "$COUNT" --seconds "$SECONDS_" --pid "$SERVER" | tail -3
+    --count "$COUNT" --seconds "$SECONDS_" --rate "${RATE:-1000}" --pid "$SERVER" | tail -3
   echo "# RSS after fuzz: $(rss "$SERVER")"
 fi
