@@ -21,6 +21,7 @@ import { proxySchema } from '../../src/config/proxy-schema.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { startProxy, type ProxyPolicies, type ProxyService } from '../../src/proxy/index.js';
 import type { StateStore } from '../../src/state/store.js';
+import { MemoryStateStore } from '../../src/state/memory.js';
 
 export interface TestBackend {
   readonly id: string;
@@ -285,4 +286,17 @@ export async function backendFor(url: string, headers: Record<string, string> = 
   const res = await httpRequest(url, { headers });
   const id = res.headers['x-backend'];
   return typeof id === 'string' ? id : `status-${res.status}`;
+}
+
+/** A fresh in-memory store with region `r1` and `n` started test backends registered in it (weight 100). */
+export async function regionWithBackends(
+  n: number,
+  prefix: string,
+): Promise<{ store: MemoryStateStore; backends: TestBackend[] }> {
+  const store = new MemoryStateStore();
+  await store.start();
+  await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
+  const backends = await startBackends(n, prefix);
+  for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+  return { store, backends };
 }

@@ -11,6 +11,7 @@ import {
   waitFor,
   type TestBackend,
   type TestProxy,
+  regionWithBackends,
 } from '../helpers/backends.js';
 
 const COOKIE = 'meridian_affinity';
@@ -227,11 +228,7 @@ void describe('proxy bounded loads', () => {
   let proxy: TestProxy;
 
   before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(3, 'bl');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(3, 'bl'));
     proxy = await startTestProxy({
       store,
       region: 'r1',

@@ -8,11 +8,11 @@ import {
   backendFor,
   httpRequest,
   startBackend,
-  startBackends,
   startTestProxy,
   waitFor,
   type TestBackend,
   type TestProxy,
+  regionWithBackends,
 } from '../helpers/backends.js';
 
 // Active checks every minute (the first one at once), so the tests control when a backend looks down.
@@ -114,11 +114,7 @@ void describe('proxy retries', () => {
   let proxy: TestProxy;
 
   before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(2, 'rt');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(2, 'rt'));
     proxy = await startTestProxy({
       store,
       region: 'r1',
@@ -166,11 +162,7 @@ void describe('proxy under load while a backend dies', () => {
   let proxy: TestProxy;
 
   before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(3, 'k');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(3, 'k'));
     // A budget of 100 %: at the moment of the kill every in-flight request may need its retry
     // (the default 20 %, minimum 3, can refuse one when 4+ hit the dead backend at once).
     proxy = await startTestProxy({ store, region: 'r1', config: { retries: { budgetPercent: 100 } } });

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { request as httpRequestRaw, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStateStore } from '../../src/state/memory.js';
-import { startBackends, startTestProxy, type TestBackend, type TestProxy } from '../helpers/backends.js';
+import type { MemoryStateStore } from '../../src/state/memory.js';
+import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 
 interface Echo {
   backend: string;
@@ -41,11 +41,7 @@ void describe('proxy headers', () => {
   let trusting: TestProxy;
 
   before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(1, 'h');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(1, 'h'));
     untrusting = await startTestProxy({ store, region: 'r1' });
     trusting = await startTestProxy({ store, region: 'r1', config: { trustedProxies: ['127.0.0.0/8'] } });
   });

@@ -5,8 +5,8 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { WebSocket } from 'ws';
-import { MemoryStateStore } from '../../src/state/memory.js';
-import { startBackends, startTestProxy, type TestBackend, type TestProxy } from '../helpers/backends.js';
+import type { MemoryStateStore } from '../../src/state/memory.js';
+import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 
 const SIZE = 200 * 1024 * 1024;
 const RSS_BOUND = 60 * 1024 * 1024;
@@ -50,11 +50,7 @@ void describe('proxy streaming', () => {
   let proxy: TestProxy;
 
   before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(2, 's');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(2, 's'));
     proxy = await startTestProxy({ store, region: 'r1' });
     // Warm up first: the first large transfer in a process grows RSS once (allocator arenas,
     // JIT code) whether or not a proxy is involved; the bound is about what the proxy adds.

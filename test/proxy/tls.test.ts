@@ -5,8 +5,8 @@ import { request as httpsRequest } from 'node:https';
 import { connect, constants } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStateStore } from '../../src/state/memory.js';
-import { startBackends, startTestProxy, type TestBackend, type TestProxy } from '../helpers/backends.js';
+import type { MemoryStateStore } from '../../src/state/memory.js';
+import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 import { makeSelfSignedCert, type TestCert } from '../helpers/tls.js';
 
 void describe('proxy over TLS', () => {
@@ -18,11 +18,7 @@ void describe('proxy over TLS', () => {
 
   before(async () => {
     cert = makeSelfSignedCert();
-    store = new MemoryStateStore();
-    await store.start();
-    await store.createRegion({ id: 'r1', lat: 0, lon: 0, ipv4: ['127.0.0.1'] });
-    backends = await startBackends(2, 't');
-    for (const b of backends) await store.createBackend('r1', { id: b.id, url: b.url, weight: 100 });
+    ({ store, backends } = await regionWithBackends(2, 't'));
     proxy = await startTestProxy({
       store,
       region: 'r1',
