@@ -126,6 +126,8 @@ export const dnsSchema = z.strictObject({
   zones: z.array(zone).default([]),
   steering: steering.prefault({}),
   rrl: rrl.prefault({}),
+  /** Query log: this share of answered queries (0 = off, 1 = every one) is logged at info. */
+  queryLog: z.strictObject({ sampleRate: z.number().min(0).max(1).default(0) }).prefault({}),
   /** Client-prefix decision cache entries (0 = off). */
   decisionCacheSize: nonNegativeInt.default(65536),
 });

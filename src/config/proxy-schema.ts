@@ -103,6 +103,8 @@ export const proxySchema = z
     retries: retries.prefault({}),
     /** Peers whose X-Forwarded-* headers are believed (addresses or CIDRs). */
     trustedProxies: z.array(cidr).default([]),
+    /** Access log: this share of requests (0 = off, 1 = every one) is logged at info when they finish. */
+    accessLog: z.strictObject({ sampleRate: z.number().min(0).max(1).default(0) }).prefault({}),
     /** Adds `x-meridian-backend: <id>; hash=<hex>; pos=<n>; spill=<k>` to responses. */
     debugHeader: z.boolean().default(false),
     /** With no healthy backend here, forward to the nearest healthy region's proxy (once). */

@@ -167,6 +167,21 @@ export class Responder {
         this.metrics.query(qtypeLabel(q?.question?.qtype), RCODE_NAME[rcode] ?? String(rcode), transport);
         this.metrics.duration.observe((performance.now() - t0) / 1000);
       }
+      const sampleRate = this.config.queryLog.sampleRate;
+      if (sampleRate > 0 && reply !== undefined && Math.random() < sampleRate) {
+        this.logger.info(
+          {
+            log: 'query',
+            client,
+            transport,
+            qname: q?.question?.name,
+            qtype: qtypeLabel(q?.question?.qtype),
+            rcode: RCODE_NAME[rcode] ?? String(rcode),
+            size: reply.length,
+          },
+          'dns query',
+        );
+      }
     }
   }
 

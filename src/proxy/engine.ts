@@ -763,6 +763,22 @@ export class ProxyEngine {
     const ms = performance.now() - ex.start;
     this.latency.record(ms);
     this.metrics.request(ex.answeredBy, ex.method, ex.status === 0 ? 499 : ex.status, ms / 1000);
+    const sampleRate = this.config.accessLog.sampleRate;
+    if (sampleRate > 0 && Math.random() < sampleRate) {
+      this.logger.info(
+        {
+          log: 'access',
+          requestId: ex.requestId,
+          method: ex.method,
+          path: ex.req.url,
+          status: ex.status === 0 ? 499 : ex.status,
+          backend: ex.answeredBy,
+          attempts: ex.attempts,
+          ms: Math.round(ms * 1000) / 1000,
+        },
+        'proxy request',
+      );
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
