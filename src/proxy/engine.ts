@@ -540,22 +540,33 @@ export class ProxyEngine {
     const res = ex.res;
     if (res.headersSent || res.writableEnded) return;
     const body = JSON.stringify({ error: { ...verdict.body.error, requestId: ex.requestId } });
+    this.writeJson(ex, verdict.status, body, verdict.headers);
+  }
+
+  /** Writes a small JSON answer of the proxy's own, with the request id and any issued cookie. */
+  private writeJson(
+    ex: Exchange,
+    status: number,
+    body: string,
+    extra: Readonly<Record<string, string>> | undefined,
+  ): void {
     const headers: OutgoingHttpHeaders = {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       'cache-control': 'no-store',
     };
-    for (const [name, value] of Object.entries(verdict.headers)) headers[name.toLowerCase()] = value;
+    if (extra !== undefined)
+      for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
     headers['x-request-id'] = ex.requestId;
     if (ex.setCookie !== undefined) headers['set-cookie'] = [ex.setCookie];
     if (this.closing && ex.req.httpVersionMajor === 1) headers.connection = 'close';
-    ex.status = verdict.status;
+    ex.status = status;
     try {
-      res.writeHead(verdict.status, headers);
-      res.end(body);
+      ex.res.writeHead(status, headers);
+      ex.res.end(body);
     } catch (err) {
-      this.logger.debug({ err: describeError(err) }, 'cannot write policy response');
-      res.destroy();
+      this.logger.debug({ err: describeError(err), status }, 'cannot write a JSON response');
+      ex.res.destroy();
     }
   }
 
@@ -728,25 +739,7 @@ export class ProxyEngine {
       res.destroy();
       return;
     }
-    const body = errorBody(error, ex.requestId);
-    const headers: OutgoingHttpHeaders = {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      'cache-control': 'no-store',
-      'x-request-id': ex.requestId,
-    };
-    if (ex.policyHeaders !== undefined)
-      for (const [name, value] of Object.entries(ex.policyHeaders)) headers[name.toLowerCase()] = value;
-    if (ex.setCookie !== undefined) headers['set-cookie'] = [ex.setCookie];
-    if (this.closing && ex.req.httpVersionMajor === 1) headers.connection = 'close';
-    ex.status = error.status;
-    try {
-      res.writeHead(error.status, headers);
-      res.end(body);
-    } catch (err) {
-      this.logger.debug({ err: describeError(err) }, 'cannot write error response');
-      res.destroy();
-    }
+    this.writeJson(ex, error.status, errorBody(error, ex.requestId), ex.policyHeaders);
   }
 
   /** The client's response closed (finished or aborted): account for the request exactly once. */
