@@ -106,8 +106,13 @@ export function cidrContains(cidr: Cidr, bytes: Uint8Array): boolean {
   return ((bytes[full] ?? 0) & mask) === cidr.bytes[full];
 }
 
-/** `::ffff:a.b.c.d` → `a.b.c.d`; anything else unchanged. */
+/** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d` or `::ffff:c000:201`) → `a.b.c.d`; anything else unchanged. */
 export function unmapIPv4(address: string): string {
+  if (!/ffff/i.test(address)) return address; // the common case, cheaply (proxy request path)
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m?.[1] ?? address;
+  if (m?.[1] !== undefined) return m[1];
+  const b = ipToBytes(address);
+  if (b === undefined || b.length !== 16 || b[10] !== 0xff || b[11] !== 0xff) return address;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return address;
+  return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
 }

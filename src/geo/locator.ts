@@ -187,17 +187,6 @@ function normalise(record: object): Normalised {
   return out;
 }
 
-/** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d, ::ffff:c000:201, ...). */
-function mappedIPv4(address: string): string | undefined {
-  if (!/ffff/i.test(address)) return undefined;
-  const dotted = unmapIPv4(address);
-  if (dotted !== address) return dotted;
-  const b = ipToBytes(address);
-  if (b === undefined || b.length !== 16 || b[10] !== 0xff || b[11] !== 0xff) return undefined;
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return undefined;
-  return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-}
-
 /** `a.b.c.d` masked to `prefix`, as text. */
 function ipv4Network(ip: string, prefix: number): string {
   let n = 0;
@@ -273,8 +262,8 @@ class MaxmindLocator implements ReloadingGeoLocator {
     let family = ipFamily(address);
     if (family === undefined) return undefined;
     if (family === 6) {
-      const v4 = mappedIPv4(address);
-      if (v4 !== undefined) {
+      const v4 = unmapIPv4(address);
+      if (v4 !== address) {
         address = v4;
         family = 4;
       }

@@ -16,13 +16,7 @@ export function unmapAddress(address: string): string {
   let text = address;
   const zone = text.indexOf('%');
   if (zone >= 0) text = text.slice(0, zone);
-  if (!/ffff/i.test(text)) return text;
-  const dotted = unmapIPv4(text);
-  if (dotted !== text) return dotted;
-  const b = ipToBytes(text);
-  if (b === undefined || b.length !== 16 || b[10] !== 0xff || b[11] !== 0xff) return text;
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return text;
-  return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  return unmapIPv4(text);
 }
 
 /** Everything about a client address that does not depend on the query name, family or time. */
