@@ -1,8 +1,12 @@
-// Prometheus metrics of the DNS tier. Children of labelled counters are cached, so the per-query
-// cost is a Map lookup and an increment. Label values are bounded: qtype by a fixed list
-// (wire.qtypeLabel), rcode by the few we send, country by the ISO 3166 list.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+// Prometheus metrics of the DNS tier. The per-query counts are plain numbers (slots found by a
+// numeric key or by interned strings) turned into Prometheus values when the registry is scraped,
+// so answering a query hashes no label objects (see src/metrics/custom.ts). Label values are
+// bounded: qtype by a fixed list (wire.qtypeLabel), rcode by the few we send, country by the ISO
+// 3166 list, region by the registered regions.
+import { Gauge, type Registry } from 'prom-client';
 import { countries } from 'countries-list';
+import { LocalHistogram, customMetric, registerCustom, type MetricValue } from '../metrics/custom.js';
+import { RCODE_NAME, qtypeLabel } from './wire.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -13,68 +17,84 @@ export function countryLabel(code: string | undefined): string {
   return code !== undefined && ISO_COUNTRIES.has(code) ? code : 'unknown';
 }
 
-interface Inc {
-  inc(): void;
+const DURATION_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.005, 0.025];
+/** Bound on the answer (region × country) series. */
+const MAX_ANSWER_SLOTS = 10_000;
+
+interface Slot {
+  readonly labels: Readonly<Record<string, string>>;
+  count: number;
 }
 
 export class DnsMetrics {
-  private readonly queries: Counter<'qtype' | 'rcode' | 'transport'>;
-  private readonly answers: Counter<'region' | 'country'>;
-  private readonly ecsPresent: Inc;
-  private readonly ecsAbsent: Inc;
-  readonly truncated: Counter;
-  private readonly rateLimitedSlip: Inc;
-  private readonly rateLimitedDrop: Inc;
-  readonly duration: Histogram;
+  /** (qtype, rcode, transport) as one number → count. */
+  private readonly querySlots = new Map<number, Slot>();
+  /** region → country label → count. */
+  private readonly answerSlots = new Map<string, Map<string, Slot>>();
+  private answerSlotCount = 0;
+  private ecsPresent = 0;
+  private ecsAbsent = 0;
+  private truncatedCount = 0;
+  private slipCount = 0;
+  private dropCount = 0;
+  private readonly duration = new LocalHistogram(DURATION_BUCKETS);
   readonly snapshotAge: Gauge;
-  private readonly queryChildren = new Map<string, Inc>();
-  private readonly answerChildren = new Map<string, Inc>();
+  /** `truncated.inc()`: a UDP reply sent with TC=1. */
+  readonly truncated = { inc: (): void => void this.truncatedCount++ };
 
   constructor(registries: readonly Registry[], snapshotSyncedAt: () => number) {
-    const registers = [...registries];
-    this.queries = new Counter({
-      name: 'meridian_dns_queries_total',
-      help: 'DNS queries answered, by query type, response code and transport',
-      labelNames: ['qtype', 'rcode', 'transport'] as const,
-      registers,
-    });
-    this.answers = new Counter({
-      name: 'meridian_dns_answers_total',
-      help: 'Steered answers, by first region answered and client country',
-      labelNames: ['region', 'country'] as const,
-      registers,
-    });
-    const ecs = new Counter({
-      name: 'meridian_dns_ecs_queries_total',
-      help: 'Queries with and without an EDNS Client Subnet option',
-      labelNames: ['present'] as const,
-      registers,
-    });
-    this.ecsPresent = ecs.labels('true');
-    this.ecsAbsent = ecs.labels('false');
-    this.truncated = new Counter({
-      name: 'meridian_dns_truncated_total',
-      help: 'UDP replies sent with TC=1 because they exceeded the payload limit',
-      registers,
-    });
-    const limited = new Counter({
-      name: 'meridian_dns_rate_limited_total',
-      help: 'Responses withheld by response rate limiting: slip (sent as TC=1) or drop',
-      labelNames: ['action'] as const,
-      registers,
-    });
-    this.rateLimitedSlip = limited.labels('slip');
-    this.rateLimitedDrop = limited.labels('drop');
-    this.duration = new Histogram({
-      name: 'meridian_dns_query_duration_seconds',
-      help: 'Time from receiving a query to handing the reply to the socket',
-      buckets: [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.001, 0.005, 0.025],
-      registers,
-    });
+    const counter = (name: string, help: string, values: () => MetricValue[]): void =>
+      registerCustom(registries, customMetric({ name, help, type: 'counter', values }));
+    counter(
+      'meridian_dns_queries_total',
+      'DNS queries answered, by query type, response code and transport',
+      () => [...this.querySlots.values()].map((s) => ({ value: s.count, labels: { ...s.labels } })),
+    );
+    counter(
+      'meridian_dns_answers_total',
+      'Steered answers, by first region answered and client country',
+      () => {
+        const out: MetricValue[] = [];
+        for (const byCountry of this.answerSlots.values())
+          for (const s of byCountry.values()) out.push({ value: s.count, labels: { ...s.labels } });
+        return out;
+      },
+    );
+    counter('meridian_dns_ecs_queries_total', 'Queries with and without an EDNS Client Subnet option', () => [
+      { value: this.ecsPresent, labels: { present: 'true' } },
+      { value: this.ecsAbsent, labels: { present: 'false' } },
+    ]);
+    counter(
+      'meridian_dns_truncated_total',
+      'UDP replies sent with TC=1 because they exceeded the payload limit',
+      () => [{ value: this.truncatedCount, labels: {} }],
+    );
+    counter(
+      'meridian_dns_rate_limited_total',
+      'Responses withheld by response rate limiting: slip (sent as TC=1) or drop',
+      () => [
+        { value: this.slipCount, labels: { action: 'slip' } },
+        { value: this.dropCount, labels: { action: 'drop' } },
+      ],
+    );
+    const durationName = 'meridian_dns_query_duration_seconds';
+    registerCustom(
+      registries,
+      customMetric({
+        name: durationName,
+        help: 'Time from receiving a query to handing the reply to the socket',
+        type: 'histogram',
+        values: () => {
+          const out: MetricValue[] = [];
+          this.duration.pushValues(out, durationName, {});
+          return out;
+        },
+      }),
+    );
     this.snapshotAge = new Gauge({
       name: 'meridian_dns_snapshot_age_seconds',
       help: 'Age of the state snapshot the responder answers from',
-      registers,
+      registers: [...registries],
       aggregator: 'max',
       collect() {
         const at = snapshotSyncedAt();
@@ -83,33 +103,46 @@ export class DnsMetrics {
     });
   }
 
-  query(qtype: string, rcode: string, transport: Transport): void {
-    const key = `${qtype}|${rcode}|${transport}`;
-    let child = this.queryChildren.get(key);
-    if (child === undefined) {
-      child = this.queries.labels(qtype, rcode, transport);
-      this.queryChildren.set(key, child);
+  /** One answered query (`qtype` undefined when the question could not be read). */
+  query(qtype: number | undefined, rcode: number, transport: Transport, seconds: number): void {
+    const key = ((qtype ?? 65536) * 4096 + (rcode & 0xfff)) * 2 + (transport === 'tcp' ? 1 : 0);
+    let slot = this.querySlots.get(key);
+    if (slot === undefined) {
+      slot = {
+        labels: { qtype: qtypeLabel(qtype), rcode: RCODE_NAME[rcode] ?? String(rcode), transport },
+        count: 0,
+      };
+      this.querySlots.set(key, slot);
     }
-    child.inc();
+    slot.count++;
+    this.duration.observe(seconds);
   }
 
   answer(region: string, country: string | undefined): void {
     const c = countryLabel(country);
-    const key = `${region}|${c}`;
-    let child = this.answerChildren.get(key);
-    if (child === undefined) {
-      if (this.answerChildren.size > 10_000) this.answerChildren.clear();
-      child = this.answers.labels(region, c);
-      this.answerChildren.set(key, child);
+    let byCountry = this.answerSlots.get(region);
+    if (byCountry === undefined) {
+      byCountry = new Map();
+      this.answerSlots.set(region, byCountry);
     }
-    child.inc();
+    let slot = byCountry.get(c);
+    if (slot === undefined) {
+      // Regions are operator-registered and countries a fixed list, so this bound is a safety net.
+      if (this.answerSlotCount >= MAX_ANSWER_SLOTS) return;
+      slot = { labels: { region, country: c }, count: 0 };
+      byCountry.set(c, slot);
+      this.answerSlotCount++;
+    }
+    slot.count++;
   }
 
   ecs(present: boolean): void {
-    (present ? this.ecsPresent : this.ecsAbsent).inc();
+    if (present) this.ecsPresent++;
+    else this.ecsAbsent++;
   }
 
   rateLimited(action: 'slip' | 'drop'): void {
-    (action === 'slip' ? this.rateLimitedSlip : this.rateLimitedDrop).inc();
+    if (action === 'slip') this.slipCount++;
+    else this.dropCount++;
   }
 }

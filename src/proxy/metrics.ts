@@ -4,7 +4,14 @@
 // documented in src/ops/metric-names.ts); several proxies may share one registry, each with its own
 // region's series. In cluster mode each worker registers the same series and the primary aggregates
 // them (sum, or min/first where noted), which the region label does not change.
-import { Counter, Gauge, type Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import {
+  LocalHistogram,
+  customMetric,
+  registerCustom,
+  type CustomMetric,
+  type MetricValue,
+} from '../metrics/custom.js';
 
 export type MethodClass = 'read' | 'write' | 'other';
 
@@ -45,24 +52,7 @@ function statusIndex(status: number): number {
 class BackendTally {
   /** [method class × status class] request counts. */
   readonly counts = new Float64Array(SLOTS);
-  /** Non-cumulative counts per DURATION_BUCKETS bound (the last slot: above every bound). */
-  readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
-  sum = 0;
-  count = 0;
-}
-
-interface MetricValue {
-  value: number;
-  labels: Record<string, string | number>;
-  metricName?: string;
-}
-
-interface MetricJson {
-  name: string;
-  help: string;
-  type: string;
-  values: MetricValue[];
-  aggregator: string;
+  readonly duration = new LocalHistogram(DURATION_BUCKETS);
 }
 
 /**
@@ -78,22 +68,20 @@ class RequestAccounting {
   readonly histogram: CustomMetric;
 
   constructor() {
-    this.counter = {
+    this.counter = customMetric({
       name: 'meridian_proxy_requests_total',
       help: 'Requests answered by the proxy, by backend ("none" when the proxy answered itself)',
       type: 'counter',
-      aggregator: 'sum',
-      get: () => Promise.resolve(this.counterJson()),
+      values: () => this.counterValues(),
       reset: () => this.tallies.clear(),
-    };
-    this.histogram = {
+    });
+    this.histogram = customMetric({
       name: 'meridian_proxy_request_duration_seconds',
       help: 'Time from receiving a request until its response ended',
       type: 'histogram',
-      aggregator: 'sum',
-      get: () => Promise.resolve(this.histogramJson()),
+      values: () => this.histogramValues(),
       reset: () => this.tallies.clear(),
-    };
+    });
   }
 
   tally(region: string, backend: string): BackendTally {
@@ -115,7 +103,7 @@ class RequestAccounting {
       for (const [backend, t] of byBackend) yield [region, backend, t];
   }
 
-  private counterJson(): MetricJson {
+  private counterValues(): MetricValue[] {
     const values: MetricValue[] = [];
     for (const [region, backend, t] of this.each()) {
       for (let m = 0; m < METHOD_CLASSES.length; m++) {
@@ -134,43 +122,16 @@ class RequestAccounting {
         }
       }
     }
-    return { ...this.header(this.counter), values };
+    return values;
   }
 
-  private histogramJson(): MetricJson {
+  private histogramValues(): MetricValue[] {
     const values: MetricValue[] = [];
-    const name = this.histogram.name;
     for (const [region, backend, t] of this.each()) {
-      if (t.count === 0) continue;
-      let acc = 0;
-      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
-        acc += t.buckets[i] ?? 0;
-        values.push({
-          value: acc,
-          labels: { le: DURATION_BUCKETS[i] ?? 0, region, backend },
-          metricName: `${name}_bucket`,
-        });
-      }
-      values.push({ value: t.count, labels: { le: '+Inf', region, backend }, metricName: `${name}_bucket` });
-      values.push({ value: t.sum, labels: { region, backend }, metricName: `${name}_sum` });
-      values.push({ value: t.count, labels: { region, backend }, metricName: `${name}_count` });
+      if (t.duration.count > 0) t.duration.pushValues(values, this.histogram.name, { region, backend });
     }
-    return { ...this.header(this.histogram), values };
+    return values;
   }
-
-  private header(m: CustomMetric): Omit<MetricJson, 'values'> {
-    return { name: m.name, help: m.help, type: m.type, aggregator: m.aggregator };
-  }
-}
-
-/** The shape prom-client's Registry needs from a metric. */
-interface CustomMetric {
-  readonly name: string;
-  readonly help: string;
-  readonly type: string;
-  readonly aggregator: string;
-  get(): Promise<MetricJson>;
-  reset(): void;
 }
 
 /** Where each registry's request accounting lives (shared by the proxies registered there). */
@@ -205,8 +166,8 @@ export class ProxyMetrics {
     if (accounting === undefined) {
       accounting = new RequestAccounting();
       accountingByRegistry.set(registry, accounting);
-      registry.registerMetric(accounting.counter as unknown as Counter);
-      registry.registerMetric(accounting.histogram as unknown as Histogram);
+      registerCustom([registry], accounting.counter);
+      registerCustom([registry], accounting.histogram);
     }
     this.accounting = accounting;
     let sources = inFlightSources.get(registry);
@@ -289,11 +250,7 @@ export class ProxyMetrics {
   count(tally: BackendTally, method: string, status: number, seconds: number): void {
     const slot = methodIndex(method) * (STATUS_CLASS_INDEX + 1) + statusIndex(status);
     tally.counts[slot] = (tally.counts[slot] ?? 0) + 1;
-    let i = 0;
-    while (i < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[i] as number)) i++;
-    tally.buckets[i] = (tally.buckets[i] ?? 0) + 1;
-    tally.sum += seconds;
-    tally.count++;
+    tally.duration.observe(seconds);
   }
 
   request(backend: string, method: string, status: number, seconds: number): void {
