@@ -61,6 +61,25 @@ export interface ResponderOptions {
   readonly metrics?: DnsMetrics | undefined;
   readonly rrl?: RateLimiter | undefined;
   readonly now?: () => number;
+  /** Encoded replies kept for repeated queries (0 = none). Default DEFAULT_ANSWER_CACHE_SIZE. */
+  readonly answerCacheSize?: number;
+}
+
+/** Answer-cache entries per answering unit: a few MB at most (replies are ≤ 64 KiB, mostly ~100 B). */
+export const DEFAULT_ANSWER_CACHE_SIZE = 20_000;
+
+/**
+ * An encoded reply for one query shape. Valid while the steering engine's generation is unchanged;
+ * served with the new query's ID and QNAME bytes (its original case) patched in.
+ */
+interface CachedAnswer {
+  readonly reply: Buffer;
+  readonly rcode: number;
+  readonly generation: number;
+  readonly truncated: boolean;
+  /** For the answers metric: the first region answered and the client country, when steered. */
+  readonly region: string | undefined;
+  readonly country: string | undefined;
 }
 
 interface Answer {
@@ -70,6 +89,10 @@ interface Answer {
   readonly authority: Rr[];
   readonly additional: Rr[];
   scope: number;
+  /** Set by a steered answer (for the answers metric of cached replies). */
+  region?: string | undefined;
+  country?: string | undefined;
+  truncated?: boolean;
 }
 
 const MAX_CNAME_CHAIN = 8;
@@ -109,6 +132,11 @@ export class Responder {
   private readonly encoder = new Encoder();
   private readonly addressBytes = new Map<string, Buffer>();
   private readonly errorLog = new LogLimiter(10, 10_000);
+  private readonly answerCacheSize: number;
+  private answerCache = new Map<string, CachedAnswer>();
+  private answerCacheHits = 0;
+  /** Scratch space for building answer-cache keys. */
+  private readonly keyScratch = Buffer.allocUnsafe(65_535 + 64);
 
   constructor(options: ResponderOptions) {
     this.config = options.config;
@@ -118,6 +146,7 @@ export class Responder {
     this.metrics = options.metrics;
     this.rrl = options.rrl;
     this.now = options.now ?? Date.now;
+    this.answerCacheSize = options.answerCacheSize ?? DEFAULT_ANSWER_CACHE_SIZE;
   }
 
   /**
@@ -142,7 +171,7 @@ export class Responder {
       }
       q = parseQuery(msg);
       if (q === undefined) return undefined;
-      const result = this.answerQuery(q, client, transport);
+      const result = this.answerQuery(msg, q, client, transport);
       rcode = result.rcode;
       reply = result.reply;
       return reply;
@@ -164,8 +193,7 @@ export class Responder {
       return reply;
     } finally {
       if (this.metrics !== undefined && reply !== undefined) {
-        this.metrics.query(qtypeLabel(q?.question?.qtype), RCODE_NAME[rcode] ?? String(rcode), transport);
-        this.metrics.duration.observe((performance.now() - t0) / 1000);
+        this.metrics.query(q?.question?.qtype, rcode, transport, (performance.now() - t0) / 1000);
       }
       const sampleRate = this.config.queryLog.sampleRate;
       if (sampleRate > 0 && reply !== undefined && Math.random() < sampleRate) {
@@ -185,6 +213,11 @@ export class Responder {
     }
   }
 
+  /** Answer-cache hits so far and entries held now. */
+  answerCacheStats(): { hits: number; entries: number } {
+    return { hits: this.answerCacheHits, entries: this.answerCache.size };
+  }
+
   /** A reply with no records: FORMERR, NOTIMP, REFUSED, SERVFAIL, BADVERS. */
   private simple(q: ParsedQuery, rcode: number, transport: Transport, ecs?: EcsOption): Buffer {
     return this.encode(
@@ -196,6 +229,7 @@ export class Responder {
   }
 
   private answerQuery(
+    msg: Buffer,
     q: ParsedQuery,
     client: string,
     transport: Transport,
@@ -232,6 +266,27 @@ export class Responder {
       // No zone transfers to anyone: the zone data lives in the configuration.
       return { rcode: RCODE.REFUSED, reply: this.simple(q, RCODE.REFUSED, transport, ecs) };
     }
+    // Repeated queries (same name, type, flags, EDNS options and, unless an ECS address decides,
+    // the same client) get the reply encoded last time, while the steering generation holds.
+    let key: string | undefined;
+    let generation = 0;
+    if (this.answerCacheSize > 0 && q.parser === 'fast') {
+      generation = this.engine.generation(this.now());
+      key = this.cacheKey(
+        msg,
+        question.nameWire.length,
+        ecs !== undefined && ecs.sourcePrefix > 0,
+        client,
+        transport,
+      );
+      const hit = this.answerCache.get(key);
+      if (hit !== undefined && hit.generation === generation) {
+        this.answerCacheHits++;
+        if (hit.region !== undefined) this.metrics?.answer(hit.region, hit.country);
+        if (hit.truncated) this.metrics?.truncated.inc();
+        return { rcode: hit.rcode, reply: patchCached(hit.reply, msg, question.nameWire.length) };
+      }
+    }
     const ans: Answer = {
       rcode: RCODE.NOERROR,
       aa: true,
@@ -241,7 +296,47 @@ export class Responder {
       scope: 0,
     };
     this.resolve(ans, question.name, question.qtype, 0, client, ecs);
-    return { rcode: ans.rcode, reply: this.encode(q, ans, transport, ecs) };
+    const reply = this.encode(q, ans, transport, ecs);
+    if (key !== undefined) {
+      if (this.answerCache.size >= this.answerCacheSize) this.answerCache = new Map();
+      this.answerCache.set(key, {
+        reply,
+        rcode: ans.rcode,
+        generation,
+        truncated: ans.truncated === true,
+        region: ans.region,
+        country: ans.country,
+      });
+    }
+    return { rcode: ans.rcode, reply };
+  }
+
+  /**
+   * The answer-cache key: transport, the client address when no ECS address decides, then the
+   * message from its flags on with the QNAME's ASCII letters lower-cased (names match
+   * case-insensitively; every other byte — flags, type, class, EDNS options — must match exactly).
+   */
+  private cacheKey(
+    msg: Buffer,
+    qnameLength: number,
+    ecsDecides: boolean,
+    client: string,
+    transport: Transport,
+  ): string {
+    const k = this.keyScratch;
+    k[0] = transport === 'udp' ? 0x75 : 0x74;
+    let p = 1;
+    if (!ecsDecides) p += k.write(client, 1, 'latin1');
+    k[p++] = 0x7c; // '|'
+    const bodyStart = p;
+    p += msg.copy(k, p, 2);
+    const nameStart = bodyStart + 10;
+    const nameEnd = nameStart + qnameLength;
+    for (let i = nameStart; i < nameEnd; i++) {
+      const c = k[i] as number;
+      if (c >= 0x41 && c <= 0x5a) k[i] = c | 0x20;
+    }
+    return k.toString('latin1', 0, p);
   }
 
   private resolve(
@@ -380,7 +475,9 @@ export class Responder {
       ans.answers.push({ owner: name, type: qtype, ttl, rdata: [this.bytesOf(address)] });
     }
     if (useEcs && decision.scopePrefix > ans.scope) ans.scope = decision.scopePrefix;
-    this.metrics?.answer(decision.regions[0] ?? 'none', decision.location.country);
+    ans.region = decision.regions[0] ?? 'none';
+    ans.country = decision.location.country;
+    this.metrics?.answer(ans.region, ans.country);
   }
 
   private bytesOf(address: string): Buffer {
@@ -451,6 +548,7 @@ export class Responder {
     const limit =
       q.opt === undefined ? 512 : Math.min(Math.max(q.opt.udpSize, 512), this.config.udpPayloadSize);
     if (full.length <= limit) return full;
+    ans.truncated = true;
     this.metrics?.truncated.inc();
     return this.encoder.encode({
       id: q.id,
@@ -526,4 +624,14 @@ export class Responder {
       decision,
     };
   }
+}
+
+/** A cached reply for a new query: its ID and its QNAME bytes (original case) copied in. */
+function patchCached(cached: Buffer, msg: Buffer, qnameLength: number): Buffer {
+  const out = Buffer.allocUnsafe(cached.length);
+  cached.copy(out);
+  out[0] = msg[0]!;
+  out[1] = msg[1]!;
+  msg.copy(out, 12, 12, 12 + qnameLength);
+  return out;
 }

@@ -121,6 +121,8 @@ export class SteeringEngine {
   private cacheEntries = 0;
   private cacheVersion = -1;
   private cacheEpoch = -1;
+  /** Bumped whenever cached decisions are dropped for a change of state, health or geo data. */
+  private generationCounter = 0;
 
   private clientsRecent = new Map<string, ClientFacts>();
   private clientsOlder = new Map<string, ClientFacts>();
@@ -161,6 +163,29 @@ export class SteeringEngine {
     };
   }
 
+  /**
+   * A number that changes whenever a decision made earlier may no longer hold: the state snapshot
+   * changed, a health verdict changed (a report expired, the start-up grace period ended) or the geo
+   * data was reloaded. Caches built on decisions (the responder's answer cache) compare it per hit.
+   */
+  generation(now: number): number {
+    const snapshot = this.snapshot();
+    const snap = this.preparedFor(snapshot);
+    this.syncCache(snap.version, this.healthFor(snapshot, snap, now).epoch);
+    this.syncGeoGeneration();
+    return this.generationCounter;
+  }
+
+  /** Drops the cached decisions when the state version or the health verdicts changed. */
+  private syncCache(version: number, epoch: number): void {
+    if (this.cacheVersion === version && this.cacheEpoch === epoch) return;
+    this.cache = new WeakMap();
+    this.cacheEntries = 0;
+    this.cacheVersion = version;
+    this.cacheEpoch = epoch;
+    this.generationCounter++;
+  }
+
   private run(query: SteeringQuery, useCache: boolean): Decision {
     this.decisions++;
     const snapshot = this.snapshot();
@@ -172,12 +197,7 @@ export class SteeringEngine {
     let key: string | undefined;
     let perName: Map<string, Decision> | undefined;
     if (useCache) {
-      if (this.cacheVersion !== snap.version || this.cacheEpoch !== health.epoch) {
-        this.cache = new WeakMap();
-        this.cacheEntries = 0;
-        this.cacheVersion = snap.version;
-        this.cacheEpoch = health.epoch;
-      }
+      this.syncCache(snap.version, health.epoch);
       key = `${query.family}|${client.key}`;
       perName = this.cache.get(query.name);
       const hit = perName?.get(key);
@@ -209,20 +229,27 @@ export class SteeringEngine {
     return decision;
   }
 
-  /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
-  private clientFacts(address: string): ClientFacts {
+  /** After a geo data reload: forget the located clients and the decisions made from them. */
+  private syncGeoGeneration(): void {
     const locator = this.locator;
     // A ReloadingGeoLocator says how often it swapped data in; any other locator is taken as fixed.
     const reloads = (locator as { reloads?: unknown } | undefined)?.reloads;
     const generation = typeof reloads === 'function' ? Number(reloads.call(locator)) : 0;
-    if (generation !== this.clientGeneration) {
-      this.clientsRecent = new Map();
-      this.clientsOlder = new Map();
-      this.clientGeneration = generation;
-    }
+    if (generation === this.clientGeneration) return;
+    this.clientsRecent = new Map();
+    this.clientsOlder = new Map();
+    this.clientGeneration = generation;
+    this.cache = new WeakMap();
+    this.cacheEntries = 0;
+    this.generationCounter++;
+  }
+
+  /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
+  private clientFacts(address: string): ClientFacts {
+    this.syncGeoGeneration();
     let facts = this.clientsRecent.get(address);
     if (facts !== undefined) return facts;
-    facts = this.clientsOlder.get(address) ?? locateClient(address, locator, this.config);
+    facts = this.clientsOlder.get(address) ?? locateClient(address, this.locator, this.config);
     if (this.clientsRecent.size >= CLIENT_CACHE_SIZE) {
       this.clientsOlder = this.clientsRecent;
       this.clientsRecent = new Map();

@@ -1,0 +1,229 @@
+// The responder's answer cache: a caching responder must give byte-for-byte the replies a
+// non-caching one gives (IDs, QNAME case, ECS echo and scope, truncation), for repeated queries and
+// across state changes (drain, health expiry, region removal) and geo data reloads.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { DnsConfig } from '../../src/config/dns-schema.js';
+import type { Snapshot } from '../../src/core/types.js';
+import { openGeoLocator, type ReloadingGeoLocator } from '../../src/geo/locator.js';
+import type { GeoLocator, GeoResult } from '../../src/geo/types.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { Responder } from '../../src/dns/responder.js';
+import { ZoneSet } from '../../src/dns/zones.js';
+import { SteeringEngine } from '../../src/steering/engine.js';
+import { MemoryStateStore } from '../../src/state/memory.js';
+import { GEO_DB, REGIONS, healthReport, testDnsConfig } from './fixture.js';
+
+const TYPE = { A: 1, NS: 2, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;
+
+/** A query in the plain wire shape, optionally with EDNS (payload size) and an ECS option. */
+function query(
+  id: number,
+  name: string,
+  qtype: number,
+  opts: { edns?: number; ecs?: [family: 1 | 2, prefix: number, address: number[]]; rd?: boolean } = {},
+): Buffer {
+  const labels = name.split('.').filter((l) => l !== '');
+  const qname = Buffer.concat([
+    ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])),
+    Buffer.from([0]),
+  ]);
+  const header = Buffer.alloc(12);
+  header.writeUInt16BE(id, 0);
+  header.writeUInt16BE(opts.rd === false ? 0 : 0x0100, 2);
+  header.writeUInt16BE(1, 4);
+  header.writeUInt16BE(opts.edns === undefined ? 0 : 1, 10);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt16BE(qtype, 0);
+  tail.writeUInt16BE(1, 2);
+  const parts = [header, qname, tail];
+  if (opts.edns !== undefined) {
+    let rdata = Buffer.alloc(0);
+    if (opts.ecs !== undefined) {
+      const [family, prefix, address] = opts.ecs;
+      const addr = Buffer.from(address.slice(0, Math.ceil(prefix / 8)));
+      rdata = Buffer.alloc(8 + addr.length);
+      rdata.writeUInt16BE(8, 0);
+      rdata.writeUInt16BE(4 + addr.length, 2);
+      rdata.writeUInt16BE(family, 4);
+      rdata[6] = prefix;
+      rdata[7] = 0;
+      addr.copy(rdata, 8);
+    }
+    const opt = Buffer.alloc(11);
+    opt[0] = 0;
+    opt.writeUInt16BE(41, 1);
+    opt.writeUInt16BE(opts.edns, 3);
+    opt.writeUInt16BE(rdata.length, 9);
+    parts.push(opt, rdata);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Delegates to one of two locators; `swap()` is what a geo data reload looks like to the engine. */
+class SwappableLocator implements GeoLocator {
+  private current: GeoLocator;
+  private swaps = 0;
+  constructor(
+    private readonly a: GeoLocator,
+    private readonly b: GeoLocator,
+  ) {
+    this.current = a;
+  }
+  swap(): void {
+    this.current = this.current === this.a ? this.b : this.a;
+    this.swaps++;
+  }
+  reloads(): number {
+    return this.swaps;
+  }
+  lookup(ip: string): GeoResult | undefined {
+    return this.current.lookup(ip);
+  }
+  describe(): ReturnType<GeoLocator['describe']> {
+    return this.current.describe();
+  }
+}
+
+/** Places every address in Singapore (a different geo data set). */
+const EVERYONE_IN_SINGAPORE: GeoLocator = {
+  lookup: (ip) => ({
+    country: 'SG',
+    continent: 'AS',
+    lat: 1.35,
+    lon: 103.82,
+    network: ip.includes(':') ? '::/0' : '0.0.0.0/0',
+    prefixLength: 0,
+  }),
+  describe: () => [],
+};
+
+void describe('DNS answer cache', () => {
+  let store: MemoryStateStore;
+  let geo: ReloadingGeoLocator;
+  let locator: SwappableLocator;
+  let config: DnsConfig;
+  let now = Date.now();
+  const make = (answerCacheSize: number): Responder => {
+    const engine = new SteeringEngine({
+      snapshot: (): Snapshot => store.current(),
+      locator,
+      steering: config.steering,
+      startedAt: now - 60_000,
+      decisionCacheSize: config.decisionCacheSize,
+    });
+    return new Responder({
+      config,
+      zones: new ZoneSet(config.zones),
+      engine,
+      logger: silentLogger,
+      now: () => now,
+      answerCacheSize,
+    });
+  };
+  let cached: Responder;
+  let fresh: Responder;
+
+  before(async () => {
+    store = new MemoryStateStore({});
+    await store.start();
+    for (const r of REGIONS) await store.createRegion(r);
+    geo = await openGeoLocator([GEO_DB]);
+    locator = new SwappableLocator(geo, EVERYONE_IN_SINGAPORE);
+    config = testDnsConfig();
+    cached = make(1000);
+    fresh = make(0);
+  });
+  after(async () => {
+    geo?.close();
+    await store?.close();
+  });
+
+  /** Every query from several clients, each twice with different IDs and QNAME case. */
+  const workload: [string, Buffer][] = [];
+  let id = 1;
+  for (const client of ['192.0.2.1', '198.51.100.7', '203.0.113.9', '2001:db8:20::5', '10.1.2.3']) {
+    for (const name of [
+      'www.example.test',
+      'WwW.ExAmPlE.TeSt',
+      'example.test',
+      'nope.example.test',
+      'mail.example.test',
+    ]) {
+      for (const qtype of [TYPE.A, TYPE.AAAA, TYPE.SOA, TYPE.MX, TYPE.TXT]) {
+        workload.push([client, query(id++, name, qtype)]);
+        workload.push([client, query(id++, name, qtype, { edns: 1232 })]);
+        workload.push([client, query(id++, name, qtype, { edns: 512, rd: false })]);
+      }
+      for (const ecs of [
+        [1, 24, [192, 0, 2, 0]],
+        [1, 24, [198, 51, 100, 0]],
+        [1, 24, [203, 0, 113, 0]],
+        [1, 0, []],
+        [2, 48, [0x20, 0x01, 0x0d, 0xb8, 0x00, 0x20]],
+      ] as [1 | 2, number, number[]][]) {
+        workload.push([client, query(id++, name, TYPE.A, { edns: 1232, ecs })]);
+        workload.push([client, query(id++, name, TYPE.AAAA, { edns: 1232, ecs })]);
+      }
+    }
+  }
+
+  /** Runs the workload twice through both responders; every reply must match byte for byte. */
+  const checkSame = (label: string): void => {
+    for (let round = 0; round < 2; round++) {
+      for (const [client, msg] of workload) {
+        for (const transport of ['udp', 'tcp'] as const) {
+          const a = cached.handle(msg, client, transport);
+          const b = fresh.handle(msg, client, transport);
+          assert.ok(a !== undefined && b !== undefined, `${label}: a reply`);
+          assert.deepEqual(
+            a,
+            b,
+            `${label}: round ${round}, ${transport} from ${client}, query ${msg.toString('hex')}`,
+          );
+        }
+      }
+    }
+  };
+
+  void it('serves repeated queries from the cache with the same bytes a fresh answer has', () => {
+    const before = cached.answerCacheStats().hits;
+    checkSame('steady state');
+    const stats = cached.answerCacheStats();
+    // Round 2 and the case variants are hits: at least half of all queries.
+    assert.ok(stats.hits - before >= workload.length * 2, `hits ${stats.hits - before}`);
+    assert.ok(stats.entries > 0 && stats.entries <= 1000);
+  });
+
+  void it('echoes the ID and the QNAME case of each query on a hit', () => {
+    const first = cached.handle(query(0x1111, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
+    const second = cached.handle(query(0x2222, 'WWW.Example.TEST', TYPE.A), '192.0.2.1', 'udp');
+    assert.ok(first !== undefined && second !== undefined);
+    assert.equal(second.readUInt16BE(0), 0x2222);
+    assert.equal(second.toString('latin1', 13, 16), 'WWW');
+    assert.equal(second.toString('latin1', 17, 24), 'Example');
+    assert.equal(first.toString('latin1', 13, 16), 'www');
+  });
+
+  void it('follows drains, health expiry, region removal and geo reloads at once', async () => {
+    await store.updateRegion('eu', { state: 'draining' });
+    checkSame('eu drained');
+    await store.updateRegion('eu', { state: 'active' });
+    checkSame('eu active again');
+    await store.reportHealth(healthReport('us', true, 5_000));
+    checkSame('us reported healthy');
+    now += 10_000; // the report expired: us is down
+    checkSame('us report expired');
+    locator.swap();
+    checkSame('geo data reloaded');
+    locator.swap();
+    await store.removeRegion('ap');
+    checkSame('ap removed');
+  });
+
+  void it('does not cache when the size is 0', () => {
+    fresh.handle(query(7, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
+    fresh.handle(query(8, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
+    assert.deepEqual(fresh.answerCacheStats(), { hits: 0, entries: 0 });
+  });
+});
