@@ -115,6 +115,12 @@ export const dnsSchema = z.strictObject({
   /** Largest UDP reply we send (DNS Flag Day 2020). */
   udpPayloadSize: z.number().int().min(512).max(4096).default(1232),
   tcpIdleTimeoutMs: positiveInt.default(10000),
+  /**
+   * Batched UDP I/O through the native addon (recvmmsg/sendmmsg, one JS call per batch); falls back
+   * to node:dgram when the addon is not built. In cluster mode each worker then binds its own socket
+   * on the port with SO_REUSEPORT.
+   */
+  udpBatching: z.boolean().default(true),
   geo: z
     .strictObject({
       /** mmdb files tried in order (e.g. an IPv4 and an IPv6 file); relative to the config file. */
@@ -130,6 +136,11 @@ export const dnsSchema = z.strictObject({
   queryLog: z.strictObject({ sampleRate: z.number().min(0).max(1).default(0) }).prefault({}),
   /** Client-prefix decision cache entries (0 = off). */
   decisionCacheSize: nonNegativeInt.default(65536),
+  /**
+   * Encoded replies kept per answering unit for repeated queries (0 = off); each is reused with
+   * the new query's ID and name case while the state, health verdicts and geo data are unchanged.
+   */
+  answerCacheSize: nonNegativeInt.default(20000),
 });
 
 export type DnsConfig = z.infer<typeof dnsSchema>;

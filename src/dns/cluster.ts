@@ -1,7 +1,12 @@
-// Cluster mode: the primary forks workers that answer queries (they share the UDP sockets and
-// take turns on TCP connections through node:cluster — Node 20 cannot share a UDP port between
-// unrelated processes), and pushes every state snapshot to them over IPC (src/cluster/supervisor.ts).
-// The primary keeps an answering unit without sockets for `explain`.
+// Cluster mode: the primary forks workers that answer queries, and pushes every state snapshot to
+// them over IPC (src/cluster/supervisor.ts). The primary keeps an answering unit without sockets for
+// `explain`.
+//
+// Sockets: with the UDP batching addon (dns.udpBatching, the default) every worker binds its own UDP
+// socket on the same concrete port with SO_REUSEPORT, and the kernel spreads the packets across them
+// (no shared-socket wake-ups). Without it, the workers share the primary's node:dgram sockets through
+// node:cluster (node:dgram cannot set SO_REUSEPORT in Node 20). TCP always goes through node:cluster:
+// the workers take turns on the primary's listener.
 import { AggregatorRegistry } from 'prom-client';
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
@@ -37,7 +42,8 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     serving: false,
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
-  // Port 0 is resolved here, so that a restarted worker binds the port the others share.
+  // Port 0 is resolved here, so that every worker (and a restarted one) binds the port the others
+  // share: with SO_REUSEPORT each worker's own bind of port 0 would pick a different port.
   const listen: ListenSpec[] = [];
   for (const spec of options.specs)
     listen.push(spec.port === 0 ? { host: spec.host, port: await pickFreePort(spec.host) } : spec);

@@ -105,6 +105,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       handler: (msg, client, transport) => runtime.responder.handle(msg, client, transport),
       logger,
       tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
+      udpBatching: config.udpBatching,
     });
   } catch (err) {
     runtime.close();

@@ -61,12 +61,9 @@ export interface ResponderOptions {
   readonly metrics?: DnsMetrics | undefined;
   readonly rrl?: RateLimiter | undefined;
   readonly now?: () => number;
-  /** Encoded replies kept for repeated queries (0 = none). Default DEFAULT_ANSWER_CACHE_SIZE. */
+  /** Encoded replies kept for repeated queries (0 = none; config dns.answerCacheSize). Default 20000. */
   readonly answerCacheSize?: number;
 }
-
-/** Answer-cache entries per answering unit: a few MB at most (replies are ≤ 64 KiB, mostly ~100 B). */
-export const DEFAULT_ANSWER_CACHE_SIZE = 20_000;
 
 /**
  * An encoded reply for one query shape. Valid while the steering engine's generation is unchanged;
@@ -146,7 +143,7 @@ export class Responder {
     this.metrics = options.metrics;
     this.rrl = options.rrl;
     this.now = options.now ?? Date.now;
-    this.answerCacheSize = options.answerCacheSize ?? DEFAULT_ANSWER_CACHE_SIZE;
+    this.answerCacheSize = options.answerCacheSize ?? 20_000;
   }
 
   /**

@@ -63,7 +63,15 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ? undefined
       : new DnsMetrics(options.registries, () => options.snapshot().syncedAt);
   const rrl = options.serving && config.rrl.enabled ? new RateLimiter({ config: config.rrl }) : undefined;
-  const responder = new Responder({ config, zones, engine, logger, metrics, rrl });
+  const responder = new Responder({
+    config,
+    zones,
+    engine,
+    logger,
+    metrics,
+    rrl,
+    answerCacheSize: config.answerCacheSize,
+  });
   return {
     responder,
     locator,

@@ -1,9 +1,12 @@
 // Sockets: UDP and TCP on every listen address.
 //
-// UDP uses a plain `dgram` socket rather than dns2's UDPServer: dns2 emits `requestError` without
-// the packet or the sender when it cannot parse a message, so a FORMERR (RFC 8906) could not be
-// sent, and its reply path re-encodes through its slow bit-level writer. The handler gets the raw
-// bytes and calls dns2's Packet.parse itself when the plain-shape reader does not apply.
+// UDP goes through the native batching addon (udp-batch.ts: recvmmsg/sendmmsg, one JS call per batch
+// of datagrams) when `udpBatching` is on and the addon is built; otherwise through node:dgram.
+// The dgram path uses a plain `dgram` socket rather than dns2's UDPServer: dns2 emits
+// `requestError` without the packet or the sender when it cannot parse a message, so a FORMERR
+// (RFC 8906) could not be sent, and its reply path re-encodes through its slow bit-level writer.
+// The handler gets the raw bytes and calls dns2's Packet.parse itself when the plain-shape reader
+// does not apply.
 // TCP framing (RFC 7766: 2-byte length, pipelining) uses dns2's Packet.readStream on a net.Server,
 // so the responder sees the same raw bytes on both transports.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -13,6 +16,7 @@ import { MeridianError, describeError } from '../core/errors.js';
 import { ipFamily } from '../core/ip.js';
 import type { Logger } from '../log/logger.js';
 import type { Transport } from './metrics.js';
+import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError, type UdpBatchStats } from './udp-batch.js';
 
 const { Packet } = dns2;
 
@@ -35,7 +39,19 @@ export interface ListenerOptions {
   readonly tcpIdleTimeoutMs: number;
   /** Concurrent TCP connections per listener. */
   readonly maxTcpConnections?: number;
+  /** Serve UDP through the batching addon when it loads (else node:dgram). Default false. */
+  readonly udpBatching?: boolean;
+  /**
+   * Batched sockets only: bind with SO_REUSEPORT, so that every cluster worker binds its own socket
+   * on the shared port. Default false (a second server on the port then fails with EADDRINUSE).
+   */
+  readonly reusePort?: boolean;
 }
+
+/** Which UDP implementation serves the listeners. */
+export type UdpEngine = 'batched' | 'dgram';
+
+type UdpEndpoint = UdpSocket | BatchedUdpSocket;
 
 function bindUdp(host: string, port: number): Promise<UdpSocket> {
   const family = ipFamily(host);
@@ -70,7 +86,25 @@ function closeTcp(server: TcpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function closeUdp(socket: UdpSocket): Promise<void> {
+/** Binds a batched UDP socket; its handler answers from the moment it is bound. Rejects like bindUdp. */
+// eslint-disable-next-line @typescript-eslint/require-await -- async turns the addon's throws into rejections
+async function bindBatched(host: string, port: number, options: ListenerOptions): Promise<BatchedUdpSocket> {
+  if (ipFamily(host) === undefined)
+    throw new MeridianError('E_CONFIG', `dns.listen: ${host} is not an IP address`);
+  const { handler, logger } = options;
+  const onPacket = (msg: Buffer, client: string): Buffer | undefined => handler(msg, client, 'udp');
+  return BatchedUdpSocket.bind(host, port, options.reusePort ?? false, onPacket, { logger });
+}
+
+function udpPort(socket: UdpEndpoint): number {
+  return socket instanceof BatchedUdpSocket ? socket.port : socket.address().port;
+}
+
+function closeUdp(socket: UdpEndpoint): Promise<void> {
+  if (socket instanceof BatchedUdpSocket) {
+    socket.close();
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     try {
       socket.close(() => resolve());
@@ -106,7 +140,7 @@ class Listener {
   readonly tcpSockets = new Set<TcpSocket>();
   constructor(
     readonly host: string,
-    readonly udp: UdpSocket,
+    readonly udp: UdpEndpoint,
     readonly tcp: TcpServer,
   ) {}
 }
@@ -116,13 +150,32 @@ export class DnsListeners {
   private constructor(
     private readonly listeners: Listener[],
     private readonly logger: Logger,
+    /** The UDP implementation in use. */
+    readonly udpEngine: UdpEngine,
   ) {}
 
   static async start(specs: readonly ListenSpec[], options: ListenerOptions): Promise<DnsListeners> {
     const logger = options.logger;
-    const out = new DnsListeners([], logger);
+    let udpEngine: UdpEngine = 'dgram';
+    if (options.udpBatching === true) {
+      if (loadUdpBatch() !== undefined) udpEngine = 'batched';
+      else
+        logger.warn(
+          { err: udpBatchLoadError() },
+          'dns.udpBatching is on but the native UDP batching addon is not built: using node:dgram ' +
+            '(run npm ci / npm rebuild to build it)',
+        );
+    }
+    logger.info(
+      {
+        udpEngine,
+        ...(udpEngine === 'batched' ? { reusePort: options.reusePort ?? false } : {}),
+      },
+      udpEngine === 'batched' ? 'DNS UDP: batched I/O (recvmmsg/sendmmsg addon)' : 'DNS UDP: node:dgram',
+    );
+    const out = new DnsListeners([], logger, udpEngine);
     try {
-      for (const spec of specs) out.listeners.push(await DnsListeners.bindPair(spec, options));
+      for (const spec of specs) out.listeners.push(await DnsListeners.bindPair(spec, options, udpEngine));
     } catch (err) {
       await out.close();
       throw err;
@@ -131,10 +184,18 @@ export class DnsListeners {
   }
 
   /** UDP first (port 0 picks one), then TCP on the same port; retried when TCP finds it taken. */
-  private static async bindPair(spec: ListenSpec, options: ListenerOptions): Promise<Listener> {
+  private static async bindPair(
+    spec: ListenSpec,
+    options: ListenerOptions,
+    udpEngine: UdpEngine,
+  ): Promise<Listener> {
     for (let attempt = 0; ; attempt++) {
-      const udp = await bindUdp(spec.host, spec.port);
-      const port = udp.address().port;
+      // The batched socket answers from the moment it is bound (its handler is given at bind).
+      const udp =
+        udpEngine === 'batched'
+          ? await bindBatched(spec.host, spec.port, options)
+          : await bindUdp(spec.host, spec.port);
+      const port = udpPort(udp);
       const listener = new Listener(spec.host, udp, createServer({ allowHalfOpen: true }));
       try {
         await listenTcp(listener.tcp, spec.host, port);
@@ -149,7 +210,7 @@ export class DnsListeners {
           },
         );
       }
-      DnsListeners.serveUdp(udp, options);
+      if (!(udp instanceof BatchedUdpSocket)) DnsListeners.serveUdp(udp, options);
       DnsListeners.serveTcp(listener, options);
       return listener;
     }
@@ -227,11 +288,17 @@ export class DnsListeners {
   addresses(): BoundAddress[] {
     const out: BoundAddress[] = [];
     for (const l of this.listeners) {
-      const u = l.udp.address();
-      out.push({ transport: 'udp', host: l.host, port: u.port });
+      out.push({ transport: 'udp', host: l.host, port: udpPort(l.udp) });
       const t = l.tcp.address();
       if (t !== null && typeof t === 'object') out.push({ transport: 'tcp', host: l.host, port: t.port });
     }
+    return out;
+  }
+
+  /** Counters of the batched UDP sockets (empty with node:dgram), for metrics and tests. */
+  udpStats(): UdpBatchStats[] {
+    const out: UdpBatchStats[] = [];
+    for (const l of this.listeners) if (l.udp instanceof BatchedUdpSocket) out.push(l.udp.stats());
     return out;
   }
 

@@ -41,6 +41,10 @@ if (cluster.isWorker) {
         handler: (m, client, transport) => unit.responder.handle(m, client, transport),
         logger,
         tcpIdleTimeoutMs: msg.config.tcpIdleTimeoutMs,
+        udpBatching: msg.config.udpBatching,
+        // Every worker binds its own UDP socket on the primary's concrete port; the kernel spreads
+        // the packets across them (node:dgram sockets are shared through the primary instead).
+        reusePort: true,
       });
       return listeners.addresses();
     },
