@@ -111,6 +111,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     runtime.close();
     throw err;
   }
+  runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
   logger.info(
     { addresses: listeners.addresses(), zones: runtime.responder.zones.zones.length },
     'DNS listening',

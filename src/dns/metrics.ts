@@ -6,6 +6,7 @@
 import { Gauge, type Registry } from 'prom-client';
 import { countries } from 'countries-list';
 import { LocalHistogram, customMetric, registerCustom, type MetricValue } from '../metrics/custom.js';
+import type { UdpBatchStats } from './udp-batch.js';
 import { RCODE_NAME, qtypeLabel } from './wire.js';
 
 export type Transport = 'udp' | 'tcp';
@@ -39,6 +40,8 @@ export class DnsMetrics {
   private dropCount = 0;
   private readonly duration = new LocalHistogram(DURATION_BUCKETS);
   readonly snapshotAge: Gauge;
+  /** The batched UDP sockets' counters (set once the listeners are up; none with node:dgram). */
+  private udpStats: () => readonly UdpBatchStats[] = () => [];
   /** `truncated.inc()`: a UDP reply sent with TC=1. */
   readonly truncated = { inc: (): void => void this.truncatedCount++ };
 
@@ -77,6 +80,28 @@ export class DnsMetrics {
         { value: this.dropCount, labels: { action: 'drop' } },
       ],
     );
+    counter(
+      'meridian_dns_udp_dropped_total',
+      'UDP datagrams dropped by the batched socket layer, by reason: oversize_query (larger than a ' +
+        'receive slot), send_buffer_full, send_error (refused by the kernel), oversize_reply, handler_error',
+      () => {
+        const sum = {
+          oversize_query: 0,
+          send_buffer_full: 0,
+          send_error: 0,
+          oversize_reply: 0,
+          handler_error: 0,
+        };
+        for (const s of this.udpStats()) {
+          sum.oversize_query += s.truncatedDrops;
+          sum.send_buffer_full += s.sendDrops;
+          sum.send_error += s.sendErrors;
+          sum.oversize_reply += s.oversizeReplies;
+          sum.handler_error += s.handlerErrors;
+        }
+        return Object.entries(sum).map(([reason, value]) => ({ value, labels: { reason } }));
+      },
+    );
     const durationName = 'meridian_dns_query_duration_seconds';
     registerCustom(
       registries,
@@ -101,6 +126,11 @@ export class DnsMetrics {
         this.set(at === 0 ? 0 : Math.max(0, (Date.now() - at) / 1000));
       },
     });
+  }
+
+  /** Where the UDP drop counters come from (the listeners, once bound). */
+  setUdpStatsSource(source: () => readonly UdpBatchStats[]): void {
+    this.udpStats = source;
   }
 
   /** One answered query (`qtype` undefined when the question could not be read). */

@@ -30,6 +30,8 @@ export interface RuntimeOptions {
 
 export interface Runtime {
   readonly responder: Responder;
+  /** Undefined when no registry was given (the cluster primary's explain unit). */
+  readonly metrics: DnsMetrics | undefined;
   readonly locator: ReloadingGeoLocator | undefined;
   close(): void;
 }
@@ -74,6 +76,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   });
   return {
     responder,
+    metrics,
     locator,
     close: () => locator?.close(),
   };

@@ -46,6 +46,8 @@ if (cluster.isWorker) {
         // the packets across them (node:dgram sockets are shared through the primary instead).
         reusePort: true,
       });
+      const bound = listeners;
+      unit.metrics?.setUdpStatsSource(() => bound.udpStats());
       return listeners.addresses();
     },
     message(message) {

@@ -45,6 +45,12 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     help: 'Responses limited by RRL, by action (slip or drop).',
   },
   {
+    name: 'meridian_dns_udp_dropped_total',
+    type: 'counter',
+    labels: ['reason'],
+    help: 'UDP datagrams dropped by the batched socket layer (oversize query or reply, full send buffer, send error, handler error).',
+  },
+  {
     name: 'meridian_dns_query_duration_seconds',
     type: 'histogram',
     labels: [],

@@ -18,7 +18,7 @@ import type { Logger } from '../../src/log/logger.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { MemoryStateStore } from '../../src/state/memory.js';
 import { dig, type DigResult } from '../helpers/dig.js';
-import { GEO_DB, REGIONS, REPO, testDnsConfig } from './fixture.js';
+import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from './fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -501,6 +501,28 @@ void describe('DNS listeners: batched UDP and the node:dgram fallback', () => {
       await assert.rejects(start(false, port), (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE');
     } finally {
       await first.close();
+    }
+  });
+});
+
+void describe('DNS metrics of the batched UDP layer', () => {
+  void it('counts a dropped oversize query in meridian_dns_udp_dropped_total and keeps answering', async () => {
+    const f = await startFixture();
+    try {
+      const client = await udpClient(4);
+      try {
+        client.send(Buffer.alloc(5000, 1), f.v4.port, f.v4.host);
+        await sleep(200);
+      } finally {
+        closeAll([client]);
+      }
+      const text = await f.registry.metrics();
+      assert.match(text, /^meridian_dns_udp_dropped_total\{reason="oversize_query"\} 1$/m);
+      assert.match(text, /^meridian_dns_udp_dropped_total\{reason="send_buffer_full"\} 0$/m);
+      const r = await dig(f.v4, ['www.example.test', 'A', '+subnet=192.0.2.0/24']);
+      assert.equal(r.status, 'NOERROR');
+    } finally {
+      await f.close();
     }
   });
 });
