@@ -70,6 +70,8 @@ export interface ResponderOptions {
  * served with the new query's ID and QNAME bytes (its original case) patched in.
  */
 interface CachedAnswer {
+  /** The key bytes (see `cacheKey`). */
+  readonly key: Buffer;
   readonly reply: Buffer;
   readonly rcode: number;
   readonly generation: number;
@@ -130,10 +132,18 @@ export class Responder {
   private readonly addressBytes = new Map<string, Buffer>();
   private readonly errorLog = new LogLimiter(10, 10_000);
   private readonly answerCacheSize: number;
-  private answerCache = new Map<string, CachedAnswer>();
+  /** Hash of the key (30 bits) → entry; the entry's key bytes confirm a match. */
+  private answerCache = new Map<number, CachedAnswer>();
   private answerCacheHits = 0;
   /** Scratch space for building answer-cache keys. */
   private readonly keyScratch = Buffer.allocUnsafe(65_535 + 64);
+  /**
+   * Admission filter: a hash of each recently missed key, by its low 16 bits. A reply is cached
+   * only when its key was missed before, so a stream of names asked once (a scan, random
+   * subdomains) does not churn the cache and promote thousands of entries into the old heap.
+   */
+  private readonly seenOnce = new Uint32Array(65_536);
+  private keyLength = 0;
 
   constructor(options: ResponderOptions) {
     this.config = options.config;
@@ -265,25 +275,29 @@ export class Responder {
     }
     // Repeated queries (same name, type, flags, EDNS options and, unless an ECS address decides,
     // the same client) get the reply encoded last time, while the steering generation holds.
-    let key: string | undefined;
-    let generation = 0;
+    let keyHash = -1;
     if (this.answerCacheSize > 0 && q.parser === 'fast') {
-      generation = this.engine.generation(this.now());
-      key = this.cacheKey(
+      keyHash = this.cacheKey(
         msg,
         question.nameWire.length,
         ecs !== undefined && ecs.sourcePrefix > 0,
         client,
         transport,
       );
-      const hit = this.answerCache.get(key);
-      if (hit !== undefined && hit.generation === generation) {
+      const hit = this.answerCache.get(keyHash >>> 2);
+      if (
+        hit !== undefined &&
+        hit.generation === this.engine.generation(this.now()) &&
+        this.sameKey(hit.key)
+      ) {
         this.answerCacheHits++;
         if (hit.region !== undefined) this.metrics?.answer(hit.region, hit.country);
         if (hit.truncated) this.metrics?.truncated.inc();
         return { rcode: hit.rcode, reply: patchCached(hit.reply, msg, question.nameWire.length) };
       }
     }
+    // Taken before resolving, so a change in between can only make the entry look stale.
+    const generation = keyHash !== -1 && this.admit(keyHash) ? this.engine.generation(this.now()) : -1;
     const ans: Answer = {
       rcode: RCODE.NOERROR,
       aa: true,
@@ -294,9 +308,10 @@ export class Responder {
     };
     this.resolve(ans, question.name, question.qtype, 0, client, ecs);
     const reply = this.encode(q, ans, transport, ecs);
-    if (key !== undefined) {
+    if (generation !== -1) {
       if (this.answerCache.size >= this.answerCacheSize) this.answerCache = new Map();
-      this.answerCache.set(key, {
+      this.answerCache.set(keyHash >>> 2, {
+        key: Buffer.from(this.keyScratch.subarray(0, this.keyLength)),
         reply,
         rcode: ans.rcode,
         generation,
@@ -309,9 +324,11 @@ export class Responder {
   }
 
   /**
-   * The answer-cache key: transport, the client address when no ECS address decides, then the
-   * message from its flags on with the QNAME's ASCII letters lower-cased (names match
-   * case-insensitively; every other byte — flags, type, class, EDNS options — must match exactly).
+   * Builds the answer-cache key in `keyScratch` (its length in `keyLength`) and returns its hash:
+   * transport, the client address when no ECS address decides, then the message from its flags on
+   * with the QNAME's ASCII letters lower-cased (names match case-insensitively; every other byte —
+   * flags, type, class, EDNS options — must match exactly). Entries are found by the hash and
+   * confirmed byte for byte, so no key string is built per query.
    */
   private cacheKey(
     msg: Buffer,
@@ -319,7 +336,7 @@ export class Responder {
     ecsDecides: boolean,
     client: string,
     transport: Transport,
-  ): string {
+  ): number {
     const k = this.keyScratch;
     k[0] = transport === 'udp' ? 0x75 : 0x74;
     let p = 1;
@@ -333,7 +350,24 @@ export class Responder {
       const c = k[i] as number;
       if (c >= 0x41 && c <= 0x5a) k[i] = c | 0x20;
     }
-    return k.toString('latin1', 0, p);
+    this.keyLength = p;
+    // FNV-1a; | 1 so that 0 marks an empty admission-filter slot.
+    let h = 0x811c9dc5;
+    for (let i = 0; i < p; i++) h = Math.imul(h ^ (k[i] as number), 0x01000193);
+    return (h | 1) >>> 0;
+  }
+
+  /** Whether `key` equals the key built last. */
+  private sameKey(key: Buffer): boolean {
+    return key.length === this.keyLength && key.compare(this.keyScratch, 0, this.keyLength) === 0;
+  }
+
+  /** Whether the key with this hash was missed before (then its reply is worth caching). */
+  private admit(hash: number): boolean {
+    const slot = hash & 0xffff;
+    if (this.seenOnce[slot] === hash) return true;
+    this.seenOnce[slot] = hash;
+    return false;
   }
 
   private resolve(
@@ -398,10 +432,9 @@ export class Responder {
     client: string,
     ecs: EcsOption | undefined,
   ): void {
-    const own = (rr: Rr): Rr => (synthesizedOwner === undefined ? rr : { ...rr, owner: synthesizedOwner });
     const cname = node.rrsets.get(TYPE.CNAME);
     if (cname !== undefined && qtype !== TYPE.CNAME) {
-      for (const rr of cname.rrs) ans.answers.push(own(rr));
+      for (const rr of cname.rrs) ans.answers.push(ownedBy(rr, synthesizedOwner));
       const target = cname.targets[0];
       if (target !== undefined && depth < MAX_CNAME_CHAIN && target !== name) {
         this.resolve(ans, target, qtype, depth + 1, client, ecs);
@@ -412,7 +445,7 @@ export class Responder {
       // RFC 8482: one RRset, never the whole node.
       const first = node.rrsets.get(TYPE.SOA) ?? node.rrsets.values().next().value;
       if (first !== undefined) {
-        for (const rr of first.rrs) ans.answers.push(own(rr));
+        for (const rr of first.rrs) ans.answers.push(ownedBy(rr, synthesizedOwner));
       } else if (node.balanced !== undefined || node.hasChildren) {
         ans.answers.push({
           owner: name,
@@ -433,7 +466,7 @@ export class Responder {
       ans.authority.push(zone.negativeSoa);
       return;
     }
-    for (const rr of set.rrs) ans.answers.push(own(rr));
+    for (const rr of set.rrs) ans.answers.push(ownedBy(rr, synthesizedOwner));
     if (qtype === TYPE.NS) this.addGlue(ans, set.targets);
   }
 
@@ -631,4 +664,9 @@ function patchCached(cached: Buffer, msg: Buffer, qnameLength: number): Buffer {
   out[1] = msg[1]!;
   msg.copy(out, 12, 12, 12 + qnameLength);
   return out;
+}
+
+/** A record as answered: renamed to the query name when a wildcard synthesized it. */
+function ownedBy(rr: Rr, synthesizedOwner: string | undefined): Rr {
+  return synthesizedOwner === undefined ? rr : { ...rr, owner: synthesizedOwner };
 }
