@@ -145,6 +145,8 @@ function rdataFor(
 export class ZoneSet {
   /** Every owner name and empty non-terminal of every zone. */
   private readonly nodes = new Map<string, ZoneNode>();
+  /** Wildcard nodes (`*.parent`) by their parent's name, so a lookup builds no `*.` string. */
+  private readonly wildcards = new Map<string, ZoneNode>();
   readonly zones: readonly Zone[];
 
   constructor(configs: readonly DeepReadonly<ZoneConfig>[]) {
@@ -287,6 +289,10 @@ export class ZoneSet {
         throw fail('dns.zones', `${n.name}: a balanced name cannot also have static A/AAAA records`);
       }
     }
+    for (const n of this.nodes.values()) {
+      if (n.name === '*') this.wildcards.set('', n);
+      else if (n.name.startsWith('*.')) this.wildcards.set(n.name.slice(2), n);
+    }
     // Delegations: NS below the apex. Every node at or below a cut refers to the topmost cut.
     for (const n of this.nodes.values()) {
       if (n === n.zone.apex) continue;
@@ -325,7 +331,7 @@ export class ZoneSet {
         continue;
       }
       if (ce.cut !== undefined) return { kind: 'referral', zone: ce.zone, cut: ce.cut };
-      const wild = this.nodes.get(rest === '' ? '*' : `*.${rest}`);
+      const wild = this.wildcards.get(rest);
       if (wild !== undefined && wild.zone === ce.zone)
         return { kind: 'node', zone: ce.zone, node: wild, wildcard: true };
       return { kind: 'nxdomain', zone: ce.zone };
