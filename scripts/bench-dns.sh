@@ -2,6 +2,8 @@
 # Benchmarks Meridian's DNS tier with dnsperf on loopback: geo-routed A/AAAA queries for
 # www.example.test, plain and with a fixed EDNS Client Subnet per pass (dnsperf's -E sends one
 # option for every query, so the ECS mix is three passes: Frankfurt, Ashburn, Singapore networks).
+# A last pair of passes sends 100,000 distinct names under a balanced wildcard, so replies come from
+# the full answer path rather than the answer cache.
 # Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), and the server's CPU µs per
 # query (utime+stime of the primary and its workers from /proc, before/after).
 #   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C]
@@ -37,6 +39,9 @@ echo "# meridian DNS: port $PORT, workers $WORKERS, pids $PIDS; dnsperf -c $CLIE
 # Query mix: geo-routed A and AAAA (3:1).
 for _ in 1 2 3; do echo 'www.example.test A'; done >"$TMP/geo.txt"
 echo 'www.example.test AAAA' >>"$TMP/geo.txt"
+# 100,000 distinct names under the balanced wildcard *.cdn (A and AAAA 3:1): more than the answer
+# cache holds, so every query is answered afresh (parse, zone lookup, steering, encoding).
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "n%d.cdn.example.test %s\n", i, (i % 4 == 3 ? "AAAA" : "A") }' >"$TMP/distinct.txt"
 
 cpu_ticks() {
   local t=0 p
@@ -46,13 +51,14 @@ cpu_ticks() {
   echo "$t"
 }
 
-pass() { # name, extra dnsperf args...
+pass() { # name, extra dnsperf args... (query file: $DATA, default the geo mix)
   local name=$1; shift
+  local data=${DATA:-$TMP/geo.txt}
   # warm-up (JIT, caches), then the measured run
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l 2 -c "$CLIENTS" -q 200 "$@" >/dev/null 2>&1 || true
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l 2 -c "$CLIENTS" -q 200 "$@" >/dev/null 2>&1 || true
   local before after out qps avg n
   before=$(cpu_ticks)
-  out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l "$SECS" -c "$CLIENTS" -q 200 "$@" 2>&1)
+  out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l "$SECS" -c "$CLIENTS" -q 200 "$@" 2>&1)
   after=$(cpu_ticks)
   n=$(sed -n 's/.*Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
   qps=$(sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' <<<"$out")
@@ -60,7 +66,7 @@ pass() { # name, extra dnsperf args...
   local lost
   lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' <<<"$out")
   # Latency percentiles from a short verbose pass (per-query lines), not the measured one.
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$TMP/geo.txt" -l 3 -c "$CLIENTS" -q 200 -v "$@" 2>/dev/null |
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l 3 -c "$CLIENTS" -q 200 -v "$@" 2>/dev/null |
     awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g >"$TMP/lat.txt" || true
   local count p50 p99
   count=$(wc -l <"$TMP/lat.txt")
@@ -78,3 +84,5 @@ pass plain
 pass 'ecs 192.0.2.0/24' -E 8:00011800c00002
 pass 'ecs 198.51.100.0/24' -E 8:00011800c63364
 pass 'ecs 203.0.113.0/24' -E 8:00011800cb0071
+DATA=$TMP/distinct.txt pass 'distinct names (no cache)'
+DATA=$TMP/distinct.txt pass 'distinct + ecs 198.51/24' -E 8:00011800c63364
