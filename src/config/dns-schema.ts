@@ -139,6 +139,7 @@ export const dnsSchema = z.strictObject({
   /**
    * Encoded replies kept per answering unit for repeated queries (0 = off); each is reused with
    * the new query's ID and name case while the state, health verdicts and geo data are unchanged.
+   * A reply is kept once its query has been seen before, so one-off names do not churn the cache.
    */
   answerCacheSize: nonNegativeInt.default(20000),
 });
