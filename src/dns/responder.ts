@@ -5,6 +5,7 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import { MeridianError, describeError, invalid } from '../core/errors.js';
 import { ipFamily, ipToBytes, parseCidr } from '../core/ip.js';
+import { LogLimiter } from '../log/limiter.js';
 import type { Logger } from '../log/logger.js';
 import type { SteeringEngine } from '../steering/engine.js';
 import type { ClientSubnet, Decision } from '../steering/types.js';
@@ -96,29 +97,6 @@ interface Answer {
 
 const MAX_CNAME_CHAIN = 8;
 const RFC8482_HINFO = characterStrings([Buffer.from('RFC8482'), Buffer.alloc(0)]);
-
-/** At most `burst` log lines per `windowMs`; counts the rest. */
-class LogLimiter {
-  private windowStart = 0;
-  private count = 0;
-  suppressed = 0;
-  constructor(
-    private readonly burst: number,
-    private readonly windowMs: number,
-  ) {}
-  allow(now: number): boolean {
-    if (now - this.windowStart >= this.windowMs) {
-      this.windowStart = now;
-      this.count = 0;
-    }
-    if (this.count < this.burst) {
-      this.count++;
-      return true;
-    }
-    this.suppressed++;
-    return false;
-  }
-}
 
 export class Responder {
   private readonly config: DeepReadonly<DnsConfig>;

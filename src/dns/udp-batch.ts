@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { describeError } from '../core/errors.js';
 import { ipFamily } from '../core/ip.js';
+import { LogLimiter } from '../log/limiter.js';
 import type { Logger } from '../log/logger.js';
 
 /** The native socket: a plain object wrapping the fd, with the shared memory. */
@@ -165,25 +166,6 @@ export function formatIPv6(bytes: Uint8Array, offset = 0): string {
   return out;
 }
 
-/** Rate-limited error logging: at most `burst` lines per window, the rest counted. */
-class LogLimiter {
-  private windowStart = 0;
-  private count = 0;
-  suppressed = 0;
-  allow(now: number): boolean {
-    if (now - this.windowStart >= 10_000) {
-      this.windowStart = now;
-      this.count = 0;
-    }
-    if (this.count < 10) {
-      this.count++;
-      return true;
-    }
-    this.suppressed++;
-    return false;
-  }
-}
-
 export interface BatchedUdpSocketOptions {
   readonly logger?: Logger;
 }
@@ -202,7 +184,7 @@ export class BatchedUdpSocket {
   private readonly stride: number;
   private oversizeReplies = 0;
   private handlerErrors = 0;
-  private readonly errorLog = new LogLimiter();
+  private readonly errorLog = new LogLimiter(10, 10_000);
 
   private constructor(
     private readonly native: UdpBatchModule,
