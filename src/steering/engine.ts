@@ -179,11 +179,16 @@ export class SteeringEngine {
   /** Drops the cached decisions when the state version or the health verdicts changed. */
   private syncCache(version: number, epoch: number): void {
     if (this.cacheVersion === version && this.cacheEpoch === epoch) return;
-    this.cache = new WeakMap();
-    this.cacheEntries = 0;
     this.cacheVersion = version;
     this.cacheEpoch = epoch;
-    this.generationCounter++;
+    this.dropDecisions(true);
+  }
+
+  /** Empties the decision cache; `outdated`: for a change of state, health or geo data (not size). */
+  private dropDecisions(outdated: boolean): void {
+    this.cache = new WeakMap();
+    this.cacheEntries = 0;
+    if (outdated) this.generationCounter++;
   }
 
   private run(query: SteeringQuery, useCache: boolean): Decision {
@@ -215,8 +220,7 @@ export class SteeringEngine {
 
     if (useCache && key !== undefined) {
       if (this.cacheEntries >= this.cacheSize) {
-        this.cache = new WeakMap();
-        this.cacheEntries = 0;
+        this.dropDecisions(false);
         perName = undefined;
       }
       if (perName === undefined) {
@@ -239,9 +243,7 @@ export class SteeringEngine {
     this.clientsRecent = new Map();
     this.clientsOlder = new Map();
     this.clientGeneration = generation;
-    this.cache = new WeakMap();
-    this.cacheEntries = 0;
-    this.generationCounter++;
+    this.dropDecisions(true);
   }
 
   /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
