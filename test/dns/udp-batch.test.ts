@@ -18,7 +18,7 @@ import type { Logger } from '../../src/log/logger.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { MemoryStateStore } from '../../src/state/memory.js';
 import { dig, type DigResult } from '../helpers/dig.js';
-import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from './fixture.js';
+import { GEO_DB, REGIONS, REPO, pollUntil, startFixture, testDnsConfig } from './fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -512,7 +512,14 @@ void describe('DNS metrics of the batched UDP layer', () => {
       const client = await udpClient(4);
       try {
         client.send(Buffer.alloc(5000, 1), f.v4.port, f.v4.host);
-        await sleep(200);
+        // Observed, not slept on: the counter moves once the addon has read and dropped it.
+        await pollUntil(
+          async () =>
+            (await f.registry.metrics()).includes(
+              'meridian_dns_udp_dropped_total{reason="oversize_query"} 1',
+            ),
+          2000,
+        );
       } finally {
         closeAll([client]);
       }
