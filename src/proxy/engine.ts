@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex, Transform } from 'node:stream';
+import type { Duplex, Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { DeepReadonly } from '../config/load.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
@@ -49,11 +49,15 @@ import {
   upstreamHeaders,
   validCookieValue,
 } from './headers.js';
+import { Http1Request, type Http1Response } from './http1/message.js';
 import type { ProxyMetrics } from './metrics.js';
 import { UpstreamSet, type Upstream } from './upstreams.js';
 
-export type ProxyRequest = IncomingMessage | Http2ServerRequest;
-export type ProxyResponse = ServerResponse | Http2ServerResponse;
+/** A request from node:http, node:http2 or Meridian's own HTTP/1.1 front-end (http1/). */
+export type ProxyRequest = IncomingMessage | Http2ServerRequest | Http1Request;
+export type ProxyResponse = ServerResponse | Http2ServerResponse | Http1Response;
+/** An upgrade request (HTTP/1.1 only). */
+export type UpgradeRequest = IncomingMessage | Http1Request;
 
 /** What the engine needs from the backend health tracker. */
 export interface HealthSource {
@@ -144,7 +148,8 @@ class Exchange {
     readonly setCookie: string | undefined,
     /** Headers for the backend: a flat name/value list (HTTP/1 fast path) or an object. */
     readonly headers: string[] | Record<string, string>,
-    readonly body: ProxyRequest | null,
+    /** The request body stream (the request itself under node:http and HTTP/2), or null. */
+    readonly body: Readable | null,
   ) {}
 
   /** Safe to send again: idempotent or body-less, and no body byte consumed yet. */
@@ -476,7 +481,7 @@ export class ProxyEngine {
       req.httpVersionMajor === 1 && !trusted
         ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId)
         : upstreamHeaders(headers, { peer, trusted, proto, requestId }),
-      hasBody ? req : null,
+      hasBody ? requestBody(req) : null,
     );
     (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
     res.on('close', onResponseClose);
@@ -777,7 +782,7 @@ export class ProxyEngine {
   // ---------------------------------------------------------------------------------------------
   // WebSocket and other upgrades (HTTP/1.1 only)
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
+  handleUpgrade(req: UpgradeRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void {
     socket.on('error', () => socket.destroy());
     const requestId = requestIdOf(req.headers);
     const peer = unmapIPv4(req.socket.remoteAddress ?? '');
@@ -843,7 +848,7 @@ export class ProxyEngine {
   }
 
   private forwardUpgrade(
-    req: IncomingMessage,
+    req: UpgradeRequest,
     socket: Duplex,
     head: Buffer,
     key: string,
@@ -988,12 +993,17 @@ function sameStates(a: Balancer, b: Balancer): boolean {
 }
 
 function requestHasBody(req: ProxyRequest): boolean {
+  if (req instanceof Http1Request) return req.body !== null;
   if (req.httpVersionMajor === 2) {
     return (req as Http2ServerRequest).stream.endAfterHeaders !== true;
   }
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
+}
+
+function requestBody(req: ProxyRequest): Readable | null {
+  return req instanceof Http1Request ? req.body : req;
 }
 
 function noBackend(reason: NoSelection): ProxyError {

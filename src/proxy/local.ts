@@ -4,7 +4,7 @@
 // node:cluster worker (where the store is a replica fed by the primary, whose `reportHealth` goes
 // back to the primary over IPC).
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,13 +16,14 @@ import { RegionHealthReporter } from '../health/reporter.js';
 import { BackendHealthTracker } from '../health/tracker.js';
 import type { Logger } from '../log/logger.js';
 import { PolicyEngine } from '../policy/engine.js';
-import { ProxyEngine } from './engine.js';
+import { ProxyEngine, type UpgradeRequest } from './engine.js';
+import { createHttp1Server, errorResponse, type Http1Server } from './http1/server.js';
 import type { ProxyAddress, ProxyOptions, ProxyService } from './index.js';
 import { ProxyMetrics } from './metrics.js';
 
 interface Listener {
   readonly protocol: 'http' | 'https';
-  readonly server: Server | Http2SecureServer;
+  readonly server: Server | Http2SecureServer | Http1Server;
   readonly sockets: Set<Socket>;
   readonly sessions: Set<Http2Session>;
 }
@@ -127,21 +128,50 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
   const timeouts = config.timeouts;
   const onUpgrade =
     (proto: 'http' | 'https') =>
-    (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    (req: UpgradeRequest, socket: Duplex, head: Buffer): void => {
       eng.handleUpgrade(req, socket, head, proto);
     };
+  let fallbackLogged = false;
+  const plainServer = (): Server | Http1Server => {
+    if (config.http1Server === 'meridian') {
+      const server = createHttp1Server(
+        { idleMs: timeouts.clientIdleMs, headersMs: timeouts.clientHeadersMs, logger },
+        (req, res) => eng.handle(req, res, 'http'),
+        onUpgrade('http'),
+      );
+      if (typeof server !== 'string') return server;
+      if (!fallbackLogged)
+        logger.warn(
+          { reason: server },
+          "proxy.http1Server 'meridian' is not available here; using node:http",
+        );
+      fallbackLogged = true;
+    }
+    const server = createServer(
+      {
+        keepAliveTimeout: timeouts.clientIdleMs,
+        headersTimeout: timeouts.clientHeadersMs,
+        // How often node:http checks headersTimeout (default 30 s, far too coarse for short limits).
+        connectionsCheckingInterval: Math.min(
+          30_000,
+          Math.max(100, Math.floor(timeouts.clientHeadersMs / 4)),
+        ),
+        requestTimeout: 0,
+        noDelay: true,
+      },
+      (req, res) => eng.handle(req, res, 'http'),
+    );
+    server.keepAliveTimeout = timeouts.clientIdleMs;
+    server.on('upgrade', onUpgrade('http'));
+    server.on('clientError', (err, socket) => clientError(err, socket, logger));
+    return server;
+  };
   try {
     for (const address of config.listen) {
       const hp = parseHostPort(address);
       if (hp === undefined) throw new MeridianError('E_CONFIG', `proxy.listen: bad address ${address}`);
-      const server = createServer(
-        { keepAliveTimeout: timeouts.clientIdleMs, requestTimeout: 0, noDelay: true },
-        (req, res) => eng.handle(req, res, 'http'),
-      );
-      server.keepAliveTimeout = timeouts.clientIdleMs;
+      const server = plainServer();
       const listener: Listener = { protocol: 'http', server, sockets: new Set(), sessions: new Set() };
-      server.on('upgrade', onUpgrade('http'));
-      server.on('clientError', (err, socket) => clientError(err, socket, logger));
       trackSockets(server, 'connection', listener.sockets);
       await listen(server, hp.host, hp.port, logger);
       listeners.push(listener);
@@ -199,7 +229,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     );
     const closeIdle = (): void => {
       for (const l of listeners) {
-        if (l.protocol === 'http') (l.server as Server).closeIdleConnections();
+        if (l.protocol === 'http') (l.server as Server | Http1Server).closeIdleConnections();
         for (const s of l.sessions) if (!s.closed) s.close();
       }
     };
@@ -211,7 +241,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     if (eng.inFlight > 0)
       logger.warn({ inFlight: eng.inFlight }, 'grace period over; closing remaining requests');
     for (const l of listeners) {
-      if (l.protocol === 'http') (l.server as Server).closeAllConnections();
+      if (l.protocol === 'http') (l.server as Server | Http1Server).closeAllConnections();
       for (const s of l.sessions) s.destroy();
       for (const s of l.sockets) s.destroy();
     }
@@ -246,24 +276,42 @@ function addressesOf(listeners: readonly Listener[]): ProxyAddress[] {
   return out;
 }
 
-function trackSockets(server: Server | Http2SecureServer, event: string, set: Set<Socket>): void {
+function trackSockets(
+  server: Server | Http2SecureServer | Http1Server,
+  event: string,
+  set: Set<Socket>,
+): void {
   server.on(event, (socket: Socket) => {
     set.add(socket);
     socket.once('close', () => set.delete(socket));
   });
 }
 
-function clientError(err: Error & { code?: string }, socket: Duplex, logger: Logger): void {
+/** node:http's parse errors and header timeouts: the same JSON answers as Meridian's front-end. */
+function clientError(err: Error & { code?: string; reason?: string }, socket: Duplex, logger: Logger): void {
   logger.debug({ err: describeError(err), code: err.code }, 'client error');
-  if (socket.writable && err.code !== 'ECONNRESET') {
-    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  } else {
+  if (!socket.writable || err.code === 'ECONNRESET') {
     socket.destroy();
+    return;
   }
+  const date = `date: ${new Date().toUTCString()}\r\n`;
+  if (err.code === 'HPE_HEADER_OVERFLOW')
+    socket.end(errorResponse(431, 'E_HEADERS_TOO_LARGE', 'the request headers are too large', date));
+  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    socket.end(errorResponse(408, 'E_REQUEST_TIMEOUT', 'the request headers did not arrive in time', date));
+  else
+    socket.end(
+      errorResponse(
+        400,
+        'E_BAD_REQUEST',
+        `malformed HTTP request: ${err.reason ?? err.code ?? 'unknown'}`,
+        date,
+      ),
+    );
 }
 
 function listen(
-  server: Server | Http2SecureServer,
+  server: Server | Http2SecureServer | Http1Server,
   host: string,
   port: number,
   logger: Logger,
