@@ -23,6 +23,8 @@ const { values } = parseArgs({
     /** proxy.workers: 1 = in this process, 0 = one per core, > 1 = that many node:cluster workers. */
     workers: { type: 'string', default: '1' },
     policies: { type: 'boolean', default: false },
+    /** proxy.http1Server: meridian (default) or node. */
+    'http1-server': { type: 'string', default: 'meridian' },
   },
 });
 
@@ -105,6 +107,7 @@ const proxy = await startProxy({
     region: 'bench',
     listen: [values.listen],
     workers: Number(values.workers),
+    http1Server: values['http1-server'],
     health: { path: values['health-path'] },
   }),
   store,

@@ -10,10 +10,15 @@
 # The fair comparison: nginx with `worker_processes 2` against Meridian with `workers: 2` (two
 # node:cluster workers); CPU time counts each proxy's master/primary and its workers.
 #
+# The floor (scripts/bench-proxy-floor.ts): Meridian's HTTP/1.1 front-end and undici pools with
+# nothing else (round robin, no affinity, headers, health or metrics), as many workers: about the
+# least work a streaming proxy that forwards through undici can do per request. meridian / floor
+# is the cost of Meridian's features, floor / nginx the limit of the Node + undici stack here.
+#
 # Policy overhead: a second Meridian proxy enforces a realistic policy set that never triggers
 # (10 WAF rules, a rate limit and a quota far above the load; see scripts/bench-proxy-server.ts).
-# The two Meridian proxies are measured alternately POLICY_ROUNDS times (the machine's noise hits
-# both alike) and the script prints both averages and the throughput drop in % (target < 15 %).
+# The two Meridian proxies are measured alternately POLICY_ROUNDS times in ABBA order (the
+# machine's noise and drift hit both alike) and the script prints both averages and the throughput drop in % (target < 15 %).
 #
 # Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
 # NGINX_WORKERS (2, the nginx proxy's worker_processes), MERIDIAN_WORKERS (2, proxy.workers),
@@ -45,6 +50,7 @@ trap cleanup EXIT
 
 B1=$((BASE_PORT + 1)); B2=$((BASE_PORT + 2)); B3=$((BASE_PORT + 3))
 NGINX_PROXY=$((BASE_PORT + 10)); MERIDIAN=$((BASE_PORT + 11)); MERIDIAN_POL=$((BASE_PORT + 12))
+FLOOR=$((BASE_PORT + 13))
 
 common="pid PIDFILE; error_log $TMP/error.log warn; daemon off;
 events { worker_connections 4096; }"
@@ -109,6 +115,10 @@ node --import tsx scripts/bench-proxy-server.ts --listen "127.0.0.1:$MERIDIAN_PO
   --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/meridian-pol.out" 2>"$TMP/meridian-pol.err" &
 MERIDIAN_POL_PID=$!
 PIDS+=($MERIDIAN_POL_PID)
+node --import tsx scripts/bench-proxy-floor.ts --listen "127.0.0.1:$FLOOR" --workers "$MERIDIAN_WORKERS" \
+  --backends "http://127.0.0.1:$B1,http://127.0.0.1:$B2,http://127.0.0.1:$B3" >"$TMP/floor.out" 2>"$TMP/floor.err" &
+FLOOR_PID=$!
+PIDS+=($FLOOR_PID)
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -116,10 +126,10 @@ wait_port() {
     sleep 0.1
   done
   echo "bench-proxy: nothing listening on port $1" >&2
-  cat "$TMP/error.log" "$TMP/meridian.err" "$TMP/meridian-pol.err" >&2 || true
+  cat "$TMP/error.log" "$TMP/meridian.err" "$TMP/meridian-pol.err" "$TMP/floor.err" >&2 || true
   exit 1
 }
-for p in "$B1" "$B2" "$B3" "$NGINX_PROXY" "$MERIDIAN" "$MERIDIAN_POL"; do wait_port "$p"; done
+for p in "$B1" "$B2" "$B3" "$NGINX_PROXY" "$MERIDIAN" "$MERIDIAN_POL" "$FLOOR"; do wait_port "$p"; done
 
 cat >"$TMP/cookies.lua" <<'EOF'
 -- A different affinity cookie on every request, from 1000 sessions, so load spreads over backends.
@@ -171,13 +181,17 @@ run "backend direct (nginx)" "http://127.0.0.1:$B1/"
 # Warm-up (JIT, pools) so the measured run is steady state.
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN/" >/dev/null
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$TMP/cookies.lua" "http://127.0.0.1:$NGINX_PROXY/" >/dev/null
+timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/cookies.lua" "http://127.0.0.1:$FLOOR/" >/dev/null
 run "nginx hash proxy" "http://127.0.0.1:$NGINX_PROXY/" "$NGINX_PROXY_PID"
 NGINX_RPS=$RESULT_RPS
 NGINX_CPU=$RESULT_CPU
 run "meridian proxy" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
 MERIDIAN_RPS=$RESULT_RPS
 MERIDIAN_CPU=$RESULT_CPU
+run "floor (undici only)" "http://127.0.0.1:$FLOOR/" "$FLOOR_PID"
+FLOOR_RPS=$RESULT_RPS
 awk -v m="$MERIDIAN_RPS" -v n="$NGINX_RPS" 'BEGIN {printf "meridian / nginx throughput ratio: %.2f (target >= 0.6)\n", m / n}'
+awk -v f="$FLOOR_RPS" -v n="$NGINX_RPS" -v m="$MERIDIAN_RPS" 'BEGIN {printf "floor / nginx: %.2f (the most any undici proxy reached here); meridian / floor: %.2f\n", f / n, m / f}'
 awk -v m="$MERIDIAN_CPU" -v n="$NGINX_CPU" 'BEGIN {if (n > 0) printf "meridian / nginx CPU per request: %.2f\n", m / n}'
 
 # Policy overhead: the same proxy with and without the policy set, measured alternately.
@@ -186,13 +200,21 @@ timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://
 status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Cookie: meridian_affinity=check' "http://127.0.0.1:$MERIDIAN_POL/" || true)
 [[ $status == 200 ]] || { echo "bench-proxy: the policy proxy answered $status, expected 200" >&2; exit 1; }
 PLAIN_SUM=0; POL_SUM=0; PLAIN_CPU_SUM=0; POL_CPU_SUM=0
-for round in $(seq 1 "$POLICY_ROUNDS"); do
-  run "meridian (round $round)" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
+plain_round() {
+  run "meridian (round $1)" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
   PLAIN_SUM=$(awk -v a="$PLAIN_SUM" -v b="$RESULT_RPS" 'BEGIN {print a + b}')
   PLAIN_CPU_SUM=$(awk -v a="$PLAIN_CPU_SUM" -v b="$RESULT_CPU" 'BEGIN {print a + b}')
-  run "meridian+policies (r$round)" "http://127.0.0.1:$MERIDIAN_POL/" "$MERIDIAN_POL_PID"
+}
+policy_round() {
+  run "meridian+policies (r$1)" "http://127.0.0.1:$MERIDIAN_POL/" "$MERIDIAN_POL_PID"
   POL_SUM=$(awk -v a="$POL_SUM" -v b="$RESULT_RPS" 'BEGIN {print a + b}')
   POL_CPU_SUM=$(awk -v a="$POL_CPU_SUM" -v b="$RESULT_CPU" 'BEGIN {print a + b}')
+}
+# ABBA order (plain first in odd rounds, policies first in even ones): a drift of the machine's
+# speed during the run then weighs on both alike instead of always on the second.
+for round in $(seq 1 "$POLICY_ROUNDS"); do
+  if ((round % 2 == 1)); then plain_round "$round"; policy_round "$round"
+  else policy_round "$round"; plain_round "$round"; fi
 done
 awk -v p="$PLAIN_SUM" -v q="$POL_SUM" -v pc="$PLAIN_CPU_SUM" -v qc="$POL_CPU_SUM" -v n="$POLICY_ROUNDS" 'BEGIN {
   printf "policies (10 WAF rules, rate limit, quota): without %.0f rps, with %.0f rps, drop %.1f %% (target < 15 %%)\n", p / n, q / n, (p - q) / p * 100
