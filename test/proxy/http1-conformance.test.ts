@@ -515,6 +515,21 @@ for (const http1Server of SERVERS) {
       conn.destroy();
     });
 
+    void it('reads the whole body of a Connection: close request, then closes', async () => {
+      const size = 300 * 1024;
+      const conn = await RawConnection.open(proxy.port);
+      await conn.write(request('POST', '/upload', { 'Content-Length': String(size), Connection: 'close' }));
+      for (let sent = 0; sent < size; sent += 100 * 1024) {
+        await conn.write(Buffer.alloc(100 * 1024, 'c'));
+        await sleep(20);
+      }
+      const res = await conn.readFinal();
+      assert.equal(res.status, 200, res.body.toString('utf8'));
+      assert.equal((JSON.parse(res.body.toString('utf8')) as { bytes: number }).bytes, size);
+      assert.match(res.headers.connection ?? '', /\bclose\b/i);
+      await conn.waitClosed();
+    });
+
     void it('forwards a chunked request body sent in several writes', async () => {
       const sizes = [1000, 65536, 7, 30000, 1];
       const conn = await RawConnection.open(proxy.port);

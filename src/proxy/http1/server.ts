@@ -116,8 +116,10 @@ class Connection implements ResponseOwner {
   private upgrade: Http1Request | undefined;
   /** Paused because a request body's buffer is full, or too many requests are queued. */
   private paused = false;
-  /** No more requests are read (a parse error, `connection: close`, an upgrade). */
+  /** Nothing more is parsed (a parse error, an upgrade, the client's end of the stream). */
   private done = false;
+  /** The request being read is the last one (`connection: close`, HTTP/1.0 without keep-alive). */
+  private closing = false;
   private readonly openedAt = performance.now();
   private lastActive = this.openedAt;
   private messages = 0;
@@ -149,16 +151,27 @@ class Connection implements ResponseOwner {
     parser[binding.kOnBody] = (chunk: Buffer): void => this.onBody(chunk);
     parser[binding.kOnMessageComplete] = (): void => this.onMessageComplete();
     this.parser = parser;
-    socket.on('data', (data: Buffer) => this.onData(data));
-    socket.on('drain', () => this.current?.res.emit('drain'));
+    socket.on('data', this.onDataListener);
+    socket.on('drain', this.onDrainListener);
     socket.on('error', () => undefined); // 'close' follows
-    // The client half-closed: finish what was asked, then close (the server allows half-open).
-    socket.on('end', () => {
-      this.done = true;
-      if (this.current === undefined && this.queue.length === 0) this.socket.end();
-    });
+    socket.on('end', this.onEndListener);
     socket.once('close', () => this.onClose());
   }
+
+  private readonly onDataListener = (data: Buffer): void => this.onData(data);
+  private readonly onDrainListener = (): void => {
+    this.current?.res.emit('drain');
+  };
+  /** The client half-closed: finish what was asked, then close (the server allows half-open). */
+  private readonly onEndListener = (): void => {
+    this.done = true;
+    const reading = this.reading;
+    if (reading !== undefined && !reading.complete) {
+      this.reading = undefined;
+      reading.body?.destroy(new Error('the client ended the connection before the request body'));
+    }
+    if (this.current === undefined && this.queue.length === 0) this.socket.end();
+  };
 
   dateHeader(): string {
     return this.server.dateHeader();
@@ -207,7 +220,7 @@ class Connection implements ResponseOwner {
     upgrade: boolean,
     keepAlive: boolean,
   ): number {
-    if (this.done) return 0; // after `connection: close` or an error: nothing more is answered
+    if (this.done || this.closing) return 0; // nothing is answered after the last request
     this.messages++;
     const raw = headers ?? this.takePartialHeaders();
     const target = url ?? this.takePartialUrl();
@@ -230,7 +243,7 @@ class Connection implements ResponseOwner {
     if (length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined) {
       req.body = new Readable({ read: () => this.resumeReading() });
     }
-    if (!keepAlive) this.done = true; // nothing after this request is read
+    if (!keepAlive) this.closing = true; // its body is still read; nothing after it
     const exchange = { req, res: new Http1Response(this, req, keepAlive) };
     if (this.current === undefined) this.start(exchange);
     else {
@@ -262,8 +275,13 @@ class Connection implements ResponseOwner {
       this.server.onRequest(req, res);
     } catch (err) {
       this.server.options.logger.error({ err: describeError(err) }, 'HTTP request handler failed');
-      if (!res.headersSent) this.fail(500, 'E_INTERNAL', 'the request could not be handled');
-      else res.destroy();
+      if (res.writableEnded || res.destroyed) return;
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      this.current = undefined;
+      this.fail(500, 'E_INTERNAL', 'the request could not be handled');
     }
   }
 
@@ -281,6 +299,7 @@ class Connection implements ResponseOwner {
     }
     if (closeAfter) {
       this.done = true;
+      this.closing = true;
       for (const queued of this.queue.splice(0)) queued.res.abort();
       this.socket.end();
       return;
@@ -292,7 +311,7 @@ class Connection implements ResponseOwner {
       setImmediate(() => {
         if (!this.socket.destroyed) this.start(next);
       });
-    } else if (this.done) this.socket.end();
+    } else if (this.done || this.closing) this.socket.end();
   }
 
   responseAborted(res: Http1Response): void {
@@ -323,9 +342,9 @@ class Connection implements ResponseOwner {
       this.socket.destroy();
       return;
     }
-    this.socket.removeAllListeners('data');
-    this.socket.removeAllListeners('drain');
-    this.socket.removeAllListeners('end');
+    this.socket.off('data', this.onDataListener);
+    this.socket.off('drain', this.onDrainListener);
+    this.socket.off('end', this.onEndListener);
     // Paused until the tunnel's pipe() resumes it, so no byte is lost in between.
     this.socket.pause();
     if (req.method === 'CONNECT') {
@@ -341,7 +360,8 @@ class Connection implements ResponseOwner {
   }
 
   private onParseError(err: ParseError): void {
-    if (this.done) return; // e.g. bytes after a `connection: close` request
+    if (this.done) return;
+    if (this.closing && this.reading === undefined) return; // bytes after the last request
     const code = err.code ?? 'HPE_UNKNOWN';
     this.server.options.logger.debug({ code, reason: err.reason }, 'malformed HTTP request');
     if (code === 'HPE_HEADER_OVERFLOW') {
