@@ -22,7 +22,8 @@
 #
 # Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
 # NGINX_WORKERS (2, the nginx proxy's worker_processes), MERIDIAN_WORKERS (2, proxy.workers),
-# POLICY_ROUNDS (2: alternating runs without and with policies).
+# COMPARE_ROUNDS (3: rounds of nginx, Meridian and the floor, rotated), POLICY_ROUNDS (2: ABBA
+# runs without and with policies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,7 @@ BASE_PORT=${BASE_PORT:-18080}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 MERIDIAN_WORKERS=${MERIDIAN_WORKERS:-2}
 POLICY_ROUNDS=${POLICY_ROUNDS:-2}
+COMPARE_ROUNDS=${COMPARE_ROUNDS:-3}
 NGINX=${NGINX:-/usr/sbin/nginx}
 
 for tool in wrk "$NGINX" node; do
@@ -173,6 +175,11 @@ run() {
   printf '%-22s %10s rps   p50 %8s   p99 %8s   CPU/req %6s µs   %s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "${errors:-}"
   RESULT_RPS=$rps
   RESULT_CPU=$cpu
+  # p99 in ms, whatever unit wrk printed.
+  RESULT_P99_MS=$(awk -v v="$p99" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+    else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+    print v + 0 }')
 }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, varying meridian_affinity cookie; $(nproc) cores"
@@ -182,17 +189,33 @@ run "backend direct (nginx)" "http://127.0.0.1:$B1/"
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN/" >/dev/null
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d1s -s "$TMP/cookies.lua" "http://127.0.0.1:$NGINX_PROXY/" >/dev/null
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$TMP/cookies.lua" "http://127.0.0.1:$FLOOR/" >/dev/null
-run "nginx hash proxy" "http://127.0.0.1:$NGINX_PROXY/" "$NGINX_PROXY_PID"
-NGINX_RPS=$RESULT_RPS
-NGINX_CPU=$RESULT_CPU
-run "meridian proxy" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID"
-MERIDIAN_RPS=$RESULT_RPS
-MERIDIAN_CPU=$RESULT_CPU
-run "floor (undici only)" "http://127.0.0.1:$FLOOR/" "$FLOOR_PID"
-FLOOR_RPS=$RESULT_RPS
-awk -v m="$MERIDIAN_RPS" -v n="$NGINX_RPS" 'BEGIN {printf "meridian / nginx throughput ratio: %.2f (target >= 0.6)\n", m / n}'
-awk -v f="$FLOOR_RPS" -v n="$NGINX_RPS" -v m="$MERIDIAN_RPS" 'BEGIN {printf "floor / nginx: %.2f (the most any undici proxy reached here); meridian / floor: %.2f\n", f / n, m / f}'
-awk -v m="$MERIDIAN_CPU" -v n="$NGINX_CPU" 'BEGIN {if (n > 0) printf "meridian / nginx CPU per request: %.2f\n", m / n}'
+# COMPARE_ROUNDS rounds of nginx, Meridian and the floor, the order rotated each round (a drift of
+# the machine's speed then weighs on all three alike); averages and ratios of the averages.
+declare -A SUM_RPS=() SUM_CPU=() WORST_P99=()
+targets=(nginx meridian floor)
+for round in $(seq 1 "$COMPARE_ROUNDS"); do
+  for k in 0 1 2; do
+    target=${targets[$(((round - 1 + k) % 3))]}
+    case $target in
+      nginx) run "nginx hash proxy (r$round)" "http://127.0.0.1:$NGINX_PROXY/" "$NGINX_PROXY_PID" ;;
+      meridian) run "meridian proxy (r$round)" "http://127.0.0.1:$MERIDIAN/" "$MERIDIAN_PID" ;;
+      floor) run "floor (r$round)" "http://127.0.0.1:$FLOOR/" "$FLOOR_PID" ;;
+    esac
+    SUM_RPS[$target]=$(awk -v a="${SUM_RPS[$target]:-0}" -v b="$RESULT_RPS" 'BEGIN {print a + b}')
+    SUM_CPU[$target]=$(awk -v a="${SUM_CPU[$target]:-0}" -v b="$RESULT_CPU" 'BEGIN {print a + b}')
+    WORST_P99[$target]=$(awk -v a="${WORST_P99[$target]:-0}" -v b="$RESULT_P99_MS" 'BEGIN {print (b > a ? b : a)}')
+  done
+done
+for target in "${targets[@]}"; do
+  awk -v t="$target" -v r="${SUM_RPS[$target]}" -v c="${SUM_CPU[$target]}" -v p="${WORST_P99[$target]}" \
+    -v n="$COMPARE_ROUNDS" 'BEGIN {printf "%-9s average %9.0f rps   worst p99 %6.2f ms   CPU/req %6.1f µs\n", t, r / n, p, c / n}'
+done
+awk -v m="${SUM_RPS[meridian]}" -v n="${SUM_RPS[nginx]}" -v f="${SUM_RPS[floor]}" \
+  -v mc="${SUM_CPU[meridian]}" -v nc="${SUM_CPU[nginx]}" -v p="${WORST_P99[meridian]}" 'BEGIN {
+  printf "meridian / nginx throughput ratio: %.2f (target >= 0.6); meridian worst p99 %.2f ms (target < 10)\n", m / n, p
+  printf "floor / nginx: %.2f (the limit of Node + undici here); meridian / floor: %.2f\n", f / n, m / f
+  if (nc > 0) printf "meridian / nginx CPU per request: %.2f\n", mc / nc
+}'
 
 # Policy overhead: the same proxy with and without the policy set, measured alternately.
 timeout 30 wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s "$TMP/cookies.lua" "http://127.0.0.1:$MERIDIAN_POL/" >/dev/null
