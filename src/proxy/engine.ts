@@ -485,6 +485,15 @@ export class ProxyEngine {
     );
     (res as unknown as Record<symbol, Exchange>)[EXCHANGE] = ex;
     res.on('close', onResponseClose);
+    if (headers.host === undefined && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      // RFC 9112 §3.2 (node:http's own check is off, so both HTTP/1.1 front-ends answer alike).
+      this.fail(ex, {
+        status: 400,
+        code: 'E_BAD_REQUEST',
+        message: 'an HTTP/1.1 request needs a Host header',
+      });
+      return;
+    }
 
     const policies = this.policies;
     if (policies !== undefined) {

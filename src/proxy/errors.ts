@@ -13,10 +13,12 @@ export type ProxyErrorCode =
   /** The backend did not connect or answer within the configured timeout. */
   | 'E_UPSTREAM_TIMEOUT'
   /** A request already forwarded by another region's proxy found no healthy backend here. */
-  | 'E_FALLBACK_EXHAUSTED';
+  | 'E_FALLBACK_EXHAUSTED'
+  /** The request itself is invalid (an HTTP/1.1 request without Host). */
+  | 'E_BAD_REQUEST';
 
 export interface ProxyError {
-  readonly status: 502 | 503 | 504;
+  readonly status: 400 | 502 | 503 | 504;
   readonly code: ProxyErrorCode;
   readonly message: string;
 }

@@ -157,6 +157,8 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
           Math.max(100, Math.floor(timeouts.clientHeadersMs / 4)),
         ),
         requestTimeout: 0,
+        // The engine answers a missing Host with a JSON 400, as with Meridian's front-end.
+        requireHostHeader: false,
         noDelay: true,
       },
       (req, res) => eng.handle(req, res, 'http'),

@@ -639,6 +639,20 @@ for (const http1Server of SERVERS) {
       });
     }
 
+    void it('answers an HTTP/1.1 request without Host with a JSON 400 and forwards nothing', async () => {
+      const before = backend.requests;
+      const conn = await RawConnection.open(proxy.port);
+      await conn.write('GET /no-host HTTP/1.1\r\nUser-Agent: conformance\r\n\r\n');
+      assertJsonError(await conn.readFinal(), 400);
+      conn.destroy();
+      // HTTP/1.0 predates Host: still forwarded.
+      const old = await RawConnection.open(proxy.port);
+      await old.write('GET /no-host-1.0 HTTP/1.0\r\n\r\n');
+      assertEcho(await old.readFinal(), 'GET', '/no-host-1.0');
+      old.destroy();
+      assert.equal(backend.requests, before + 1, 'only the HTTP/1.0 request reached the backend');
+    });
+
     void it('answers a header block over the size limit with a JSON 431 and closes', async () => {
       const seen = backend.requests;
       const conn = await RawConnection.open(proxy.port);
