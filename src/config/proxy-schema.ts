@@ -83,9 +83,10 @@ export const proxySchema = z
     tlsListen: z.array(hostPort).default([]),
     /**
      * The HTTP/1.1 server of the plaintext listeners: `meridian` (default) parses with Node's own
-     * llhttp parser and answers through lean request/response objects (20–40 % more requests per
-     * CPU second than node:http); `node` uses node:http. Meridian falls back to node:http, with a
-     * warning, on a Node whose parser internals it does not recognise. TLS listeners use node:http2.
+     * llhttp parser and answers through lean request/response objects (about 20 % more requests
+     * per second than node:http in interleaved runs); `node` uses node:http. Meridian falls back to
+     * node:http, with a warning, on a Node whose parser internals it does not recognise. TLS
+     * listeners use node:http2.
      */
     http1Server: z.enum(['meridian', 'node']).default('meridian'),
     /**
