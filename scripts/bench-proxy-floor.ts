@@ -10,6 +10,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
+import { parseHostPort } from '../src/config/primitives.js';
 import { createLogger } from '../src/log/logger.js';
 import { createHttp1Server } from '../src/proxy/http1/server.js';
 import type { Http1Response } from '../src/proxy/http1/message.js';
@@ -78,11 +79,9 @@ if (cluster.isPrimary && workers > 1) {
     (_req, socket) => socket.destroy(),
   );
   if (typeof server === 'string') throw new Error(server);
-  const [host, port] = [
-    values.listen.slice(0, values.listen.lastIndexOf(':')),
-    values.listen.split(':').pop(),
-  ];
-  server.listen(Number(port), host, () => {
+  const address = parseHostPort(values.listen);
+  if (address === undefined) throw new Error(`--listen: bad address ${values.listen}`);
+  server.listen(address.port, address.host, () => {
     if (cluster.isWorker) process.send?.('ready');
     else process.stdout.write('ready\n');
   });

@@ -29,10 +29,6 @@ export class Http1Request {
     readonly rawHeaders: string[],
   ) {}
 
-  get httpVersion(): string {
-    return this.httpVersionMinor === 0 ? '1.0' : '1.1';
-  }
-
   /** Lower-cased names; duplicates joined as node:http joins them. */
   get headers(): IncomingHttpHeaders {
     return (this.headerObject ??= headersOf(this.rawHeaders));

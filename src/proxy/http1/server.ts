@@ -11,6 +11,7 @@
 // Timeouts: a request's headers must arrive within `headersMs`; a keep-alive connection with no
 // request for `idleMs` is closed. One sweep per server checks both (as node:http does).
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger.js';
@@ -424,16 +425,7 @@ class Connection implements ResponseOwner {
 export function errorResponse(status: number, code: string, message: string, date = ''): string {
   const requestId = randomUUID();
   const body = JSON.stringify({ error: { code, message, requestId } });
-  const reason =
-    {
-      400: 'Bad Request',
-      405: 'Method Not Allowed',
-      408: 'Request Timeout',
-      413: 'Payload Too Large',
-      417: 'Expectation Failed',
-      431: 'Request Header Fields Too Large',
-      500: 'Internal Server Error',
-    }[status] ?? 'Error';
+  const reason = STATUS_CODES[status] ?? 'Error';
   return (
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${date}` +
