@@ -31,7 +31,7 @@ export default tseslint.config(
   },
   {
     // dns2 and maxmind ship loose or missing types; their values are narrowed at the boundary.
-    files: ['src/dns/**/*.ts', 'src/geo/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
+    files: ['src/dns/**/*.ts', 'src/dns/geo/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

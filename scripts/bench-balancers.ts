@@ -1,7 +1,7 @@
 // Picks per second for every registered balancing algorithm at 3, 30 and 300 candidates.
 // Run: node --import tsx scripts/bench-balancers.ts [--ms 300]
-import { BALANCER_NAMES, createBalancer } from '../src/balancers/registry.js';
-import type { Candidate, PickContext } from '../src/balancers/types.js';
+import { BALANCER_NAMES, createBalancer } from '../src/proxy/selection/registry.js';
+import type { Candidate, PickContext } from '../src/proxy/selection/types.js';
 
 const msArg = process.argv.indexOf('--ms');
 const DURATION_MS = msArg > 0 ? Number(process.argv[msArg + 1]) : 300;

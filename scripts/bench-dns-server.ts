@@ -7,8 +7,8 @@ import cluster from 'node:cluster';
 import { Registry } from 'prom-client';
 import { loadConfig } from '../src/config/load.js';
 import { startDns } from '../src/dns/index.js';
-import { createLogger } from '../src/log/logger.js';
-import { MemoryStateStore } from '../src/state/memory.js';
+import { createLogger } from '../src/infra/logger.js';
+import { MemoryStateStore } from '../src/storage/memory/state-store.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {

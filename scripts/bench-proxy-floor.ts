@@ -1,5 +1,5 @@
 // The floor of scripts/bench-proxy.sh: the least a Node proxy built on undici can do per request
-// on this machine. Meridian's HTTP/1.1 front-end (src/proxy/http1/) and one undici Pool per
+// on this machine. Meridian's HTTP/1.1 front-end (src/proxy/frontend/http1/) and one undici Pool per
 // backend, requests spread round robin, response headers relayed as they are — and nothing else:
 // no affinity ring, no X-Forwarded-*/X-Request-ID, no health, retries, metrics or policies.
 // Meridian's full proxy cannot be faster than this; the gap between the two is the cost of its
@@ -11,9 +11,9 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
 import { parseHostPort } from '../src/config/primitives.js';
-import { createLogger } from '../src/log/logger.js';
-import { createHttp1Server } from '../src/proxy/http1/server.js';
-import type { Http1Response } from '../src/proxy/http1/message.js';
+import { createLogger } from '../src/infra/logger.js';
+import { createHttp1Server } from '../src/proxy/frontend/http1/server.js';
+import type { Http1Response } from '../src/proxy/frontend/http1/message.js';
 
 const { values } = parseArgs({
   options: {

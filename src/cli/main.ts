@@ -5,7 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { MeridianError, describeError, isMeridianError } from '../core/errors.js';
 import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
-import type { RunningServer } from '../server/serve.js';
+import type { RunningServer } from '../node/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
@@ -108,7 +108,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .action(async (opts: { config?: string }) => {
       const configPath = opts.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
       // Loaded on demand: the management commands need none of the server's modules.
-      const { runServe } = await import('../server/serve.js');
+      const { runServe } = await import('../node/serve.js');
       onServe(await runServe({ ...(configPath === undefined ? {} : { configPath }), env }));
     });
 

@@ -2,7 +2,7 @@
 // IPC channel): the hello → init → ready (or failed) handshake, snapshots, shutdown. Each tier has
 // its own prefix, which keeps its messages apart from the other tier's and prom-client's, since
 // both tiers may share one primary; tier-only messages are declared in the tier's ipc.ts.
-import type { SnapshotJson } from '../state/snapshot-codec.js';
+import type { SnapshotJson } from '../storage/snapshot-codec.js';
 
 /** The type strings of the shared messages, under one tier's prefix. */
 export interface Protocol<P extends string = string> {

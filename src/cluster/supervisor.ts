@@ -7,9 +7,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import { MeridianError, describeError, type ErrorCode } from '../core/errors.js';
 import type { Snapshot } from '../core/types.js';
-import type { Logger } from '../log/logger.js';
-import { encodeSnapshot, type SnapshotJson } from '../state/snapshot-codec.js';
-import type { StateStore } from '../state/store.js';
+import type { Logger } from '../infra/logger.js';
+import { encodeSnapshot, type SnapshotJson } from '../storage/snapshot-codec.js';
+import type { StateStore } from '../storage/state-store.js';
 import { isMessage } from './ipc.js';
 import type {
   FailedMessage,

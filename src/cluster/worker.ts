@@ -3,8 +3,8 @@
 // failed, and exits once told to or once the primary goes away. What the tier runs and the
 // messages only it knows come in through WorkerHooks.
 import { describeError, isMeridianError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import { decodeSnapshot, type ReplicaStateStore } from '../state/snapshot-codec.js';
+import type { Logger } from '../infra/logger.js';
+import { decodeSnapshot, type ReplicaStateStore } from '../storage/snapshot-codec.js';
 import { isMessage } from './ipc.js';
 import type {
   FailedMessage,

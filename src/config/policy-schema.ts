@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { invalid } from '../core/errors.js';
 import { parseCidr } from '../core/ip.js';
-import { patternProblem } from '../policy/pattern.js';
+import { patternProblem } from '../core/pattern.js';
 import { id, positiveInt } from './primitives.js';
 
 export const POLICY_TYPES = ['rate_limit', 'bandwidth_limit', 'waf', 'quota'] as const;

@@ -1,6 +1,6 @@
 // Schema of the `proxy` section (the regional proxy tier). Owned by the proxy tier's work.
 import { z } from 'zod';
-import { BALANCER_NAMES, type BalancerName } from '../balancers/registry.js';
+import { BALANCER_NAMES, type BalancerName } from '../proxy/selection/registry.js';
 import { parseCidr } from '../core/ip.js';
 import { healthCheckSchema, outlierSchema, reportSchema } from './health-schema.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';

@@ -11,12 +11,12 @@ import { AggregatorRegistry } from 'prom-client';
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
-import type { Logger } from '../log/logger.js';
-import type { StateStore } from '../state/store.js';
+import type { Logger } from '../infra/logger.js';
+import type { StateStore } from '../storage/state-store.js';
 import type { DnsService } from './index.js';
 import { DNS_PROTOCOL, MSG_GEO_RECHECK, type InitMessage, type PrimaryMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
-import { pickFreePort, type BoundAddress, type ListenSpec } from './server.js';
+import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
 
 export interface ClusterOptions {
   readonly config: DeepReadonly<DnsConfig>;

@@ -13,15 +13,15 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
 import { MeridianError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import type { StateStore } from '../state/store.js';
+import type { Logger } from '../infra/logger.js';
+import type { StateStore } from '../storage/state-store.js';
 import { startCluster } from './cluster.js';
-import type { ExplainQuery, ExplainResult } from './responder.js';
+import type { ExplainQuery, ExplainResult } from './answer/responder.js';
 import { createRuntime } from './runtime.js';
-import { DnsListeners, type BoundAddress, type ListenSpec } from './server.js';
+import { DnsListeners, type BoundAddress, type ListenSpec } from './transport/server.js';
 
-export type { ExplainQuery, ExplainResult } from './responder.js';
-export type { BoundAddress } from './server.js';
+export type { ExplainQuery, ExplainResult } from './answer/responder.js';
+export type { BoundAddress } from './transport/server.js';
 
 export interface StartDnsOptions {
   readonly config: DeepReadonly<DnsConfig>;

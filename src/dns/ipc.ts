@@ -4,8 +4,8 @@
 import { protocol } from '../cluster/ipc.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
-import type { SnapshotJson } from '../state/snapshot-codec.js';
-import type { ListenSpec } from './server.js';
+import type { SnapshotJson } from '../storage/snapshot-codec.js';
+import type { ListenSpec } from './transport/server.js';
 
 export const DNS_PROTOCOL = protocol('meridian-dns');
 /** Primary → worker: re-read the geo databases now (a scheduled geo re-check). */

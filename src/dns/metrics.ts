@@ -1,13 +1,13 @@
 // Prometheus metrics of the DNS tier. The per-query counts are plain numbers (slots found by a
 // numeric key or by interned strings) turned into Prometheus values when the registry is scraped,
-// so answering a query hashes no label objects (see src/metrics/custom.ts). Label values are
+// so answering a query hashes no label objects (see src/infra/metrics/custom.ts). Label values are
 // bounded: qtype by a fixed list (wire.qtypeLabel), rcode by the few we send, country by the ISO
 // 3166 list, region by the registered regions.
 import { Gauge, type Registry } from 'prom-client';
 import { countries } from 'countries-list';
-import { LocalHistogram, customMetric, registerCustom, type MetricValue } from '../metrics/custom.js';
-import type { UdpBatchStats } from './udp-batch.js';
-import { RCODE_NAME, qtypeLabel } from './wire.js';
+import { LocalHistogram, customMetric, registerCustom, type MetricValue } from '../infra/metrics/custom.js';
+import type { UdpBatchStats } from './transport/udp-batch.js';
+import { RCODE_NAME, qtypeLabel } from './wire/codec.js';
 
 export type Transport = 'udp' | 'tcp';
 

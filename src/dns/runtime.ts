@@ -5,13 +5,13 @@ import type { Registry } from 'prom-client';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Snapshot } from '../core/types.js';
-import { openGeoLocator, type ReloadingGeoLocator } from '../geo/locator.js';
-import type { Logger } from '../log/logger.js';
-import { SteeringEngine } from '../steering/engine.js';
+import { openGeoLocator, type ReloadingGeoLocator } from './geo/locator.js';
+import type { Logger } from '../infra/logger.js';
+import { SteeringEngine } from './steering/engine.js';
 import { DnsMetrics } from './metrics.js';
-import { Responder } from './responder.js';
-import { RateLimiter } from './rrl.js';
-import { ZoneSet } from './zones.js';
+import { Responder } from './answer/responder.js';
+import { RateLimiter } from './answer/rrl.js';
+import { ZoneSet } from './answer/zones.js';
 
 export interface RuntimeOptions {
   readonly config: DeepReadonly<DnsConfig>;

@@ -8,11 +8,11 @@ import { AggregatorRegistry, Registry } from 'prom-client';
 import { isMessage } from '../cluster/ipc.js';
 import { runWorker } from '../cluster/worker.js';
 import { describeError } from '../core/errors.js';
-import { createLogger, type Logger } from '../log/logger.js';
-import { ReplicaStateStore } from '../state/snapshot-codec.js';
+import { createLogger, type Logger } from '../infra/logger.js';
+import { ReplicaStateStore } from '../storage/snapshot-codec.js';
 import { DNS_PROTOCOL, MSG_GEO_RECHECK, type GeoRecheckMessage, type InitMessage } from './ipc.js';
 import { createRuntime, type Runtime } from './runtime.js';
-import { DnsListeners, type BoundAddress } from './server.js';
+import { DnsListeners, type BoundAddress } from './transport/server.js';
 
 let log: Logger | undefined;
 let runtime: Runtime | undefined;

@@ -17,15 +17,15 @@ import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { evaluateRegionHealth, type RegionHealthView } from '../core/health.js';
 import type { Region, Snapshot } from '../core/types.js';
-import { silentLogger, type Logger } from '../log/logger.js';
-import type { StateStore } from '../state/store.js';
+import { silentLogger, type Logger } from '../infra/logger.js';
+import type { StateStore } from '../storage/state-store.js';
 import {
   formatId,
   type AlertInput,
   type AlertLevel,
   type AlertRecord,
   type OpsRecordStore,
-} from './records.js';
+} from '../storage/ops-records.js';
 
 export interface FlapConfig {
   /** Transitions within the window that make a subject "flapping". */

@@ -3,7 +3,7 @@
 // Region and backend writes are audited by the StateStore itself, atomically with the change: the
 // admin API passes a WriteContext (actor, requestId) and the store commits the entry with the write
 // (Redis: in the write's Lua script; memory: through the state file's outbox, delivered to
-// `auditSink(records)`, see src/state/memory.ts). Other writes (policies, tasks) are recorded here
+// `auditSink(records)`, see src/storage/memory/state-store.ts). Other writes (policies, tasks) are recorded here
 // after the write (`AuditLog.record`, `audited`): if that append fails (Redis unreachable right
 // after the write succeeded), the failure is logged at error level with the whole entry and
 // counted in `meridian_ops_audit_failures_total`, and the write still counts as done: the audit log
@@ -11,9 +11,9 @@
 import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
-import { silentLogger, type Logger } from '../log/logger.js';
-import type { AuditSink } from '../state/store.js';
-import type { AuditEntry, AuditRecord, OpsRecordStore } from './records.js';
+import { silentLogger, type Logger } from '../infra/logger.js';
+import type { AuditSink } from '../storage/state-store.js';
+import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-records.js';
 
 /** `token:ab12cd34…`: who used a bearer token, without revealing it. */
 export function tokenFingerprint(token: string): string {

@@ -17,10 +17,10 @@
 import { Cron } from 'croner';
 import { MeridianError, describeError, invalid, notFound } from '../core/errors.js';
 import { ID_PATTERN } from '../core/types.js';
-import { silentLogger, type Logger } from '../log/logger.js';
-import type { StateStore } from '../state/store.js';
+import { silentLogger, type Logger } from '../infra/logger.js';
+import type { StateStore } from '../storage/state-store.js';
 import type { AlertManager } from './alerts.js';
-import type { OpsRecordStore, RetentionLimits } from './records.js';
+import type { OpsRecordStore, RetentionLimits } from '../storage/ops-records.js';
 import {
   TASK_ACTIONS,
   undrainKey,
@@ -29,9 +29,9 @@ import {
   type TaskAction,
   type TaskRunInfo,
   type TaskStore,
-} from './task-store.js';
+} from '../storage/task-store.js';
 
-export type { PendingUndrain, Task, TaskAction, TaskRunInfo, TaskStore } from './task-store.js';
+export type { PendingUndrain, Task, TaskAction, TaskRunInfo, TaskStore } from '../storage/task-store.js';
 
 /** What `POST /v1/tasks` and `meridian task add` accept. */
 export interface TaskInput {

@@ -6,8 +6,8 @@
 import { Agent, request } from 'undici';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
-import { silentLogger, type Logger } from '../log/logger.js';
-import { levelRank, type AlertLevel, type AlertRecord } from './records.js';
+import { silentLogger, type Logger } from '../infra/logger.js';
+import { levelRank, type AlertLevel, type AlertRecord } from '../storage/ops-records.js';
 
 export interface WebhookConfig {
   readonly url: string;

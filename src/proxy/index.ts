@@ -21,10 +21,10 @@ import type { DeepReadonly } from '../config/load.js';
 import type { QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import type { BackendHealth } from '../core/types.js';
-import type { Logger } from '../log/logger.js';
-import type { RedisConnection } from '../policy/redis-script.js';
-import type { PolicyStore } from '../policy/store.js';
-import type { StateStore } from '../state/store.js';
+import type { Logger } from '../infra/logger.js';
+import type { RedisConnection } from '../infra/redis/lua-script.js';
+import type { PolicyStore } from '../storage/policy-store.js';
+import type { StateStore } from '../storage/state-store.js';
 import { startProxyCluster } from './cluster.js';
 import { startLocalProxy } from './local.js';
 

@@ -7,7 +7,7 @@ import type { DeepReadonly } from '../config/load.js';
 import type { Policy, QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import type { HealthReport } from '../core/types.js';
-import type { SnapshotJson } from '../state/snapshot-codec.js';
+import type { SnapshotJson } from '../storage/snapshot-codec.js';
 import type { RedisConnectInfo } from './policies.js';
 
 /** Its shutdown carries `graceMs`: stop accepting, finish in-flight requests within it, report, exit. */

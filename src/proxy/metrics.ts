@@ -1,7 +1,7 @@
 // The proxy's Prometheus metrics, registered in the registry passed in (never the global one).
 // The per-request metrics are plain numbers turned into Prometheus values at scrape time, so the
 // request path does no label hashing. Every series carries the proxy's `region` (the label sets are
-// documented in src/ops/metric-names.ts); several proxies may share one registry, each with its own
+// documented in src/infra/metrics/catalogue.ts); several proxies may share one registry, each with its own
 // region's series. In cluster mode each worker registers the same series and the primary aggregates
 // them (sum, or min/first where noted), which the region label does not change.
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -11,7 +11,7 @@ import {
   registerCustom,
   type CustomMetric,
   type MetricValue,
-} from '../metrics/custom.js';
+} from '../infra/metrics/custom.js';
 
 export type MethodClass = 'read' | 'write' | 'other';
 

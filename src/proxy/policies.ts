@@ -10,8 +10,8 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Policy } from '../config/policy-schema.js';
 import { MeridianError, describeError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import type { RedisConnection } from '../policy/redis-script.js';
+import type { Logger } from '../infra/logger.js';
+import type { RedisConnection } from '../infra/redis/lua-script.js';
 import {
   filterPolicies,
   findPolicy,
@@ -21,7 +21,7 @@ import {
   type PolicyFilter,
   type PolicyListener,
   type PolicyStore,
-} from '../policy/store.js';
+} from '../storage/policy-store.js';
 
 /** A policy store fed from elsewhere (the cluster primary): reads work, writes are refused. */
 export class ReplicaPolicyStore implements PolicyStore {

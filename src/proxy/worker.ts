@@ -12,9 +12,9 @@ import { isMessage } from '../cluster/ipc.js';
 import { runWorker, sendToPrimary } from '../cluster/worker.js';
 import { describeError } from '../core/errors.js';
 import type { HealthReport } from '../core/types.js';
-import { createLogger } from '../log/logger.js';
-import type { RedisConnection } from '../policy/redis-script.js';
-import { ReplicaStateStore } from '../state/snapshot-codec.js';
+import { createLogger } from '../infra/logger.js';
+import type { RedisConnection } from '../infra/redis/lua-script.js';
+import { ReplicaStateStore } from '../storage/snapshot-codec.js';
 import type { ProxyAddress, ProxyService } from './index.js';
 import {
   MSG_METRICS,

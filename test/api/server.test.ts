@@ -2,14 +2,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeridianError } from '../../src/core/errors.js';
-import { silentLogger } from '../../src/log/logger.js';
-import { createRegistry } from '../../src/metrics/registry.js';
+import { silentLogger } from '../../src/infra/logger.js';
+import { createRegistry } from '../../src/infra/metrics/registry.js';
 import { startAdminApi, type AdminApi, type ExplainQuery } from '../../src/api/server.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { auditSink, tokenFingerprint } from '../../src/ops/audit.js';
-import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
-import type { AuditRecord } from '../../src/ops/records.js';
-import type { StateStore, StoreStatus } from '../../src/state/store.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
+import type { AuditRecord } from '../../src/storage/ops-records.js';
+import type { StateStore, StoreStatus } from '../../src/storage/state-store.js';
 
 const TOKEN = 'test-token-0123456789';
 const BODY_LIMIT = 2048;

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
 import { Supervisor } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
-import { createLogger } from '../../src/log/logger.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { createLogger } from '../../src/infra/logger.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { waitFor } from '../helpers/backends.js';
 import type { TestInit } from './fixtures/worker.js';
 

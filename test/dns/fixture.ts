@@ -8,8 +8,8 @@ import { dnsSchema, type DnsConfig } from '../../src/config/dns-schema.js';
 import type { DeepReadonly } from '../../src/config/load.js';
 import type { HealthReport, RegionInput } from '../../src/core/types.js';
 import { startDns, type DnsService } from '../../src/dns/index.js';
-import { silentLogger } from '../../src/log/logger.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { silentLogger } from '../../src/infra/logger.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import type { DigTarget } from '../helpers/dig.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');

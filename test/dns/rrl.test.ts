@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { RateLimiter } from '../../src/dns/rrl.js';
+import { RateLimiter } from '../../src/dns/answer/rrl.js';
 import { dig } from '../helpers/dig.js';
 import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
 

@@ -1,4 +1,4 @@
-// The native UDP batching addon (src/dns/native, wrapped by src/dns/udp-batch.ts) on real sockets on
+// The native UDP batching addon (src/dns/native, wrapped by src/dns/transport/udp-batch.ts) on real sockets on
 // 127.0.0.1 and ::1: batches really form, every reply reaches its sender, client addresses read as
 // node:dgram gives them, drops and errors are counted, SO_REUSEPORT, close, and the DNS listeners
 // giving the same dig answers with the addon and with the node:dgram fallback.
@@ -12,11 +12,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ipToBytes } from '../../src/core/ip.js';
 import { createRuntime, type Runtime } from '../../src/dns/runtime.js';
-import { DnsListeners } from '../../src/dns/server.js';
-import { BatchedUdpSocket, formatIPv6, loadUdpBatch, udpBatchLoadError } from '../../src/dns/udp-batch.js';
-import type { Logger } from '../../src/log/logger.js';
-import { silentLogger } from '../../src/log/logger.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { DnsListeners } from '../../src/dns/transport/server.js';
+import {
+  BatchedUdpSocket,
+  formatIPv6,
+  loadUdpBatch,
+  udpBatchLoadError,
+} from '../../src/dns/transport/udp-batch.js';
+import type { Logger } from '../../src/infra/logger.js';
+import { silentLogger } from '../../src/infra/logger.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { dig, type DigResult } from '../helpers/dig.js';
 import { GEO_DB, REGIONS, REPO, pollUntil, startFixture, testDnsConfig } from './fixture.js';
 
@@ -140,7 +145,7 @@ function runChild(
   });
 }
 
-const WRAPPER = JSON.stringify(join(REPO, 'src/dns/udp-batch.ts'));
+const WRAPPER = JSON.stringify(join(REPO, 'src/dns/transport/udp-batch.ts'));
 
 void describe('native UDP batching addon', () => {
   void it('loads on this machine (npm ci builds it)', () => {
@@ -360,7 +365,7 @@ void describe('native UDP batching addon', () => {
   });
 
   void it('survives a worker thread exiting with a socket open or just closed', async () => {
-    const addon = JSON.stringify(join(REPO, 'src/dns/native/build/Release/udp_batch.node'));
+    const addon = JSON.stringify(join(REPO, 'src/dns/transport/native/build/Release/udp_batch.node'));
     const r = await runChild(
       `import { Worker } from 'node:worker_threads';
        const body = (close: boolean) => \`

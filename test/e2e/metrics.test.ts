@@ -3,7 +3,7 @@
 // with the labels it lists.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { DOCUMENTED_METRICS } from '../../src/ops/metric-names.js';
+import { DOCUMENTED_METRICS } from '../../src/infra/metrics/catalogue.js';
 import { dig } from '../helpers/dig.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import {

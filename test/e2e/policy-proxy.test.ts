@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { get, type ClientRequest } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { MemoryPolicyStore } from '../../src/policy/memory-store.js';
-import { RedisPolicyStore } from '../../src/policy/redis-store.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryPolicyStore } from '../../src/storage/memory/policy-store.js';
+import { RedisPolicyStore } from '../../src/storage/redis/policy-store.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   httpRequest,
   startBackends,

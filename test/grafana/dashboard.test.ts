@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DOCUMENTED_METRICS, queryableSeriesNames } from '../../src/ops/metric-names.js';
+import { DOCUMENTED_METRICS, queryableSeriesNames } from '../../src/infra/metrics/catalogue.js';
 
 interface Target {
   expr?: unknown;
@@ -85,7 +85,7 @@ void describe('config/grafana/meridian-dashboard.json', () => {
     const unknown = new Set<string>();
     for (const expr of allExpressions())
       for (const name of metricNames(expr)) if (!known.has(name)) unknown.add(name);
-    assert.deepEqual([...unknown], [], 'metrics not in src/ops/metric-names.ts');
+    assert.deepEqual([...unknown], [], 'metrics not in src/infra/metrics/catalogue.ts');
   });
 
   void it('filters and groups only by labels the metrics have', () => {

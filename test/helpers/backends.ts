@@ -18,10 +18,10 @@ import { Registry } from 'prom-client';
 import { request as undiciRequest } from 'undici';
 import { WebSocketServer } from 'ws';
 import { proxySchema } from '../../src/config/proxy-schema.js';
-import { createLogger, silentLogger } from '../../src/log/logger.js';
+import { createLogger, silentLogger } from '../../src/infra/logger.js';
 import { startProxy, type ProxyPolicies, type ProxyService } from '../../src/proxy/index.js';
-import type { StateStore } from '../../src/state/store.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import type { StateStore } from '../../src/storage/state-store.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 
 export interface TestBackend {
   readonly id: string;

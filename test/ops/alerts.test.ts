@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { AlertManager } from '../../src/ops/alerts.js';
-import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
-import type { AlertRecord, AlertType } from '../../src/ops/records.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
-import type { StoreStatus } from '../../src/state/store.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
+import type { AlertRecord, AlertType } from '../../src/storage/ops-records.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
+import type { StoreStatus } from '../../src/storage/state-store.js';
 import { Clock, regionInput, report, sleep, waitFor } from './fixtures.js';
 
 interface Rig {

@@ -6,13 +6,13 @@ import { startAdminApi, type AdminApi } from '../../src/api/server.js';
 import { opsRoutes } from '../../src/api/ops-routes.js';
 import { registerOpsCommands, taskBodyFromFlags, timeFlag } from '../../src/cli/ops-commands.js';
 import { UsageError } from '../../src/cli/flags.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { silentLogger } from '../../src/infra/logger.js';
 import { AlertManager } from '../../src/ops/alerts.js';
 import { AuditLog } from '../../src/ops/audit.js';
-import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
-import { MemoryTaskStore } from '../../src/ops/task-store.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
+import { MemoryTaskStore } from '../../src/storage/task-store.js';
 import { TaskScheduler } from '../../src/ops/tasks.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 
 const TOKEN = 'test-token-123';
 let api: AdminApi;

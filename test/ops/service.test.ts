@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { opsSchema } from '../../src/config/ops-schema.js';
 import { configSchema } from '../../src/config/schema.js';
 import { startOps } from '../../src/ops/service.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { startReceiver, waitFor, type Receiver } from './fixtures.js';
 

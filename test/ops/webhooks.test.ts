@@ -6,10 +6,10 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { MeridianError } from '../../src/core/errors.js';
 import { AlertManager } from '../../src/ops/alerts.js';
-import { MemoryOpsRecordStore } from '../../src/ops/memory-records.js';
-import type { AlertInput, AlertRecord, OpsRecordStore } from '../../src/ops/records.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
+import type { AlertInput, AlertRecord, OpsRecordStore } from '../../src/storage/ops-records.js';
 import { WebhookDispatcher, redactUrl, type WebhookConfig } from '../../src/ops/webhooks.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startReceiver, waitFor, type Receiver } from './fixtures.js';
 
 let good: Receiver;

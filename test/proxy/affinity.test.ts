@@ -2,7 +2,7 @@
 // balance over many keys, minimal movement on removal, failover and return on health changes.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   backendFor,
   httpRequest,

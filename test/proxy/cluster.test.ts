@@ -7,7 +7,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { HashRing } from '../../src/core/ring.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   startBackend,
   startBackends,

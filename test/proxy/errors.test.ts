@@ -3,7 +3,7 @@
 // under load), and no retry of a request whose body was sent.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   backendFor,
   httpRequest,

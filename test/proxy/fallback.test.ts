@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { evaluateRegionHealth } from '../../src/core/health.js';
-import { MemoryStateStore } from '../../src/state/memory.js';
+import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   closedPort,
   httpRequest,

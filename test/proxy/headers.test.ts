@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequestRaw, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import type { MemoryStateStore } from '../../src/state/memory.js';
+import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 
 interface Echo {

@@ -10,8 +10,8 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { llhttp } from '../../src/proxy/http1/llhttp.js';
-import type { MemoryStateStore } from '../../src/state/memory.js';
+import { llhttp } from '../../src/proxy/frontend/http1/llhttp.js';
+import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import {
   regionWithBackends,
   startTestProxy,

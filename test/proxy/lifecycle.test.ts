@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import { evaluateRegionHealth } from '../../src/core/health.js';
-import { RedisStateStore } from '../../src/state/redis.js';
+import { RedisStateStore } from '../../src/storage/redis/state-store.js';
 import {
   httpRequest,
   startBackends,

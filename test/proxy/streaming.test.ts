@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { WebSocket } from 'ws';
-import type { MemoryStateStore } from '../../src/state/memory.js';
+import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 
 const SIZE = 200 * 1024 * 1024;

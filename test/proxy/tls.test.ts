@@ -5,7 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect, constants } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import type { MemoryStateStore } from '../../src/state/memory.js';
+import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 import { makeSelfSignedCert, type TestCert } from '../helpers/tls.js';
 

@@ -1,0 +1,385 @@
+// Region selection for one DNS query: an ordered chain of small pure steps (like CoreDNS plugins),
+// each in its own file:
+//
+//   locate → scope → eligible → overrides → nearest → capacity → answer
+//
+// `decide` is on the DNS hot path. It never does I/O: it reads the in-memory snapshot and the geo
+// locator. Per snapshot version it precomputes the region list; per (version, health transition) it
+// caches the regions' health verdicts — health only changes when a report expires or the start-up
+// grace period ends, so the cache is exact, not approximate; and it caches whole decisions per
+// (name, query family, client network at the decision's scope, geo record), dropped whenever the
+// snapshot version or the health epoch changes.
+import type { SteeringConfig } from '../../config/dns-schema.js';
+import type { DeepReadonly } from '../../config/load.js';
+import { MeridianError } from '../../core/errors.js';
+import { evaluateRegionHealth, type RegionHealthView } from '../../core/health.js';
+import { parseCidr } from '../../core/ip.js';
+import type { Snapshot } from '../../core/types.js';
+import type { GeoLocator } from '../geo/types.js';
+import { answer } from './answer.js';
+import { capacity } from './capacity.js';
+import type { CidrRule, PreparedConfig, PreparedSnapshot, RegionInfo, Step, StepContext } from './context.js';
+import { eligible } from './eligible.js';
+import { hashString } from './hash.js';
+import { locate, locateClient, locationOf, queryAddress, type ClientFacts } from './locate.js';
+import { nearest } from './nearest.js';
+import { overrides } from './overrides.js';
+import { scope } from './scope.js';
+import type { ClientLocation, Decision, RegionVerdict, SteeringQuery } from './types.js';
+
+export interface SteeringEngineOptions {
+  /** The current state snapshot (synchronous, in memory). */
+  snapshot: () => Snapshot;
+  locator: GeoLocator | undefined;
+  steering: DeepReadonly<SteeringConfig>;
+  /** When this node started (ms epoch): expired health reports still count until startedAt + healthGraceSeconds. */
+  startedAt: number;
+  /** Cached decisions (0 = no cache). Default 65536. */
+  decisionCacheSize?: number;
+}
+
+export interface SteeringStats {
+  readonly decisions: number;
+  readonly cacheHits: number;
+  readonly snapshotRebuilds: number;
+  readonly healthEvaluations: number;
+}
+
+/** Client addresses whose geo facts are memoized (per generation; two generations are kept). */
+const CLIENT_CACHE_SIZE = 32768;
+
+interface HealthState {
+  readonly version: number;
+  readonly computedAt: number;
+  /** The views stay exact for `computedAt <= now < validUntil`. */
+  readonly validUntil: number;
+  readonly views: ReadonlyMap<string, RegionHealthView>;
+  readonly epoch: number;
+}
+
+function prepareConfig(steering: DeepReadonly<SteeringConfig>): PreparedConfig {
+  const cidr4: CidrRule[] = [];
+  const cidr6: CidrRule[] = [];
+  for (const [text, regions] of Object.entries(steering.overrides.cidr)) {
+    const cidr = parseCidr(text);
+    if (cidr === undefined) {
+      throw new MeridianError(
+        'E_CONFIG',
+        `steering override CIDR ${JSON.stringify(text)} is not a valid CIDR`,
+        {
+          field: `dns.steering.overrides.cidr.${text}`,
+        },
+      );
+    }
+    (cidr.family === 4 ? cidr4 : cidr6).push({ cidr, regions: [...regions] });
+  }
+  const specificFirst = (a: CidrRule, b: CidrRule): number =>
+    b.cidr.prefix - a.cidr.prefix || (a.cidr.text < b.cidr.text ? -1 : a.cidr.text > b.cidr.text ? 1 : 0);
+  cidr4.sort(specificFirst);
+  cidr6.sort(specificFirst);
+  const country = new Map<string, readonly string[]>();
+  for (const [code, regions] of Object.entries(steering.overrides.country))
+    country.set(code.toUpperCase(), regions);
+  const continent = new Map<string, readonly string[]>();
+  for (const [code, regions] of Object.entries(steering.overrides.continent)) {
+    if (regions !== undefined) continent.set(code.toUpperCase(), regions);
+  }
+  return { steering, cidr4, cidr6, country, continent, defaultOrder: steering.defaultOrder };
+}
+
+function prepareSnapshot(snapshot: Snapshot): PreparedSnapshot {
+  const regions: RegionInfo[] = [...snapshot.regions.values()]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((region) => ({
+      region,
+      id: region.id,
+      salt: hashString(region.id),
+      lat: region.lat,
+      lon: region.lon,
+      weight: region.weight,
+      state: region.state,
+      ipv4: region.ipv4,
+      ipv6: region.ipv6,
+    }));
+  return { version: snapshot.version, regions, byId: new Map(regions.map((r) => [r.id, r])) };
+}
+
+export class SteeringEngine {
+  private readonly snapshot: () => Snapshot;
+  private readonly locator: GeoLocator | undefined;
+  private readonly config: PreparedConfig;
+  private readonly graceUntil: number;
+  private readonly cacheSize: number;
+  private readonly chainHead: readonly Step[];
+  private readonly chainTail: readonly Step[];
+
+  private prepared: PreparedSnapshot | undefined;
+  private healthState: HealthState | undefined;
+  private healthEpoch = 0;
+  /** Decision cache: name config object → key → decision. Replaced wholesale on invalidation. */
+  private cache = new WeakMap<object, Map<string, Decision>>();
+  private cacheEntries = 0;
+  private cacheVersion = -1;
+  private cacheEpoch = -1;
+  /** Bumped whenever cached decisions are dropped for a change of state, health or geo data. */
+  private generationCounter = 0;
+
+  private clientsRecent = new Map<string, ClientFacts>();
+  private clientsOlder = new Map<string, ClientFacts>();
+  private clientGeneration = 0;
+
+  private decisions = 0;
+  private cacheHits = 0;
+  private rebuilds = 0;
+  private healthEvaluations = 0;
+
+  constructor(options: SteeringEngineOptions) {
+    this.snapshot = options.snapshot;
+    this.locator = options.locator;
+    this.config = prepareConfig(options.steering);
+    this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
+    this.cacheSize = options.decisionCacheSize ?? 65536;
+    // Split around the cache lookup: locate and scope give the key, the rest decides.
+    this.chainHead = [locate, scope];
+    this.chainTail = [eligible, overrides, nearest, capacity, answer];
+  }
+
+  /** The decision for one query. May be served from the decision cache (reason texts as of then). */
+  decide(query: SteeringQuery): Decision {
+    return this.run(query, this.cacheSize > 0);
+  }
+
+  /** Like `decide`, computed afresh (no cache) so every reason reflects `query.now`: for `explain`. */
+  explain(query: SteeringQuery): Decision {
+    return this.run(query, false);
+  }
+
+  stats(): SteeringStats {
+    return {
+      decisions: this.decisions,
+      cacheHits: this.cacheHits,
+      snapshotRebuilds: this.rebuilds,
+      healthEvaluations: this.healthEvaluations,
+    };
+  }
+
+  /**
+   * A number that changes whenever a decision made earlier may no longer hold: the state snapshot
+   * changed, a health verdict changed (a report expired, the start-up grace period ended) or the geo
+   * data was reloaded. Caches built on decisions (the responder's answer cache) compare it per hit.
+   */
+  generation(now: number): number {
+    const snapshot = this.snapshot();
+    const snap = this.preparedFor(snapshot);
+    this.syncCache(snap.version, this.healthFor(snapshot, snap, now).epoch);
+    this.syncGeoGeneration();
+    return this.generationCounter;
+  }
+
+  /** Drops the cached decisions when the state version or the health verdicts changed. */
+  private syncCache(version: number, epoch: number): void {
+    if (this.cacheVersion === version && this.cacheEpoch === epoch) return;
+    this.cacheVersion = version;
+    this.cacheEpoch = epoch;
+    this.dropDecisions(true);
+  }
+
+  /** Empties the decision cache; `outdated`: for a change of state, health or geo data (not size). */
+  private dropDecisions(outdated: boolean): void {
+    this.cache = new WeakMap();
+    this.cacheEntries = 0;
+    if (outdated) this.generationCounter++;
+  }
+
+  private run(query: SteeringQuery, useCache: boolean): Decision {
+    this.decisions++;
+    const snapshot = this.snapshot();
+    const snap = this.preparedFor(snapshot);
+    const health = this.healthFor(snapshot, snap, query.now);
+    const { address, source } = queryAddress(query);
+    const client = this.clientFacts(address);
+
+    let key: string | undefined;
+    let perName: Map<string, Decision> | undefined;
+    if (useCache) {
+      this.syncCache(snap.version, health.epoch);
+      key = `${query.family}|${client.key}`;
+      perName = this.cache.get(query.name);
+      const hit = perName?.get(key);
+      if (hit !== undefined) {
+        this.cacheHits++;
+        const location = locationOf(client, source);
+        return hit.location === location ? hit : { ...hit, location };
+      }
+    }
+
+    const ctx = this.newContext(query, snapshot, snap, health.views, client, source);
+    for (const step of this.chainHead) step(ctx);
+    for (const step of this.chainTail) step(ctx);
+    const decision = this.toDecision(ctx);
+
+    if (useCache && key !== undefined) {
+      if (this.cacheEntries >= this.cacheSize) {
+        this.dropDecisions(false);
+        perName = undefined;
+      }
+      if (perName === undefined) {
+        perName = new Map();
+        this.cache.set(query.name, perName);
+      }
+      perName.set(key, decision);
+      this.cacheEntries++;
+    }
+    return decision;
+  }
+
+  /** After a geo data reload: forget the located clients and the decisions made from them. */
+  private syncGeoGeneration(): void {
+    const locator = this.locator;
+    // A ReloadingGeoLocator says how often it swapped data in; any other locator is taken as fixed.
+    const reloads = (locator as { reloads?: unknown } | undefined)?.reloads;
+    const generation = typeof reloads === 'function' ? Number(reloads.call(locator)) : 0;
+    if (generation === this.clientGeneration) return;
+    this.clientsRecent = new Map();
+    this.clientsOlder = new Map();
+    this.clientGeneration = generation;
+    this.dropDecisions(true);
+  }
+
+  /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
+  private clientFacts(address: string): ClientFacts {
+    this.syncGeoGeneration();
+    let facts = this.clientsRecent.get(address);
+    if (facts !== undefined) return facts;
+    facts = this.clientsOlder.get(address) ?? locateClient(address, this.locator, this.config);
+    if (this.clientsRecent.size >= CLIENT_CACHE_SIZE) {
+      this.clientsOlder = this.clientsRecent;
+      this.clientsRecent = new Map();
+    }
+    this.clientsRecent.set(address, facts);
+    return facts;
+  }
+
+  private preparedFor(snapshot: Snapshot): PreparedSnapshot {
+    if (this.prepared === undefined || this.prepared.version !== snapshot.version) {
+      this.prepared = prepareSnapshot(snapshot);
+      this.rebuilds++;
+    }
+    return this.prepared;
+  }
+
+  /** Health verdicts at `now`, reused while no report crosses its expiry and the grace period holds. */
+  private healthFor(snapshot: Snapshot, snap: PreparedSnapshot, now: number): HealthState {
+    const cached = this.healthState;
+    if (
+      cached !== undefined &&
+      cached.version === snap.version &&
+      now >= cached.computedAt &&
+      now < cached.validUntil
+    ) {
+      return cached;
+    }
+    this.healthEvaluations++;
+    const views = new Map<string, RegionHealthView>();
+    let validUntil = Infinity;
+    if (now < this.graceUntil) validUntil = this.graceUntil;
+    for (const info of snap.regions) {
+      const reports = snapshot.health.get(info.id);
+      views.set(info.id, evaluateRegionHealth(reports, now, this.graceUntil));
+      if (reports === undefined) continue;
+      for (const r of reports.values())
+        if (r.expiresAt > now && r.expiresAt < validUntil) validUntil = r.expiresAt;
+    }
+    const changed =
+      cached === undefined || cached.version !== snap.version || !sameViews(cached.views, views) ? 1 : 0;
+    this.healthEpoch += changed;
+    this.healthState = { version: snap.version, computedAt: now, validUntil, views, epoch: this.healthEpoch };
+    return this.healthState;
+  }
+
+  private newContext(
+    query: SteeringQuery,
+    snapshot: Snapshot,
+    snap: PreparedSnapshot,
+    health: ReadonlyMap<string, RegionHealthView>,
+    client: ClientFacts,
+    source: ClientLocation['source'],
+  ): StepContext {
+    return {
+      query,
+      client,
+      source,
+      name: query.name,
+      family: query.family,
+      now: query.now,
+      config: this.config,
+      snap,
+      health,
+      rawHealth: snapshot.health,
+      graceUntil: this.graceUntil,
+      location: { ip: client.ip, source, found: false },
+      geo: undefined,
+      clientBytes: undefined,
+      verdicts: [],
+      verdictById: new Map(),
+      pool: [],
+      eligible: [],
+      ordered: undefined,
+      cidrMatch: undefined,
+      locationDependent: false,
+      rule: '',
+      notes: [],
+      allDown: false,
+      outcome: undefined,
+      answerRegions: [],
+      addresses: [],
+      scopePrefix: 0,
+      networkHash: 0,
+      nameSalt: 0,
+    };
+  }
+
+  private toDecision(ctx: StepContext): Decision {
+    const considered: RegionVerdict[] = ctx.verdicts.map((v) => ({
+      regionId: v.info.id,
+      state: v.info.state,
+      weight: v.info.weight,
+      health: v.health,
+      ...(v.distanceKm === undefined ? {} : { distanceKm: Math.round(v.distanceKm * 10) / 10 }),
+      kept: v.kept,
+      reason: v.reason,
+    }));
+    const rule = ctx.notes.length > 0 ? `${ctx.rule} (${ctx.notes.join('; ')})` : ctx.rule;
+    return {
+      outcome: ctx.outcome ?? 'nodata',
+      regions: ctx.answerRegions.map((r) => r.id),
+      addresses: ctx.addresses,
+      ttl: ctx.name.ttl,
+      scopePrefix: ctx.scopePrefix,
+      allDown: ctx.allDown,
+      location: ctx.location,
+      considered,
+      rule,
+    };
+  }
+}
+
+/** Whether two health evaluations would steer the same way (so cached decisions stay valid). */
+function sameViews(
+  a: ReadonlyMap<string, RegionHealthView>,
+  b: ReadonlyMap<string, RegionHealthView>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, view] of b) {
+    const old = a.get(id);
+    if (
+      old === undefined ||
+      old.status !== view.status ||
+      old.up !== view.up ||
+      old.inFlight !== view.inFlight
+    ) {
+      return false;
+    }
+  }
+  return true;
+}

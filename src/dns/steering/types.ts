@@ -1,0 +1,65 @@
+// The contract between the DNS tier and region selection. Everything here is pure data.
+import type { BalancedNameConfig } from '../../config/dns-schema.js';
+import type { RegionHealthView } from '../../core/health.js';
+import type { LifecycleState } from '../../core/types.js';
+import type { DeepReadonly } from '../../config/load.js';
+
+export interface ClientSubnet {
+  readonly family: 4 | 6;
+  /** The address with bits past `sourcePrefix` zero. */
+  readonly address: string;
+  readonly sourcePrefix: number;
+}
+
+export interface SteeringQuery {
+  readonly name: DeepReadonly<BalancedNameConfig>;
+  /** 4 for A, 6 for AAAA. */
+  readonly family: 4 | 6;
+  /** The packet's source address. */
+  readonly sourceIp: string;
+  /** The EDNS Client Subnet, when the query carried a valid one. */
+  readonly ecs?: ClientSubnet;
+  /** ms epoch; passed in so decisions are reproducible in tests. */
+  readonly now: number;
+}
+
+export interface ClientLocation {
+  /** The address that was located (ECS address or source address). */
+  readonly ip: string;
+  readonly source: 'ecs' | 'source-address';
+  readonly found: boolean;
+  readonly country?: string;
+  readonly continent?: string;
+  readonly lat?: number;
+  readonly lon?: number;
+  readonly network?: string;
+  readonly prefixLength?: number;
+}
+
+export interface RegionVerdict {
+  readonly regionId: string;
+  readonly state: LifecycleState;
+  readonly weight: number;
+  readonly health: RegionHealthView;
+  readonly distanceKm?: number;
+  readonly kept: boolean;
+  /** Why the region was kept or dropped, e.g. "nearest (412 km)", "draining", "health expired". */
+  readonly reason: string;
+}
+
+export interface Decision {
+  /** `addresses`: answer with them; `nodata`: NOERROR with no answer (fail-closed or no AAAA). */
+  readonly outcome: 'addresses' | 'nodata';
+  /** Chosen regions in answer order. */
+  readonly regions: readonly string[];
+  readonly addresses: readonly string[];
+  readonly ttl: number;
+  /** ECS SCOPE PREFIX-LENGTH for this answer (0 when it did not depend on location). */
+  readonly scopePrefix: number;
+  /** True when every eligible region was down and the all-down policy applied. */
+  readonly allDown: boolean;
+  readonly location: ClientLocation;
+  readonly considered: readonly RegionVerdict[];
+  /** Which step decided: "override:cidr 192.0.2.0/24", "override:country DE", "nearest", "default-order", ... */
+  readonly rule: string;
+}

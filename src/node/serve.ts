@@ -1,0 +1,223 @@
+// `meridian serve`: builds every component of one node from the configuration, in order, and closes
+// them in reverse order. Kept linear on purpose: each tier is one numbered step.
+import { parseHostPort } from '../config/primitives.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { startAdminApi, type AdminApi } from '../api/server.js';
+import { describeError } from '../core/errors.js';
+import { createLogger, type Logger } from '../infra/logger.js';
+import { createRegistry, type Registry } from '../infra/metrics/registry.js';
+import { registerStateMetrics } from '../storage/state-metrics.js';
+import { createStateStore } from '../storage/open-state.js';
+import type { StateStore } from '../storage/state-store.js';
+import { startDns, type DnsService } from '../dns/index.js';
+import { startProxy, type ProxyService } from '../proxy/index.js';
+import { startOps, type OpsService } from '../ops/service.js';
+import { auditSink } from '../ops/audit.js';
+import { opsRoutes } from '../api/ops-routes.js';
+import { policyRoutes } from '../api/policy-routes.js';
+import { startPolicies, type PolicyServices } from './policies.js';
+
+/** In-flight proxy requests get this long to finish on shutdown. */
+const PROXY_SHUTDOWN_GRACE_MS = 10_000;
+
+export interface ServeOptions {
+  /** YAML file; undefined = built-in defaults. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Where the "listening on" lines go (default: stdout). Tests parse them to learn real ports. */
+  print?: (line: string) => void;
+}
+
+export interface RunningServer {
+  readonly loaded: LoadedConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly store: StateStore;
+  /** Undefined when `api.enabled` is false. */
+  readonly api: AdminApi | undefined;
+  /** Undefined when `dns.enabled` is false. */
+  readonly dns: DnsService | undefined;
+  /** Undefined without a `proxy` section. */
+  readonly proxy: ProxyService | undefined;
+  readonly ops: OpsService;
+  readonly policies: PolicyServices;
+  /** Closes every component in reverse start order. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function url(host: string, port: number): string {
+  return `http://${hostPort(host, port)}`;
+}
+
+/** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
+async function collectMetrics(
+  registry: Registry,
+  dns: DnsService | undefined,
+  proxy: ProxyService | undefined,
+): Promise<string> {
+  const parts = [await registry.metrics()];
+  if (dns?.clustered === true) parts.push(await dns.dnsMetrics());
+  if (proxy?.clustered === true) parts.push(await proxy.proxyMetrics());
+  return parts.filter((p) => p.trim() !== '').join('\n');
+}
+
+/** Throws MeridianError E_CONFIG for a bad configuration (the CLI exits 2 on it). */
+export async function runServe(options: ServeOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+
+  // 1. Configuration (validated and frozen) and the process-wide logger and metrics registry.
+  const loaded = loadConfig(options.configPath, env);
+  const { config } = loaded;
+  const logger = createLogger(config.log.level).child({ node: loaded.nodeId });
+  const registry = createRegistry();
+  const startedAt = Date.now();
+
+  // Components are pushed here as they start; close() pops them in reverse order.
+  const closers: { name: string; close: () => Promise<void> }[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const { name, close } of closers.reverse()) {
+      try {
+        await close();
+      } catch (err) {
+        logger.error({ component: name, err: describeError(err) }, 'close failed');
+      }
+    }
+    closers.length = 0;
+  };
+
+  try {
+    // 2. Shared state: memory (single node, file-backed) or Redis.
+    const store = createStateStore(loaded, logger);
+    // Registered before start() so that a failed start still releases connections and timers.
+    closers.push({ name: 'state', close: () => store.close() });
+    await store.start();
+    registerStateMetrics(registry, store);
+
+    // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
+    //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
+    const healthGraceUntil = startedAt + config.dns.steering.healthGraceSeconds * 1000;
+    let dns: DnsService | undefined;
+    const ops = await startOps({
+      ops: config.ops,
+      state: config.state,
+      resolvePath: loaded.resolvePath,
+      store,
+      nodeId: loaded.nodeId,
+      logger,
+      registry,
+      healthGraceUntil,
+      geoRecheck: async () => {
+        if (dns !== undefined) await dns.recheckGeo();
+      },
+    });
+    closers.push({ name: 'ops', close: () => ops.close() });
+    // The memory store's audit outbox (region/backend writes, committed with the change) drains
+    // into the ops records; Redis appends audit entries in its write scripts and has no sink.
+    store.attachAuditSink?.(auditSink(ops.records));
+
+    // Traffic policies: managed through the admin API, enforced by the proxy tier.
+    const policies = await startPolicies(loaded, logger);
+    closers.push({ name: 'policies', close: () => policies.close() });
+
+    // 4. DNS tier.
+    if (config.dns.enabled) {
+      const started = await startDns({
+        config: config.dns,
+        resolvePath: loaded.resolvePath,
+        store,
+        logger,
+        registry,
+        startedAt,
+        onGeoReloadError: (path, err) => ops.alerts.geoReloadFailed(path, err),
+      });
+      dns = started;
+      closers.push({ name: 'dns', close: () => started.close() });
+      for (const a of started.addresses())
+        print(`meridian: DNS ${a.transport} on ${hostPort(a.host, a.port)}`);
+    }
+
+    // 5. Proxy tier, for one region (when `config.proxy` is set).
+    let proxy: ProxyService | undefined;
+    if (config.proxy !== undefined) {
+      const started = await startProxy({
+        config: config.proxy,
+        store,
+        logger,
+        registry,
+        reporterId: loaded.nodeId,
+        resolvePath: loaded.resolvePath,
+        policies: { store: policies.store, redis: policies.redis, keyPrefix: policies.keyPrefix },
+      });
+      proxy = started;
+      closers.push({ name: 'proxy', close: () => started.close({ graceMs: PROXY_SHUTDOWN_GRACE_MS }) });
+      for (const a of started.addresses())
+        print(`meridian: proxy ${a.protocol} on ${hostPort(a.host, a.port)}`);
+    }
+
+    // 6. Admin API (last, so it never serves before the tiers it reports on exist).
+    let api: AdminApi | undefined;
+    if (config.api.enabled) {
+      const listen = parseHostPort(config.api.listen);
+      if (listen === undefined)
+        throw new Error(`unreachable: api.listen ${config.api.listen} passed validation`);
+      api = await startAdminApi({
+        listen,
+        store,
+        token: config.api.token,
+        bodyLimitBytes: config.api.bodyLimitBytes,
+        logger,
+        registry,
+        metrics: () => collectMetrics(registry, dns, proxy),
+        healthGraceUntil,
+        ...(dns === undefined
+          ? {}
+          : { explain: (q: Parameters<DnsService['explain']>[0]) => dns?.explain(q) }),
+        extraRoutes: [
+          ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
+          ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
+        ],
+      });
+      const running = api;
+      closers.push({ name: 'api', close: () => running.close() });
+      print(`meridian: admin API on ${url(api.address.host, api.address.port)}`);
+    }
+
+    logger.info(
+      {
+        config: loaded.path ?? '(built-in defaults)',
+        state: store.status().kind,
+        api: api === undefined ? null : url(api.address.host, api.address.port),
+      },
+      'meridian started',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      loaded,
+      logger,
+      registry,
+      store,
+      api,
+      dns,
+      proxy,
+      ops,
+      policies,
+      close: () => {
+        closing ??= closeAll().then(() => {
+          logger.info('meridian stopped');
+          logger.flush();
+        });
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll();
+    logger.flush();
+    throw err;
+  }
+}

@@ -1,0 +1,275 @@
+// Header rewriting between client and backend: hop-by-hop stripping (RFC 9110 §7.6.1), the
+// X-Forwarded-* family, X-Request-ID, and reading the affinity cookie. Pure apart from
+// `crypto.randomUUID`.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { cidrContains, ipToBytes, parseCidr, unmapIPv4, type Cidr } from '../../core/ip.js';
+
+/** Never forwarded in either direction. `expect` is answered by Node itself and undici rejects it. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+  'expect',
+]);
+
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith('proxy-');
+}
+
+const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close', 'upgrade', 'Upgrade']);
+
+/** Header names listed in `Connection` (lower case), which are hop-by-hop too. */
+function connectionTokens(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  if (PLAIN_CONNECTION.has(text)) return undefined; // the usual values name no header
+
+  const out: string[] = [];
+  for (const part of text.split(',')) {
+    const t = part.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') out.push(t);
+  }
+  return out.length === 0 ? undefined : out;
+}
+
+/** Accepts a client-supplied request id only when it is short printable ASCII. */
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+export interface ForwardContext {
+  /** The client's address as seen on the socket (IPv4-mapped addresses unmapped). */
+  readonly peer: string;
+  /** Whether `peer` is a trusted proxy (its X-Forwarded-* headers are kept and appended to). */
+  readonly trusted: boolean;
+  readonly proto: 'http' | 'https';
+  readonly requestId: string;
+}
+
+export class TrustedProxies {
+  private readonly cidrs: readonly Cidr[];
+
+  constructor(list: readonly string[]) {
+    this.cidrs = list.map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined);
+  }
+
+  get empty(): boolean {
+    return this.cidrs.length === 0;
+  }
+
+  contains(address: string): boolean {
+    if (this.cidrs.length === 0) return false;
+    const bytes = ipToBytes(address);
+    if (bytes === undefined) return false;
+    for (const c of this.cidrs) if (cidrContains(c, bytes)) return true;
+    return false;
+  }
+
+  /**
+   * The original client: the socket peer, or when it is trusted, the right-most X-Forwarded-For
+   * entry that is not itself a trusted proxy.
+   */
+  clientAddress(peer: string, xff: string | string[] | undefined): string {
+    if (xff === undefined || !this.contains(peer)) return peer;
+    const parts = (Array.isArray(xff) ? xff.join(',') : xff).split(',');
+    for (let i = parts.length - 1; i >= 0; i--) {
+      const a = unmapIPv4((parts[i] ?? '').trim());
+      if (a === '') continue;
+      if (ipToBytes(a) === undefined) return peer;
+      if (!this.contains(a)) return a;
+    }
+    return peer;
+  }
+}
+
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
+  return randomUUID();
+}
+
+/**
+ * Headers for the backend request: hop-by-hop and HTTP/2 pseudo-headers removed, `host` kept
+ * (from `:authority` under HTTP/2), X-Forwarded-For/-Proto/-Host set or appended, X-Request-ID set.
+ */
+export function upstreamHeaders(incoming: IncomingHttpHeaders, ctx: ForwardContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  const extra = connectionTokens(incoming.connection);
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined) continue;
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (HOP_BY_HOP.has(name) || name.startsWith('proxy-')) continue;
+    if (extra !== undefined && extra.includes(name)) continue;
+    out[name] = Array.isArray(value) ? value.join(name === 'cookie' ? '; ' : ', ') : value;
+  }
+  const authority = incoming[':authority'];
+  if (out.host === undefined && typeof authority === 'string') out.host = authority;
+
+  const xff = ctx.trusted ? out['x-forwarded-for'] : undefined;
+  out['x-forwarded-for'] = xff === undefined || xff === '' ? ctx.peer : `${xff}, ${ctx.peer}`;
+  if (!ctx.trusted || out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = ctx.proto;
+  if (!ctx.trusted || out['x-forwarded-host'] === undefined) {
+    if (out.host !== undefined) out['x-forwarded-host'] = out.host;
+    else delete out['x-forwarded-host'];
+  }
+  out['x-request-id'] = ctx.requestId;
+  return out;
+}
+
+/**
+ * The HTTP/1 fast path of `upstreamHeaders` for a peer that is not a trusted proxy: a flat
+ * name/value list (undici takes it as is) built from the request's raw headers, in their order and
+ * case, with the same rules — hop-by-hop (and those named in `Connection`) dropped, the client's
+ * X-Forwarded-* and X-Request-ID replaced.
+ */
+export function upstreamHeaderList(
+  raw: readonly string[],
+  peer: string,
+  proto: 'http' | 'https',
+  requestId: string,
+): string[] {
+  const out: string[] = [];
+  let host: string | undefined;
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (SKIP_UPSTREAM.has(lower) || lower.startsWith('proxy-')) {
+      if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (lower === 'host') {
+      if (host !== undefined) continue; // one Host only
+      host = value;
+    }
+    out.push(name, value);
+  }
+  if (connection !== undefined) {
+    const extra = connectionTokens(connection);
+    if (extra !== undefined) {
+      for (let i = out.length - 2; i >= 0; i -= 2) {
+        if (extra.includes((out[i] as string).toLowerCase())) out.splice(i, 2);
+      }
+    }
+  }
+  out.push('x-forwarded-for', peer, 'x-forwarded-proto', proto);
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/** Request headers never copied by `upstreamHeaderList` (hop-by-hop, or replaced by the proxy). */
+const SKIP_UPSTREAM = new Set([
+  ...HOP_BY_HOP,
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-request-id',
+]);
+
+/** Response headers never copied by `downstreamHeaderList` (hop-by-hop, or set by the proxy). */
+const SKIP_DOWNSTREAM = new Set([...HOP_BY_HOP, 'x-request-id']);
+
+/**
+ * Response headers for an HTTP/1 client, from undici's raw header buffers: a flat name/value list
+ * for `writeHead`, hop-by-hop (and those named in `Connection`) and X-Request-ID dropped. Values are
+ * decoded as latin1 so their bytes pass through unchanged.
+ */
+export function downstreamHeaderList(raw: readonly Buffer[]): string[] {
+  const out: string[] = [];
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (SKIP_DOWNSTREAM.has(lower) || lower.startsWith('proxy-')) {
+      if (lower === 'connection') {
+        const v = (raw[i + 1] as Buffer).toString('latin1');
+        connection = connection === undefined ? v : `${connection}, ${v}`;
+      }
+      continue;
+    }
+    out.push(name, (raw[i + 1] as Buffer).toString('latin1'));
+  }
+  if (connection !== undefined) {
+    const extra = connectionTokens(connection);
+    if (extra !== undefined) {
+      for (let i = out.length - 2; i >= 0; i -= 2) {
+        if (extra.includes((out[i] as string).toLowerCase())) out.splice(i, 2);
+      }
+    }
+  }
+  return out;
+}
+
+/** undici's raw header buffers as a header object (lower-case names; repeated ones as arrays). */
+export function rawHeadersToObject(raw: readonly Buffer[]): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else out[name] = [seen, value];
+  }
+  return out;
+}
+
+/** Response headers for the client: hop-by-hop removed. Mutates and returns `headers`. */
+export function downstreamHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): OutgoingHttpHeaders {
+  const extra = connectionTokens(headers.connection);
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || name.startsWith('proxy-')) delete headers[name];
+  }
+  if (extra !== undefined) for (const name of extra) delete headers[name];
+  return headers;
+}
+
+/** The value of cookie `name` in a Cookie header, or undefined. */
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  let at = 0;
+  const n = header.length;
+  while (at < n) {
+    let end = header.indexOf(';', at);
+    if (end < 0) end = n;
+    let s = at;
+    while (s < end && header.charCodeAt(s) === 32) s++;
+    if (header.startsWith(name, s) && header.charCodeAt(s + name.length) === 61 /* '=' */) {
+      let value = header.slice(s + name.length + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      return value === '' ? undefined : value;
+    }
+    at = end + 1;
+  }
+  return undefined;
+}
+
+/** Only visible ASCII without separators may serve as an affinity cookie value we accept. */
+const COOKIE_VALUE = /^[A-Za-z0-9._~-]{1,128}$/;
+
+export function validCookieValue(value: string): boolean {
+  return COOKIE_VALUE.test(value);
+}
+
+export function affinityCookie(name: string, value: string, maxAgeSeconds: number, secure: boolean): string {
+  return `${name}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+}
+
+/** Adds a Set-Cookie value to a header object, keeping any the backend set. */
+export function appendSetCookie(headers: OutgoingHttpHeaders, cookie: string): void {
+  const existing = headers['set-cookie'];
+  if (existing === undefined) headers['set-cookie'] = [cookie];
+  else if (Array.isArray(existing)) existing.push(cookie);
+  else headers['set-cookie'] = [String(existing), cookie];
+}

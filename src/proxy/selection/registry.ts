@@ -1,0 +1,44 @@
+// The algorithm family: one line per algorithm. Adding one = a file exporting a factory, a line
+// here, and a traits entry in test/proxy/selection/balancers.test.ts (the contract suite refuses an
+// algorithm without one).
+import { createConsistentHash } from './consistent-hash.js';
+import { createLeastConnections } from './least-connections.js';
+import { createLeastResponseTime } from './least-response-time.js';
+import { createPowerOfTwoChoices } from './power-of-two.js';
+import { createRandom } from './random.js';
+import { createRoundRobin } from './round-robin.js';
+import { createWeightedRandom } from './weighted-random.js';
+import { createWeightedRoundRobin } from './weighted-round-robin.js';
+import type { Balancer, BalancerFactory } from './types.js';
+import { invalid } from '../../core/errors.js';
+
+export type { Balancer, BalancerFactory, Candidate, PickContext } from './types.js';
+
+const FACTORIES = {
+  round_robin: () => createRoundRobin(),
+  weighted_round_robin: () => createWeightedRoundRobin(),
+  random: () => createRandom(),
+  weighted_random: () => createWeightedRandom(),
+  least_connections: () => createLeastConnections(),
+  least_response_time: () => createLeastResponseTime(),
+  power_of_two_choices: () => createPowerOfTwoChoices(),
+  consistent_hash: () => createConsistentHash(),
+} as const satisfies Record<string, BalancerFactory>;
+
+export type BalancerName = keyof typeof FACTORIES;
+export const BALANCER_NAMES = Object.freeze(Object.keys(FACTORIES)) as readonly BalancerName[];
+
+export function isBalancerName(name: unknown): name is BalancerName {
+  return typeof name === 'string' && Object.hasOwn(FACTORIES, name);
+}
+
+/** A fresh, independent balancer (one per pool: algorithms such as round robin keep state). */
+export function createBalancer(name: BalancerName): Balancer {
+  if (!isBalancerName(name)) {
+    throw invalid(
+      'balancer',
+      `unknown algorithm ${JSON.stringify(name)}; expected one of ${BALANCER_NAMES.join(', ')}`,
+    );
+  }
+  return FACTORIES[name]();
+}

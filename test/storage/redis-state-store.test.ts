@@ -1,0 +1,309 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChangeEvent } from '../../src/core/types.js';
+import { Redis } from 'ioredis';
+import { RedisOpsRecordStore } from '../../src/storage/redis/ops-records.js';
+import { RedisStateStore } from '../../src/storage/redis/state-store.js';
+import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
+import { region, rejectsWith, report, runStateStoreContract } from './state-store-contract.js';
+
+let redis: RedisHandle;
+let prefixes = 0;
+const open: RedisStateStore[] = [];
+
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await Promise.all(open.map((s) => s.close()));
+  await redis.stop();
+});
+
+const config = (keyPrefix: string, resyncSeconds = 30) => ({
+  url: redis.url,
+  keyPrefix,
+  sentinels: [],
+  sentinelName: 'mymaster',
+  cluster: [],
+  resyncSeconds,
+  commandTimeoutMs: 1000,
+});
+
+const nextPrefix = (): string => `t${++prefixes}:`;
+
+async function makeStore(keyPrefix: string, resyncSeconds = 30): Promise<RedisStateStore> {
+  const store = new RedisStateStore({ redis: config(keyPrefix, resyncSeconds), nodeId: `test-${keyPrefix}` });
+  open.push(store);
+  await store.start();
+  return store;
+}
+
+/** Polls `check` until it returns true or the deadline passes; returns the last result. */
+async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Retries `fn` until it resolves (Redis coming back), bounded in time. */
+async function retryUntil<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+runStateStoreContract('redis', async () => {
+  const prefix = nextPrefix();
+  const store = await makeStore(prefix);
+  const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+  return {
+    store,
+    auditTrail: async () => (await records.query('audit', { order: 'asc', limit: 1000 })).items,
+    cleanup: async () => {
+      await store.close();
+      await client.quit();
+    },
+  };
+});
+
+void describe('RedisStateStore audit stream', () => {
+  void it('appends audit entries to P{meridian}:audit, read by RedisOpsRecordStore with other audit records', async () => {
+    const prefix = nextPrefix();
+    const store = await makeStore(prefix);
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+      await store.createRegion(region('eu'), { actor: 'token:1234abcd…', requestId: 'req-3' });
+      await records.append('audit', { actor: 'u', action: 'policy.create', target: 'policy/p' });
+      await records.append('alert', {
+        type: 'task_failed',
+        level: 'warning',
+        subject: 'task/x',
+        message: 'm',
+      });
+      assert.equal(await client.type(`${prefix}{meridian}:audit`), 'stream');
+      assert.equal(await client.xlen(`${prefix}{meridian}:audit`), 2);
+      assert.equal(await client.xlen(`${prefix}{ops}:alert`), 1, 'alerts stay where they were');
+      assert.equal(await client.exists(`${prefix}{ops}:audit`), 0);
+      const raw = (await client.xrange(`${prefix}{meridian}:audit`, '-', '+'))[0];
+      assert.deepEqual(raw?.[1][0], 'd');
+      const entry = JSON.parse(raw?.[1][1] ?? '{}') as Record<string, unknown>;
+      assert.equal(entry.action, 'region.create');
+      assert.equal(entry.requestId, 'req-3');
+      const page = await records.query('audit', { order: 'asc' });
+      assert.deepEqual(
+        page.items.map((r) => r.action),
+        ['region.create', 'policy.create'],
+      );
+      // Retention trims the shared stream.
+      const removed = await records.cleanup({ maxAgeMs: 86_400_000, maxCount: 1 });
+      assert.equal(removed.audit, 1);
+      assert.equal(await client.xlen(`${prefix}{meridian}:audit`), 1);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  void it('a remove that raced with an update records the state it actually removed', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    const b = await makeStore(prefix);
+    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const records = new RedisOpsRecordStore({ client, keyPrefix: prefix });
+      await a.createRegion(region('eu'));
+      const ctx = { actor: 'token:1234abcd…' };
+      // Concurrent writers: whatever the interleaving, the removal's `before` is the last update.
+      const results = await Promise.allSettled([
+        a.updateRegion('eu', { weight: 7 }, ctx),
+        b.removeRegion('eu', ctx),
+      ]);
+      const trail = (await records.query('audit', { order: 'asc' })).items;
+      const removal = trail.find((r) => r.action === 'region.remove');
+      assert.ok(removal !== undefined, JSON.stringify(trail));
+      const update = trail.find((r) => r.action === 'region.update');
+      if (update !== undefined) {
+        assert.equal(results[0]?.status, 'fulfilled');
+        assert.ok(trail.indexOf(update) < trail.indexOf(removal), 'the update committed first');
+        assert.deepEqual(removal.before, update.after);
+      } else {
+        assert.equal(results[0]?.status, 'rejected', 'the update lost to the removal');
+        assert.equal((removal.before as { weight: number }).weight, 100);
+      }
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+void describe('RedisStateStore across nodes', () => {
+  void it('a write on A appears in B within 1 s, with the right change event', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    const b = await makeStore(prefix);
+    const events: ChangeEvent[] = [];
+    b.onChange((_s, c) => events.push(c));
+
+    await a.createRegion(region('eu', { weight: 3 }));
+    assert.ok(await eventually(() => b.current().regions.get('eu')?.weight === 3, 1000), 'create reached B');
+    assert.deepEqual(events.at(-1), { kind: 'region', regionId: 'eu', id: 'eu', op: 'upsert' });
+
+    await a.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:8080' });
+    await a.reportHealth(report('eu', 'proxy-a'));
+    assert.ok(
+      await eventually(
+        () =>
+          b.current().backends.get('eu')?.has('web-1') === true && b.current().health.get('eu')?.size === 1,
+        1000,
+      ),
+      'backend and health reached B',
+    );
+
+    await b.updateRegion('eu', { state: 'draining' });
+    assert.ok(await eventually(() => a.current().regions.get('eu')?.state === 'draining', 1000), 'B → A');
+
+    await a.removeRegion('eu');
+    assert.ok(await eventually(() => !b.current().regions.has('eu'), 1000), 'remove reached B');
+    assert.equal(b.current().backends.has('eu'), false);
+    assert.equal(b.current().health.has('eu'), false);
+    assert.deepEqual(events.at(-1), { kind: 'region', regionId: 'eu', id: 'eu', op: 'delete' });
+    assert.ok(b.status().changeFeedLagMs >= 0);
+  });
+
+  void it('concurrent creates of one id on two nodes: exactly one wins', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    const b = await makeStore(prefix);
+    const results = await Promise.allSettled([
+      a.createRegion(region('race', { weight: 1 })),
+      b.createRegion(region('race', { weight: 2 })),
+      a.createRegion(region('race', { weight: 3 })),
+      b.createRegion(region('race', { weight: 4 })),
+    ]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results)
+      if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'E_CONFLICT');
+    const winner = results.find((r) => r.status === 'fulfilled')?.value;
+    assert.ok(await eventually(() => a.current().regions.get('race')?.weight === winner?.weight, 1000));
+    assert.ok(await eventually(() => b.current().regions.get('race')?.weight === winner?.weight, 1000));
+  });
+
+  void it('createBackend on a region another node just removed fails with 404', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    const b = await makeStore(prefix);
+    await a.createRegion(region('eu'));
+    assert.ok(await eventually(() => b.current().regions.has('eu'), 1000));
+    await a.removeRegion('eu');
+    // B may still see the region in its snapshot; Redis decides atomically.
+    await rejectsWith(b.createBackend('eu', { url: 'http://127.0.0.1:8080' }), 'E_NOT_FOUND');
+  });
+
+  void it('B converges after its pub/sub connection is killed and a change is made meanwhile', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix, 3600); // no periodic resync during the test
+    const b = await makeStore(prefix, 3600);
+    await a.createRegion(region('eu'));
+    assert.ok(await eventually(() => b.current().regions.has('eu'), 1000));
+    const resyncsBefore = b.status().resyncs;
+
+    const killed = await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    assert.match(killed, /^:[1-9]/, `killed the subscribers: ${killed}`);
+    // Published while B's subscriber is reconnecting: B cannot receive this message.
+    await a.updateRegion('eu', { weight: 42 });
+    await a.createRegion(region('us'));
+
+    assert.ok(
+      await eventually(
+        () => b.current().regions.get('eu')?.weight === 42 && b.current().regions.has('us'),
+        5000,
+      ),
+      'B converged',
+    );
+    assert.ok(b.status().resyncs > resyncsBefore, 'B resynced');
+    // And B's subscription works again.
+    await a.updateRegion('eu', { weight: 43 });
+    assert.ok(await eventually(() => b.current().regions.get('eu')?.weight === 43, 1000));
+  });
+
+  void it('keys are isolated by keyPrefix', async () => {
+    const one = await makeStore(nextPrefix());
+    const p2 = nextPrefix();
+    const two = await makeStore(p2);
+    await one.createRegion(region('eu'));
+    await two.resync();
+    assert.equal(two.current().regions.size, 0);
+    await two.createRegion(region('eu', { weight: 9 }));
+    assert.equal(one.current().regions.get('eu')?.weight, 100);
+    const keys = await redis.command('KEYS', `${p2}*`);
+    assert.match(keys, /\{meridian\}:regions/);
+  });
+});
+
+// These restart Redis, so they run last and on their own stores.
+void describe('RedisStateStore when Redis goes away', () => {
+  void it('writes fail fast with E_UNAVAILABLE, current() keeps the last snapshot, and writes work again later', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix);
+    await a.createRegion(region('eu'));
+    await a.reportHealth(report('eu', 'proxy-a'));
+    const last = a.current();
+
+    await redis.kill();
+    const started = Date.now();
+    await rejectsWith(a.createRegion(region('us')), 'E_UNAVAILABLE');
+    await rejectsWith(a.updateRegion('eu', { weight: 1 }), 'E_UNAVAILABLE');
+    await rejectsWith(a.reportHealth(report('eu', 'proxy-a')), 'E_UNAVAILABLE');
+    assert.ok(Date.now() - started < 3000, `failed in ${Date.now() - started} ms`);
+    assert.ok(await eventually(() => !a.status().connected, 3000), 'status shows disconnected');
+    assert.equal(a.current(), last);
+    assert.equal(a.current().regions.get('eu')?.weight, 100);
+    await rejectsWith(a.resync(), 'E_UNAVAILABLE');
+    assert.equal(a.current(), last);
+
+    await redis.start(); // a fresh, empty Redis
+    const us = await retryUntil(() => a.createRegion(region('us')), 10_000);
+    assert.equal(us.id, 'us');
+    assert.ok(a.current().regions.has('us'));
+    assert.ok(await eventually(() => a.status().connected, 3000));
+    // The new Redis lost "eu"; the store follows the source of truth once it resynced.
+    assert.ok(await eventually(() => !a.current().regions.has('eu'), 5000), 'resynced to the new Redis');
+  });
+
+  void it('B resyncs after Redis restarts', async () => {
+    const prefix = nextPrefix();
+    const a = await makeStore(prefix, 3600);
+    const b = await makeStore(prefix, 3600);
+    await a.createRegion(region('old'));
+    assert.ok(await eventually(() => b.current().regions.has('old'), 1000));
+
+    await redis.restart();
+    await retryUntil(() => a.createRegion(region('new')), 10_000);
+    assert.ok(
+      await eventually(() => b.current().regions.has('new') && !b.current().regions.has('old'), 8000),
+      `B converged: ${[...b.current().regions.keys()].join(',')}`,
+    );
+    assert.ok(await eventually(() => b.status().connected, 3000));
+  });
+
+  void it('start() fails clearly when Redis cannot be reached', async () => {
+    const store = new RedisStateStore({
+      redis: { ...config(nextPrefix()), url: 'redis://127.0.0.1:1' },
+      startTimeoutMs: 500,
+    });
+    const err = await rejectsWith(store.start(), 'E_UNAVAILABLE');
+    assert.match(err.message, /127\.0\.0\.1:1/);
+    await rejectsWith(store.createRegion(region('eu')), 'E_UNAVAILABLE');
+    await store.close();
+  });
+});
