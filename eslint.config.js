@@ -3,7 +3,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'geo-data/**', 'eslint.config.js', 'src/cli/bin.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'geo-data/**',
+      'eslint.config.js',
+      '.dependency-cruiser.cjs',
+      'src/cli/bin.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -31,7 +40,7 @@ export default tseslint.config(
   },
   {
     // dns2 and maxmind ship loose or missing types; their values are narrowed at the boundary.
-    files: ['src/dns/**/*.ts', 'src/dns/geo/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
+    files: ['src/dns/**/*.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

@@ -18,7 +18,7 @@
 // nothing changes. Writes are audited when an audit log is given.
 import { invalid } from '../core/errors.js';
 import { POLICY_TYPES, type PolicyType, type QuotaPolicy } from '../config/policy-schema.js';
-import type { QuotaUsage } from '../proxy/policy/quota.js';
+import type { QuotaUsage } from '../storage/policy-store.js';
 import type { Policy, PolicyFilter, PolicyStore } from '../storage/policy-store.js';
 import type { ApiRequest, ApiResponse, ApiRoute } from './server.js';
 

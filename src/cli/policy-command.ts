@@ -15,7 +15,7 @@ import { Option, type Command } from 'commander';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { describeError, isMeridianError } from '../core/errors.js';
 import { parsePolicy, POLICY_TYPES, QUOTA_PERIODS, type Policy } from '../config/policy-schema.js';
-import type { QuotaUsage } from '../proxy/policy/quota.js';
+import type { QuotaUsage } from '../storage/policy-store.js';
 import type { ImportResult } from '../storage/policy-store.js';
 import { validateBatch } from '../storage/policy-store.js';
 import { ApiClient } from './client.js';

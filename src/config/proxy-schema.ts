@@ -1,6 +1,5 @@
 // Schema of the `proxy` section (the regional proxy tier). Owned by the proxy tier's work.
 import { z } from 'zod';
-import { BALANCER_NAMES, type BalancerName } from '../proxy/selection/registry.js';
 import { parseCidr } from '../core/ip.js';
 import { healthCheckSchema, outlierSchema, reportSchema } from './health-schema.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
@@ -96,11 +95,16 @@ export const proxySchema = z
      */
     workers: nonNegativeInt.default(1),
     /**
-     * The balancing algorithm (src/balancers/registry.ts). `consistent_hash` is the affinity ring
+     * The balancing algorithm, by name. The proxy tier checks the name against its registry
+     * (src/proxy/selection/registry.ts) when the node starts: the config layer sits below the tiers
+     * and does not know their plug-ins. `consistent_hash` is the affinity ring
      * (cookie/header/IP keys, walk to the next healthy backend, panic mode, bounded loads); every
      * other algorithm picks among the healthy active backends, retries going to one not yet tried.
      */
-    balancer: z.enum(BALANCER_NAMES as [BalancerName, ...BalancerName[]]).default('consistent_hash'),
+    balancer: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/, 'expected an algorithm name such as consistent_hash')
+      .default('consistent_hash'),
     affinity: affinity.prefault({}),
     /** Ring points per unit of weight (the hash ring's default when absent). */
     vnodes: z.number().int().min(1).max(10000).optional(),

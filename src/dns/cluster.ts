@@ -13,7 +13,7 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
-import type { DnsService } from './index.js';
+import type { DnsService } from './types.js';
 import { DNS_PROTOCOL, MSG_GEO_RECHECK, type InitMessage, type PrimaryMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';

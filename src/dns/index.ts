@@ -13,40 +13,15 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
 import { MeridianError } from '../core/errors.js';
-import type { Logger } from '../infra/logger.js';
-import type { StateStore } from '../storage/state-store.js';
 import { startCluster } from './cluster.js';
-import type { ExplainQuery, ExplainResult } from './answer/responder.js';
 import { createRuntime } from './runtime.js';
-import { DnsListeners, type BoundAddress, type ListenSpec } from './transport/server.js';
+import type { DnsService, StartDnsOptions } from './types.js';
+import { DnsListeners, type ListenSpec } from './transport/server.js';
 
 export type { ExplainQuery, ExplainResult } from './answer/responder.js';
 export type { BoundAddress } from './transport/server.js';
 
-export interface StartDnsOptions {
-  readonly config: DeepReadonly<DnsConfig>;
-  readonly resolvePath: (p: string) => string;
-  readonly store: StateStore;
-  readonly logger: Logger;
-  readonly registry: Registry;
-  readonly startedAt: number;
-  /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
-  readonly onGeoReloadError?: (path: string, err: unknown) => void;
-}
-
-export interface DnsService {
-  /** Whether queries are answered by node:cluster workers (metrics then come from `dnsMetrics`). */
-  readonly clustered: boolean;
-  close(): Promise<void>;
-  /** The bound sockets (real ports, also when the config said port 0). */
-  addresses(): BoundAddress[];
-  /** The steering decision for a name and client, computed afresh. E_NOT_FOUND / E_VALIDATION. */
-  explain(q: ExplainQuery): ExplainResult;
-  /** The DNS metrics in Prometheus text format (aggregated over the workers in cluster mode). */
-  dnsMetrics(): Promise<string>;
-  /** Re-reads the geo databases now (every worker too); rejects if one fails to load. */
-  recheckGeo(): Promise<void>;
-}
+export type { DnsService, StartDnsOptions } from './types.js';
 
 export function listenSpecs(config: DeepReadonly<DnsConfig>): ListenSpec[] {
   return config.listen.map((text, i) => {

@@ -10,7 +10,7 @@ import { registerStateMetrics } from '../storage/state-metrics.js';
 import { createStateStore } from '../storage/open-state.js';
 import type { StateStore } from '../storage/state-store.js';
 import { startDns, type DnsService } from '../dns/index.js';
-import { startProxy, type ProxyService } from '../proxy/index.js';
+import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
 import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
 import { opsRoutes } from '../api/ops-routes.js';
@@ -73,6 +73,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   // 1. Configuration (validated and frozen) and the process-wide logger and metrics registry.
   const loaded = loadConfig(options.configPath, env);
   const { config } = loaded;
+  if (config.proxy !== undefined) checkProxyConfig(config.proxy);
   const logger = createLogger(config.log.level).child({ node: loaded.nodeId });
   const registry = createRegistry();
   const startedAt = Date.now();

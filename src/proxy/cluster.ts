@@ -20,7 +20,7 @@ import type { ProxyConfig } from '../config/proxy-schema.js';
 import { MeridianError, describeError } from '../core/errors.js';
 import type { Policy } from '../config/policy-schema.js';
 import type { BackendHealth, HealthReport } from '../core/types.js';
-import type { ProxyAddress, ProxyOptions, ProxyService } from './index.js';
+import type { ProxyAddress, ProxyOptions, ProxyService } from './types.js';
 import {
   MSG_METRICS,
   MSG_METRICS_DONE,

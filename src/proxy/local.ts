@@ -18,7 +18,7 @@ import type { Logger } from '../infra/logger.js';
 import { PolicyEngine } from './policy/engine.js';
 import { ProxyEngine, type UpgradeRequest } from './engine/engine.js';
 import { createHttp1Server, errorResponse, type Http1Server } from './frontend/http1/server.js';
-import type { ProxyAddress, ProxyOptions, ProxyService } from './index.js';
+import type { ProxyAddress, ProxyOptions, ProxyService } from './types.js';
 import { ProxyMetrics } from './metrics.js';
 
 interface Listener {

@@ -3,9 +3,30 @@
 // The proxy's hot path reads only `current()`, a synchronous immutable snapshot.
 import { conflict, invalid, notFound } from '../core/errors.js';
 import { cidrContains, ipToBytes, parseCidr, unmapIPv4 } from '../core/ip.js';
-import { parsePolicy, POLICY_TYPES, type Policy, type PolicyType } from '../config/policy-schema.js';
+import {
+  parsePolicy,
+  POLICY_TYPES,
+  type Policy,
+  type PolicyType,
+  type QuotaPeriod,
+} from '../config/policy-schema.js';
 
 export type { Policy, PolicyType };
+
+/** A quota's usage for one client key in the current period, as the admin API reports it. */
+export interface QuotaUsage {
+  readonly policyId: string;
+  readonly key: string;
+  readonly period: QuotaPeriod;
+  readonly limit: number;
+  readonly used: number;
+  readonly remaining: number;
+  readonly periodStart: string;
+  readonly resetAt: string;
+  readonly resetInSeconds: number;
+  /** `cluster` when counted in Redis, `local` when counted by this process only. */
+  readonly counting: 'cluster' | 'local';
+}
 
 export interface PolicyFilter {
   readonly type?: PolicyType;

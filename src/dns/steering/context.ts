@@ -6,8 +6,7 @@ import type { RegionHealthView } from '../../core/health.js';
 import type { Cidr, IpFamily } from '../../core/ip.js';
 import type { LifecycleState, Region, Snapshot } from '../../core/types.js';
 import type { GeoResult } from '../geo/types.js';
-import type { ClientFacts } from './locate.js';
-import type { ClientLocation, SteeringQuery } from './types.js';
+import type { ClientFacts, ClientLocation, SteeringQuery } from './types.js';
 
 /** A region as the steps need it, precomputed once per snapshot version. */
 export interface RegionInfo {

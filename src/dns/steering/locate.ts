@@ -6,8 +6,8 @@
 // configuration, so the engine memoizes its result per address string; the step itself only copies
 // the facts into the context.
 import { ipFamily, ipToBytes, unmapIPv4 } from '../../core/ip.js';
-import type { GeoLocator, GeoResult } from '../geo/types.js';
-import type { ClientLocation, SteeringQuery } from './types.js';
+import type { GeoLocator } from '../geo/types.js';
+import type { ClientFacts, ClientLocation, SteeringQuery } from './types.js';
 import type { PreparedConfig, StepContext } from './context.js';
 import { scopeOf } from './scope.js';
 
@@ -17,21 +17,6 @@ export function unmapAddress(address: string): string {
   const zone = text.indexOf('%');
   if (zone >= 0) text = text.slice(0, zone);
   return unmapIPv4(text);
-}
-
-/** Everything about a client address that does not depend on the query name, family or time. */
-export interface ClientFacts {
-  /** The unmapped address that was located. */
-  readonly ip: string;
-  readonly bytes: Uint8Array | undefined;
-  readonly geo: GeoResult | undefined;
-  /** ECS scope before the answer step's location-independence rules (see scope.ts). */
-  readonly scopePrefix: number;
-  /** Decision-cache key part: the client network at `scopePrefix` plus the geo record. */
-  readonly key: string;
-  /** The ClientLocation for each source kind, built on first use. */
-  ecsLocation?: ClientLocation;
-  sourceLocation?: ClientLocation;
 }
 
 /** The address a query is located by, as sent (before unmapping). */

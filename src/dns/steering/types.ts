@@ -3,6 +3,7 @@ import type { BalancedNameConfig } from '../../config/dns-schema.js';
 import type { RegionHealthView } from '../../core/health.js';
 import type { LifecycleState } from '../../core/types.js';
 import type { DeepReadonly } from '../../config/load.js';
+import type { GeoResult } from '../geo/types.js';
 
 export interface ClientSubnet {
   readonly family: 4 | 6;
@@ -62,4 +63,19 @@ export interface Decision {
   readonly considered: readonly RegionVerdict[];
   /** Which step decided: "override:cidr 192.0.2.0/24", "override:country DE", "nearest", "default-order", ... */
   readonly rule: string;
+}
+
+/** Everything about a client address that does not depend on the query name, family or time. */
+export interface ClientFacts {
+  /** The unmapped address that was located. */
+  readonly ip: string;
+  readonly bytes: Uint8Array | undefined;
+  readonly geo: GeoResult | undefined;
+  /** ECS scope before the answer step's location-independence rules (see scope.ts). */
+  readonly scopePrefix: number;
+  /** Decision-cache key part: the client network at `scopePrefix` plus the geo record. */
+  readonly key: string;
+  /** The ClientLocation for each source kind, built on first use. */
+  ecsLocation?: ClientLocation;
+  sourceLocation?: ClientLocation;
 }

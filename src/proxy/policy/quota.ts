@@ -10,7 +10,10 @@
 //
 // Period lengths are injectable (`periodMs`) so tests can see a boundary pass in a second.
 import type { QuotaPeriod, QuotaPolicy } from '../../config/policy-schema.js';
+import type { QuotaUsage } from '../../storage/policy-store.js';
 import type { LimitState } from './verdict.js';
+
+export type { QuotaUsage } from '../../storage/policy-store.js';
 import { LuaScript, type RedisConnection } from '../../infra/redis/lua-script.js';
 
 export const PERIOD_MS: Readonly<Record<QuotaPeriod, number>> = {
@@ -21,20 +24,6 @@ export const PERIOD_MS: Readonly<Record<QuotaPeriod, number>> = {
 const MAX_BATCH = 16;
 const FAILURE_BACKOFF_MS = 1000;
 const MAX_LOCAL_KEYS = 100_000;
-
-export interface QuotaUsage {
-  readonly policyId: string;
-  readonly key: string;
-  readonly period: QuotaPeriod;
-  readonly limit: number;
-  readonly used: number;
-  readonly remaining: number;
-  readonly periodStart: string;
-  readonly resetAt: string;
-  readonly resetInSeconds: number;
-  /** `cluster` when counted in Redis, `local` when counted by this process only. */
-  readonly counting: 'cluster' | 'local';
-}
 
 export interface QuotaTake {
   readonly ok: boolean;

@@ -10,7 +10,7 @@ import { createRoundRobin } from './round-robin.js';
 import { createWeightedRandom } from './weighted-random.js';
 import { createWeightedRoundRobin } from './weighted-round-robin.js';
 import type { Balancer, BalancerFactory } from './types.js';
-import { invalid } from '../../core/errors.js';
+import { invalid, MeridianError } from '../../core/errors.js';
 
 export type { Balancer, BalancerFactory, Candidate, PickContext } from './types.js';
 
@@ -32,8 +32,20 @@ export function isBalancerName(name: unknown): name is BalancerName {
   return typeof name === 'string' && Object.hasOwn(FACTORIES, name);
 }
 
+/**
+ * The config layer takes any algorithm name (it sits below the tiers); the node checks it here at
+ * start-up, so a typo stops `meridian serve` with a config error naming the key.
+ */
+export function checkBalancerName(name: string, key: string): void {
+  if (!isBalancerName(name))
+    throw new MeridianError(
+      'E_CONFIG',
+      `${key}: unknown algorithm ${JSON.stringify(name)}; expected one of ${BALANCER_NAMES.join(', ')}`,
+    );
+}
+
 /** A fresh, independent balancer (one per pool: algorithms such as round robin keep state). */
-export function createBalancer(name: BalancerName): Balancer {
+export function createBalancer(name: string): Balancer {
   if (!isBalancerName(name)) {
     throw invalid(
       'balancer',

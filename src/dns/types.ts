@@ -1,0 +1,34 @@
+// The DNS tier's public types: what `meridian serve` passes in and gets back. Kept apart from
+// index.ts so the clustered tier (cluster.ts) can name them without an import cycle.
+import type { Registry } from 'prom-client';
+import type { DnsConfig } from '../config/dns-schema.js';
+import type { DeepReadonly } from '../config/load.js';
+import type { Logger } from '../infra/logger.js';
+import type { StateStore } from '../storage/state-store.js';
+import type { ExplainQuery, ExplainResult } from './answer/responder.js';
+import type { BoundAddress } from './transport/server.js';
+
+export interface StartDnsOptions {
+  readonly config: DeepReadonly<DnsConfig>;
+  readonly resolvePath: (p: string) => string;
+  readonly store: StateStore;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly startedAt: number;
+  /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
+  readonly onGeoReloadError?: (path: string, err: unknown) => void;
+}
+
+export interface DnsService {
+  /** Whether queries are answered by node:cluster workers (metrics then come from `dnsMetrics`). */
+  readonly clustered: boolean;
+  close(): Promise<void>;
+  /** The bound sockets (real ports, also when the config said port 0). */
+  addresses(): BoundAddress[];
+  /** The steering decision for a name and client, computed afresh. E_NOT_FOUND / E_VALIDATION. */
+  explain(q: ExplainQuery): ExplainResult;
+  /** The DNS metrics in Prometheus text format (aggregated over the workers in cluster mode). */
+  dnsMetrics(): Promise<string>;
+  /** Re-reads the geo databases now (every worker too); rejects if one fails to load. */
+  recheckGeo(): Promise<void>;
+}
