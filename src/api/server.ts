@@ -1,7 +1,7 @@
 // The admin API: JSON over HTTP on fastify. Reads are open, writes need `Authorization: Bearer`.
 // Every error answer has the shape of MeridianError.toJSON(); bad input never takes the server down.
-// Region and backend writes pass a WriteContext (the token's fingerprint as the actor, fastify's
-// request id) to the store, which records the audit entry atomically with the change.
+// Region and backend writes pass a WriteContext (the token's id as the actor, `token:config`, and
+// fastify's request id) to the store, which records the audit entry atomically with the change.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -16,7 +16,7 @@ import {
   validateRegionPatch,
 } from '../core/validate.js';
 import type { Logger } from '../infra/logger.js';
-import { tokenFingerprint } from '../ops/audit.js';
+import { CONFIG_TOKEN_ID, tokenActor } from '../ops/audit.js';
 import type { StateStore } from '../storage/state-store.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
@@ -34,7 +34,7 @@ export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly body: unknown;
-  /** On authenticated routes: who wrote, as a token fingerprint (`token:ab12cd34…`), never the token. */
+  /** On authenticated routes: who wrote, as the token's id (`token:config`), never the token or its hash. */
   readonly actor?: string;
   /** fastify's request id, for correlating logs and audit records. */
   readonly requestId?: string;
@@ -89,8 +89,11 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** Builds the auth check; tokens are compared as fixed-length digests in constant time. */
-function makeAuthCheck(token: string | undefined): (header: string | undefined) => void {
+/**
+ * Builds the auth check, which returns the id of the token presented; tokens are compared as
+ * fixed-length digests in constant time.
+ */
+function makeAuthCheck(token: string | undefined): (header: string | undefined) => string {
   const expected = token === undefined || token === '' ? undefined : digest(token);
   return (header) => {
     if (expected === undefined) {
@@ -109,6 +112,7 @@ function makeAuthCheck(token: string | undefined): (header: string | undefined) 
     if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
       throw new MeridianError('E_UNAUTHORIZED', 'invalid API token');
     }
+    return CONFIG_TOKEN_ID;
   };
 }
 
@@ -379,14 +383,16 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   }
 
   // ---- registration: each path gets its methods, plus a 405 for every other method ------------
+  /** The id of the token each authenticated request presented (set by its onRequest check). */
+  const tokenIds = new WeakMap<FastifyRequest, string>();
   const run = async (entry: RouteEntry, req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const bearer = entry.auth ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] : undefined;
+    const tokenId = tokenIds.get(req);
     const res = await entry.handler({
       params: stringParams(req.params),
       query: queryParams(req.query),
       body: req.body,
       requestId: req.id,
-      ...(bearer === undefined ? {} : { actor: tokenFingerprint(bearer) }),
+      ...(tokenId === undefined ? {} : { actor: tokenActor(tokenId) }),
     });
     const status = res.status ?? (res.body === undefined ? 204 : 200);
     if (res.body === undefined) await reply.code(status).send();
@@ -402,7 +408,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
           ? {
               onRequest: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
                 try {
-                  checkAuth(req.headers.authorization);
+                  tokenIds.set(req, checkAuth(req.headers.authorization));
                   done();
                 } catch (err) {
                   done(err as Error);

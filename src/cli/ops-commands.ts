@@ -177,7 +177,7 @@ export function registerOpsCommands(program: Command, deps: OpsCommandDeps = {})
   }
 
   addPaging(program.command('audit').description('show the audit log: who changed what, newest first'))
-    .option('--actor <actor>', 'only this actor, e.g. token:ab12cd34… or task:nightly')
+    .option('--actor <actor>', 'only this actor, e.g. token:config or task:nightly')
     .option('--target <target>', 'only this target, e.g. region/eu-west; a trailing * matches a prefix')
     .action(async (flags: PageFlags & { actor?: string; target?: string }, cmd: Command) => {
       const params = new URLSearchParams();
