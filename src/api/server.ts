@@ -15,9 +15,11 @@ import {
   validateRegionInput,
   validateRegionPatch,
 } from '../core/validate.js';
+import { LogLimiter } from '../infra/log-limiter.js';
 import type { Logger } from '../infra/logger.js';
 import { CONFIG_TOKEN_ID, tokenActor } from '../ops/audit.js';
 import type { StateStore } from '../storage/state-store.js';
+import { AuthThrottle, type AuthThrottleConfig } from './auth-throttle.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
 
@@ -61,6 +63,8 @@ export interface AdminApiOptions {
   store: StateStore;
   token: string | undefined;
   bodyLimitBytes: number;
+  /** Failed authentications allowed per client address before its writes get 429 (default 10 per 60 s). */
+  authFailures?: AuthThrottleConfig;
   logger: Logger;
   metrics: () => Promise<string>;
   explain?: (q: ExplainQuery) => unknown;
@@ -158,6 +162,14 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   const now = options.now ?? Date.now;
   const graceUntil = options.healthGraceUntil ?? 0;
   const checkAuth = makeAuthCheck(options.token);
+  const throttle = new AuthThrottle(options.authFailures ?? { burst: 10, perSeconds: 60 }, now);
+  // A guessing client must not flood the log either: at most 10 lines per 10 s, the rest counted.
+  const authLog = new LogLimiter(10, 10_000);
+  const logAuth = (fields: Record<string, unknown>, message: string): void => {
+    if (!authLog.allow(now())) return;
+    log.warn({ ...fields, suppressed: authLog.suppressed }, message);
+    authLog.suppressed = 0;
+  };
 
   const requests =
     options.registry === undefined
@@ -406,11 +418,29 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
         url: path,
         ...(entry.auth
           ? {
-              onRequest: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+              onRequest: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+                const retryAfter = throttle.retryAfterSeconds(req.ip);
+                if (retryAfter > 0) {
+                  logAuth(
+                    { ip: req.ip, method: req.method, url: req.url, retryAfter },
+                    'admin API authentication throttled',
+                  );
+                  const message = `too many failed authentications from ${req.ip}; retry in ${retryAfter} s`;
+                  void reply
+                    .code(429)
+                    .header('retry-after', String(retryAfter))
+                    .send({ error: { code: 'E_RATE_LIMITED', message } });
+                  return;
+                }
                 try {
                   tokenIds.set(req, checkAuth(req.headers.authorization));
                   done();
                 } catch (err) {
+                  throttle.failed(req.ip);
+                  logAuth(
+                    { ip: req.ip, method: req.method, url: req.url, reason: describeError(err) },
+                    'admin API authentication failed',
+                  );
                   done(err as Error);
                 }
               },
