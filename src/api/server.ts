@@ -4,7 +4,7 @@
 // fastify's request id) to the store, which records the audit entry atomically with the change.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, prometheusContentType, type Registry } from 'prom-client';
 import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
 import { ipFamily, parseCidr } from '../core/ip.js';
@@ -183,7 +183,9 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
 
   const app = fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // No per-request log lines (the requests counter and our own error logs cover them); through the
+    // log controller, as the top-level disableRequestLogging option is deprecated (FSTDEP023).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: bodyLimitBytes,
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
@@ -214,7 +216,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     if (e.code === 'E_INTERNAL')
       log.error({ err, method: req.method, url: req.url }, 'admin API request failed');
     else if (e.code === 'E_UNAVAILABLE')
-      log.warn({ method: req.method, url: req.url, msg: e.message }, 'store unavailable');
+      log.warn({ method: req.method, url: req.url, reason: e.message }, 'store unavailable');
     if (e.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
     void reply.code(e.httpStatus).send(e.toJSON());
   });
