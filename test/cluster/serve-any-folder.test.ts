@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
+import { promtoolProblems } from '../helpers/promtool.js';
 import { startBackend, waitFor, type TestBackend } from '../helpers/backends.js';
 import {
   startMeridian,
@@ -73,5 +74,13 @@ void describe('serve with workers: 2 from a folder outside the checkout', () => 
       return status === 200;
     });
     assert.equal(status, 200);
+  });
+
+  void it('serves metrics aggregated over the workers that pass promtool check metrics', async () => {
+    const res = await fetch(`${node.apiUrl}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /meridian_proxy_requests_total\{/);
+    assert.equal(await promtoolProblems(text), '');
   });
 });
