@@ -30,6 +30,18 @@ function joinComponents(parent: unknown, child: unknown): unknown {
   return parent.endsWith(`.${child}`) ? parent : `${parent}.${child}`;
 }
 
+/** The keys (and values) each logger binds, read once: bindings() parses them on every call. */
+const boundFields = new WeakMap<object, ReadonlyMap<string, unknown>>();
+
+function bound(logger: Logger): ReadonlyMap<string, unknown> {
+  let fields = boundFields.get(logger);
+  if (fields === undefined) {
+    fields = new Map(Object.entries(logger.bindings()));
+    boundFields.set(logger, fields);
+  }
+  return fields;
+}
+
 /** pino's own `child`: a pino child inherits its parent's properties, our `child` included. */
 type PinoChild = (this: Logger, bindings: Bindings, options?: ChildLoggerOptions) => Logger;
 
@@ -44,13 +56,14 @@ function withUniqueKeys(
   rootKeys: ReadonlySet<string>,
 ): Logger {
   const child = (bindings: Bindings, options?: ChildLoggerOptions): Logger => {
-    const inherited = logger.bindings();
-    if (!Object.keys(bindings).some((k) => k in inherited)) {
+    // Cached: fastify makes a child per request.
+    const inherited = bound(logger);
+    if (!Object.keys(bindings).some((k) => inherited.has(k))) {
       return withUniqueKeys(pinoChild.call(logger, bindings, options), root, pinoChild, rootKeys);
     }
-    const merged: Bindings = { ...inherited, ...bindings };
-    if ('component' in inherited && 'component' in bindings) {
-      merged.component = joinComponents(inherited.component, bindings.component);
+    const merged: Bindings = { ...Object.fromEntries(inherited), ...bindings };
+    if (inherited.has('component') && 'component' in bindings) {
+      merged.component = joinComponents(inherited.get('component'), bindings.component);
     }
     for (const key of rootKeys) delete merged[key];
     const made = pinoChild.call(root, merged, { level: logger.level, ...options });
@@ -59,18 +72,6 @@ function withUniqueKeys(
   // Meridian uses no custom levels, which is all the generic signature adds.
   logger.child = child as unknown as Logger['child'];
   return logger;
-}
-
-/** The keys (and values) each logger binds, read once: bindings() parses them on every call. */
-const boundFields = new WeakMap<object, ReadonlyMap<string, unknown>>();
-
-function bound(logger: Logger): ReadonlyMap<string, unknown> {
-  let fields = boundFields.get(logger);
-  if (fields === undefined) {
-    fields = new Map(Object.entries(logger.bindings()));
-    boundFields.set(logger, fields);
-  }
-  return fields;
 }
 
 const sameValue = (a: unknown, b: unknown): boolean =>
