@@ -31,7 +31,7 @@ import type { ApiRequest, ApiResponse, ApiRoute } from './server.js';
  * changes are audited with the actor `api`.
  */
 export interface OpsApiRequest extends ApiRequest {
-  /** e.g. `token:ab12cd34…` (tokenFingerprint of the bearer token). */
+  /** e.g. `token:config` (tokenActor of the token's id). */
   readonly actor?: string;
   readonly requestId?: string;
 }

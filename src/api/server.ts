@@ -1,10 +1,10 @@
 // The admin API: JSON over HTTP on fastify. Reads are open, writes need `Authorization: Bearer`.
 // Every error answer has the shape of MeridianError.toJSON(); bad input never takes the server down.
-// Region and backend writes pass a WriteContext (the token's fingerprint as the actor, fastify's
-// request id) to the store, which records the audit entry atomically with the change.
+// Region and backend writes pass a WriteContext (the token's id as the actor, `token:config`, and
+// fastify's request id) to the store, which records the audit entry atomically with the change.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { fastify, type FastifyReply, type FastifyRequest } from 'fastify';
+import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, prometheusContentType, type Registry } from 'prom-client';
 import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
 import { ipFamily, parseCidr } from '../core/ip.js';
@@ -15,9 +15,11 @@ import {
   validateRegionInput,
   validateRegionPatch,
 } from '../core/validate.js';
+import { LogLimiter } from '../infra/log-limiter.js';
 import type { Logger } from '../infra/logger.js';
-import { tokenFingerprint } from '../ops/audit.js';
+import { CONFIG_TOKEN_ID, tokenActor } from '../ops/audit.js';
 import type { StateStore } from '../storage/state-store.js';
+import { AuthThrottle, type AuthThrottleConfig } from './auth-throttle.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
 
@@ -34,7 +36,7 @@ export interface ApiRequest {
   readonly params: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string | undefined>>;
   readonly body: unknown;
-  /** On authenticated routes: who wrote, as a token fingerprint (`token:ab12cd34…`), never the token. */
+  /** On authenticated routes: who wrote, as the token's id (`token:config`), never the token or its hash. */
   readonly actor?: string;
   /** fastify's request id, for correlating logs and audit records. */
   readonly requestId?: string;
@@ -61,6 +63,8 @@ export interface AdminApiOptions {
   store: StateStore;
   token: string | undefined;
   bodyLimitBytes: number;
+  /** Failed authentications allowed per client address before its writes get 429 (default 10 per 60 s). */
+  authFailures?: AuthThrottleConfig;
   logger: Logger;
   metrics: () => Promise<string>;
   explain?: (q: ExplainQuery) => unknown;
@@ -89,8 +93,11 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-/** Builds the auth check; tokens are compared as fixed-length digests in constant time. */
-function makeAuthCheck(token: string | undefined): (header: string | undefined) => void {
+/**
+ * Builds the auth check, which returns the id of the token presented; tokens are compared as
+ * fixed-length digests in constant time.
+ */
+function makeAuthCheck(token: string | undefined): (header: string | undefined) => string {
   const expected = token === undefined || token === '' ? undefined : digest(token);
   return (header) => {
     if (expected === undefined) {
@@ -109,6 +116,7 @@ function makeAuthCheck(token: string | undefined): (header: string | undefined) 
     if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
       throw new MeridianError('E_UNAUTHORIZED', 'invalid API token');
     }
+    return CONFIG_TOKEN_ID;
   };
 }
 
@@ -154,6 +162,14 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   const now = options.now ?? Date.now;
   const graceUntil = options.healthGraceUntil ?? 0;
   const checkAuth = makeAuthCheck(options.token);
+  const throttle = new AuthThrottle(options.authFailures ?? { burst: 10, perSeconds: 60 }, now);
+  // A guessing client must not flood the log either: at most 10 lines per 10 s, the rest counted.
+  const authLog = new LogLimiter(10, 10_000);
+  const logAuth = (fields: Record<string, unknown>, message: string): void => {
+    if (!authLog.allow(now())) return;
+    log.warn({ ...fields, suppressed: authLog.suppressed }, message);
+    authLog.suppressed = 0;
+  };
 
   const requests =
     options.registry === undefined
@@ -167,7 +183,9 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
 
   const app = fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // No per-request log lines (the requests counter and our own error logs cover them); through the
+    // log controller, as the top-level disableRequestLogging option is deprecated (FSTDEP023).
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: bodyLimitBytes,
     routerOptions: { ignoreTrailingSlash: true },
     return503OnClosing: true,
@@ -198,7 +216,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     if (e.code === 'E_INTERNAL')
       log.error({ err, method: req.method, url: req.url }, 'admin API request failed');
     else if (e.code === 'E_UNAVAILABLE')
-      log.warn({ method: req.method, url: req.url, msg: e.message }, 'store unavailable');
+      log.warn({ method: req.method, url: req.url, reason: e.message }, 'store unavailable');
     if (e.code === 'E_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer');
     void reply.code(e.httpStatus).send(e.toJSON());
   });
@@ -379,14 +397,16 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   }
 
   // ---- registration: each path gets its methods, plus a 405 for every other method ------------
+  /** The id of the token each authenticated request presented (set by its onRequest check). */
+  const tokenIds = new WeakMap<FastifyRequest, string>();
   const run = async (entry: RouteEntry, req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const bearer = entry.auth ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? '')?.[1] : undefined;
+    const tokenId = tokenIds.get(req);
     const res = await entry.handler({
       params: stringParams(req.params),
       query: queryParams(req.query),
       body: req.body,
       requestId: req.id,
-      ...(bearer === undefined ? {} : { actor: tokenFingerprint(bearer) }),
+      ...(tokenId === undefined ? {} : { actor: tokenActor(tokenId) }),
     });
     const status = res.status ?? (res.body === undefined ? 204 : 200);
     if (res.body === undefined) await reply.code(status).send();
@@ -400,11 +420,29 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
         url: path,
         ...(entry.auth
           ? {
-              onRequest: (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+              onRequest: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+                const retryAfter = throttle.retryAfterSeconds(req.ip);
+                if (retryAfter > 0) {
+                  logAuth(
+                    { ip: req.ip, method: req.method, url: req.url, retryAfter },
+                    'admin API authentication throttled',
+                  );
+                  const message = `too many failed authentications from ${req.ip}; retry in ${retryAfter} s`;
+                  void reply
+                    .code(429)
+                    .header('retry-after', String(retryAfter))
+                    .send({ error: { code: 'E_RATE_LIMITED', message } });
+                  return;
+                }
                 try {
-                  checkAuth(req.headers.authorization);
+                  tokenIds.set(req, checkAuth(req.headers.authorization));
                   done();
                 } catch (err) {
+                  throttle.failed(req.ip);
+                  logAuth(
+                    { ip: req.ip, method: req.method, url: req.url, reason: describeError(err) },
+                    'admin API authentication failed',
+                  );
                   done(err as Error);
                 }
               },

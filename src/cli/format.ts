@@ -1,10 +1,29 @@
-// Human output of the CLI: aligned tables and short key/value blocks. Pure string building.
+// Human output of the CLI: aligned tables and short key/value blocks. Pure string building. Every
+// value shown is escaped (control characters as `\x1b`, `\n`): records written before validation
+// refused them, or error messages echoing bad input, must not drive the terminal.
 import type { RegionHealthView } from '../core/health.js';
+import { escapeControlCharacters } from '../core/validate.js';
 import type { Backend, Region } from '../core/types.js';
 import type { Decision } from '../dns/steering/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 
 export type Align = 'left' | 'right';
+
+/** Text for a terminal: control characters escaped, except the line breaks that structure it. */
+export function terminalSafe(text: string): string {
+  return text.split('\n').map(escapeControlCharacters).join('\n');
+}
+
+/**
+ * JSON for a terminal: JSON.stringify escapes C0 controls but leaves DEL and C1 (U+009B is a CSI on
+ * its own) raw; they are written as `\u00XX`, which is the same JSON.
+ */
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
 
 /** Columns separated by two spaces, padded to the widest cell; no trailing spaces. */
 export function formatTable(
@@ -12,7 +31,8 @@ export function formatTable(
   rows: readonly (readonly string[])[],
   align: readonly Align[] = [],
 ): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const safeRows = rows.map((r) => r.map(escapeControlCharacters));
+  const widths = headers.map((h, i) => Math.max(h.length, ...safeRows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
     widths
       .map((w, i) => {
@@ -21,12 +41,16 @@ export function formatTable(
       })
       .join('  ')
       .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+  return [line(headers), ...safeRows.map(line)].join('\n') + '\n';
 }
 
 function keyValues(pairs: readonly (readonly [string, string])[]): string {
   const width = Math.max(...pairs.map(([k]) => k.length));
-  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${v}`.trimEnd()).join('\n') + '\n';
+  return (
+    pairs
+      .map(([k, v]) => `${`${k}:`.padEnd(width + 1)}  ${escapeControlCharacters(v)}`.trimEnd())
+      .join('\n') + '\n'
+  );
 }
 
 const dash = (v: string | number | undefined | null): string =>

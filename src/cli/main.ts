@@ -20,7 +20,15 @@ import {
   type ExplainFlags,
   type RegionFlags,
 } from './flags.js';
-import { formatBackends, formatExplain, formatRegionDetail, formatRegions, formatStatus } from './format.js';
+import {
+  formatBackends,
+  formatExplain,
+  formatRegionDetail,
+  formatRegions,
+  formatStatus,
+  terminalJson,
+  terminalSafe,
+} from './format.js';
 
 const DEFAULT_API = 'http://127.0.0.1:8053';
 const DEFAULT_CONFIG = 'config/meridian.yaml';
@@ -37,9 +45,13 @@ function version(): string {
 }
 
 const out = (text: string): void => {
-  process.stdout.write(text);
+  process.stdout.write(terminalSafe(text));
 };
-const json = (value: unknown): void => out(`${JSON.stringify(value, null, 2)}\n`);
+const json = (value: unknown): void => out(`${terminalJson(value)}\n`);
+/** Error messages may echo the server's or the user's input: escaped like everything printed. */
+const printError = (text: string): void => {
+  process.stderr.write(terminalSafe(text));
+};
 
 function client(cmd: Command): ApiClient {
   const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
@@ -279,19 +291,19 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander already printed it
     if (err instanceof UsageError) {
-      process.stderr.write(`meridian: ${err.message}\n`);
+      printError(`meridian: ${err.message}\n`);
       return 2;
     }
     if (isMeridianError(err) && err.code === 'E_CONFIG') {
-      process.stderr.write(`meridian: configuration error:\n${err.message}\n`);
+      printError(`meridian: configuration error:\n${err.message}\n`);
       return 2;
     }
     if (err instanceof ApiFailure) {
-      process.stderr.write(`meridian: ${err.message}\n`);
+      printError(`meridian: ${err.message}\n`);
       return 1;
     }
     const message = err instanceof MeridianError ? err.message : describeError(err);
-    process.stderr.write(`meridian: ${message}\n`);
+    printError(`meridian: ${message}\n`);
     return 1;
   }
   if (server !== undefined) installShutdown(server);
@@ -308,14 +320,14 @@ function installShutdown(server: RunningServer): void {
     stopping = true;
     server.logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
-      process.stderr.write('meridian: shutdown took longer than 10 s, exiting\n');
+      printError('meridian: shutdown took longer than 10 s, exiting\n');
       process.exit(1);
     }, 10_000);
     timer.unref();
     server.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        process.stderr.write(`meridian: shutdown failed: ${describeError(err)}\n`);
+        printError(`meridian: shutdown failed: ${describeError(err)}\n`);
         process.exit(1);
       },
     );

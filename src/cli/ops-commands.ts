@@ -12,7 +12,7 @@ import { TASK_ACTIONS } from '../storage/task-store.js';
 import { parseTime } from '../ops/time.js';
 import { ApiClient } from './client.js';
 import { UsageError, checkApiUrl, checkIdArgument, parseIntFlag } from './flags.js';
-import { formatTable } from './format.js';
+import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface OpsCommandDeps {
   /** The API client for a command (default: from the global --api/--token options). */
@@ -124,9 +124,11 @@ export function taskBodyFromFlags(id: string, flags: TaskAddFlags, now: number):
 /** Adds `audit`, `alerts` and `task` to the program. */
 export function registerOpsCommands(program: Command, deps: OpsCommandDeps = {}): void {
   const client = deps.client ?? defaultClient;
-  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
+  const sink = deps.write ?? ((text: string) => void process.stdout.write(text));
+  // Records may hold control characters from before validation refused them: escaped on the way out.
+  const write = (text: string): void => sink(terminalSafe(text));
   const now = deps.now ?? Date.now;
-  const json = (value: unknown): void => write(`${JSON.stringify(value, null, 2)}\n`);
+  const json = (value: unknown): void => write(`${terminalJson(value)}\n`);
   const more = (cursor: string | undefined): void => {
     if (cursor !== undefined) write(`(more: repeat with --cursor ${cursor})\n`);
   };
@@ -177,7 +179,7 @@ export function registerOpsCommands(program: Command, deps: OpsCommandDeps = {})
   }
 
   addPaging(program.command('audit').description('show the audit log: who changed what, newest first'))
-    .option('--actor <actor>', 'only this actor, e.g. token:ab12cd34… or task:nightly')
+    .option('--actor <actor>', 'only this actor, e.g. token:config or task:nightly')
     .option('--target <target>', 'only this target, e.g. region/eu-west; a trailing * matches a prefix')
     .action(async (flags: PageFlags & { actor?: string; target?: string }, cmd: Command) => {
       const params = new URLSearchParams();

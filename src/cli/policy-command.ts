@@ -20,7 +20,7 @@ import type { ImportResult } from '../storage/policy-store.js';
 import { validateBatch } from '../storage/policy-store.js';
 import { ApiClient } from './client.js';
 import { UsageError, checkApiUrl, checkIdArgument, parseNumberFlag } from './flags.js';
-import { formatTable } from './format.js';
+import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface PolicyCommandDeps {
   /** The API client for a command (default: from the global --api/--token options). */
@@ -190,8 +190,10 @@ export function formatPolicy(p: Policy): string {
 /** Adds `policy …` (and `policy usage`) to the program. */
 export function registerPolicyCommands(program: Command, deps: PolicyCommandDeps = {}): void {
   const client = deps.client ?? defaultClient;
-  const write = deps.write ?? ((text: string) => void process.stdout.write(text));
-  const json = (value: unknown): void => write(`${JSON.stringify(value, null, 2)}\n`);
+  const sink = deps.write ?? ((text: string) => void process.stdout.write(text));
+  // Records may hold control characters from before validation refused them: escaped on the way out.
+  const write = (text: string): void => sink(terminalSafe(text));
+  const json = (value: unknown): void => write(`${terminalJson(value)}\n`);
 
   const policy = program
     .command('policy')

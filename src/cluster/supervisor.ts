@@ -68,13 +68,17 @@ export interface SupervisorHooks<Init extends WorkerInit> {
   tick?(): void;
 }
 
-/** How to run the worker entry: the .ts source through tsx when this runs from source, else the .js. */
+/**
+ * How to run the worker entry: the .ts source through tsx when this runs from source, else the .js.
+ * tsx is named by its absolute URL, resolved from this file: a bare `--import tsx` is resolved from the
+ * worker's cwd, so a node started from any folder but the checkout root could not fork its workers.
+ */
 function workerExec(entry: URL): { exec: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(entry);
   return {
     exec: fromSource ? file.replace(/\.js$/, '.ts') : file,
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
+    execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [],
   };
 }
 

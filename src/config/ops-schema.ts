@@ -18,6 +18,16 @@ const cron = z.string().refine(
 const level = z.enum(['info', 'warning', 'critical']);
 
 const webhookSchema = z.strictObject({
+  /**
+   * How metrics and logs name this webhook (default `webhook-<n>`, 1-based). Never the URL: chat
+   * services put their secret in the path, and /metrics is open to read.
+   */
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, {
+      message: 'expected 1-63 lowercase letters, digits, "-" or "_", starting with a letter or digit',
+    })
+    .optional(),
   url: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL' }),
   /** Alerts below this level are not sent to this webhook. */
   minLevel: level.default('warning'),
@@ -46,7 +56,24 @@ const flapSchema = z.strictObject({
 
 export const opsSchema = z.strictObject({
   retention: retentionSchema.prefault({}),
-  webhooks: z.array(webhookSchema).max(20).default([]),
+  webhooks: z
+    .array(webhookSchema)
+    .max(20)
+    .default([])
+    .transform((hooks) => hooks.map((w, i) => ({ ...w, id: w.id ?? `webhook-${i + 1}` })))
+    .superRefine((hooks, ctx) => {
+      const seen = new Set<string>();
+      hooks.forEach((w, i) => {
+        if (seen.has(w.id)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'id'],
+            message: `duplicate webhook id ${JSON.stringify(w.id)}`,
+          });
+        }
+        seen.add(w.id);
+      });
+    }),
   flap: flapSchema.prefault({}),
 });
 

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { invalid } from '../core/errors.js';
 import { parseCidr } from '../core/ip.js';
+import { controlCharacterProblem } from '../core/validate.js';
 import { patternProblem } from '../core/pattern.js';
 import { id, positiveInt } from './primitives.js';
 
@@ -46,7 +47,14 @@ const scope = z.string().refine((s) => s === 'global' || id.safeParse(s).success
 const common = {
   id,
   enabled: z.boolean().default(true),
-  description: z.string().max(500).default(''),
+  description: z
+    .string()
+    .max(500)
+    .superRefine((text, ctx) => {
+      const problem = controlCharacterProblem(text);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .default(''),
   /** `global` applies on every proxy; a region id only on that region's proxies. */
   scope: scope.default('global'),
 };

@@ -39,6 +39,16 @@ const apiSchema = z.strictObject({
   /** Bearer token for writes; MERIDIAN_API_TOKEN overrides. Without one, writes are refused. */
   token: z.string().min(8, { message: 'expected at least 8 characters' }).optional(),
   bodyLimitBytes: positiveInt.default(65536),
+  /**
+   * Failed authentications per client address: `burst` at once, refilled over `perSeconds`. Past
+   * that, the address's writes get 429 with Retry-After (a correct token too) until it refills.
+   */
+  authFailures: z
+    .strictObject({
+      burst: positiveInt.max(10_000).default(10),
+      perSeconds: positiveInt.max(86_400).default(60),
+    })
+    .prefault({}),
 });
 
 const logSchema = z.strictObject({

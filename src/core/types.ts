@@ -76,7 +76,7 @@ export type BackendPatch = Partial<Omit<BackendInput, 'id'>>;
  * the change.
  */
 export interface WriteContext {
-  /** A token fingerprint (`token:ab12cd34…`) or a user/task name; 1-200 characters. */
+  /** A token's id (`token:config`) or a user/task name; 1-200 characters. */
   readonly actor: string;
   /** The API request id, for correlating logs and audit records; 1-200 characters. */
   readonly requestId?: string;

@@ -8,6 +8,40 @@ import { ipFamily } from './ip.js';
 const COUNTRY = /^[A-Z]{2}$/;
 export const CONTINENTS = ['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA'] as const;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,62}$/;
+/**
+ * C0 controls (TAB, LF and ESC included), DEL and C1 controls. Terminals act on them (ESC and the
+ * 8-bit CSI U+009B start escape sequences), so a name printed by the CLI or in a log viewer could
+ * rewrite the screen; none belongs in a name, label or description.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+/** The escapes people know; other control characters are shown as `\xNN`. */
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** Why `text` is not printable text, or undefined when it is (for schemas that report their own way). */
+export function controlCharacterProblem(text: string): string | undefined {
+  const at = text.search(CONTROL_CHARACTERS);
+  if (at < 0) return undefined;
+  const code = text.charCodeAt(at).toString(16).toUpperCase().padStart(4, '0');
+  return `contains the control character U+${code} at position ${at}; only printable text is allowed`;
+}
+
+/**
+ * `text` with every control character written as a visible escape (`\x1b`, `\n`): what a terminal
+ * may safely show of input that may hold them (error messages echo it, old records may hold it).
+ */
+export function escapeControlCharacters(text: string): string {
+  return text.replace(
+    CONTROL_CHARACTERS,
+    (c) => NAMED_ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/** Throws E_VALIDATION naming `field` when `text` holds a control character or terminal escape. */
+export function assertPrintable(text: string, field: string): void {
+  const problem = controlCharacterProblem(text);
+  if (problem !== undefined) throw invalid(field, problem);
+}
 
 export function assertId(value: unknown, field = 'id'): asserts value is string {
   if (typeof value !== 'string' || !ID_PATTERN.test(value)) {
@@ -48,9 +82,12 @@ function assertLabels(value: unknown, field: string): asserts value is Record<st
     throw invalid(field, 'expected an object of string labels');
   }
   for (const [k, v] of Object.entries(value)) {
-    if (!LABEL_KEY.test(k)) throw invalid(`${field}.${k}`, 'label keys are 1-63 of [A-Za-z0-9_.-/]');
+    // The key is shown escaped: it is the offending input, and the message may reach a terminal.
+    if (!LABEL_KEY.test(k))
+      throw invalid(`${field}.${escapeControlCharacters(k)}`, 'label keys are 1-63 of [A-Za-z0-9_.-/]');
     if (typeof v !== 'string' || v.length > 253)
       throw invalid(`${field}.${k}`, 'expected a string of at most 253 characters');
+    assertPrintable(v, `${field}.${k}`);
   }
 }
 
@@ -81,7 +118,9 @@ const REGION_KEYS = new Set([
 ]);
 
 function rejectUnknownKeys(value: object, allowed: Set<string>): void {
-  for (const key of Object.keys(value)) if (!allowed.has(key)) throw invalid(key, 'unknown field');
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw invalid(escapeControlCharacters(key), 'unknown field');
+  }
 }
 
 /** Validates the fields present in a region create or patch body. */
@@ -89,6 +128,7 @@ function checkRegionFields(body: Record<string, unknown>): void {
   if (body.name !== undefined && (typeof body.name !== 'string' || body.name.length > 200)) {
     throw invalid('name', 'expected a string of at most 200 characters');
   }
+  if (typeof body.name === 'string') assertPrintable(body.name, 'name');
   if (body.lat !== undefined) assertFiniteIn(body.lat, 'lat', -90, 90);
   if (body.lon !== undefined) assertFiniteIn(body.lon, 'lon', -180, 180);
   assertOptional(body.country, 'country', 'country');

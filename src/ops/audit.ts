@@ -8,16 +8,24 @@
 // after the write succeeded), the failure is logged at error level with the whole entry and
 // counted in `meridian_ops_audit_failures_total`, and the write still counts as done: the audit log
 // must never undo or block a change that already happened.
-import { createHash } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { AuditSink } from '../storage/state-store.js';
 import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-records.js';
 
-/** `token:ab12cd34…`: who used a bearer token, without revealing it. */
-export function tokenFingerprint(token: string): string {
-  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 8)}…`;
+/**
+ * The id of the token set in the config (api.token / MERIDIAN_API_TOKEN). Named tokens get their own
+ * ids later; until then every write made with it is recorded as `token:config`.
+ */
+export const CONFIG_TOKEN_ID = 'config';
+
+/**
+ * `token:<id>`: who used a bearer token, by the token's id. Never derived from the token itself: the
+ * audit log is open to read, and even a short unsalted hash lets anyone confirm a guessed token offline.
+ */
+export function tokenActor(tokenId: string): string {
+  return `token:${tokenId}`;
 }
 
 /**

@@ -10,6 +10,11 @@ import { silentLogger, type Logger } from '../infra/logger.js';
 import { levelRank, type AlertLevel, type AlertRecord } from '../storage/ops-records.js';
 
 export interface WebhookConfig {
+  /**
+   * Names the webhook in metrics and logs, since the URL may hold a secret. Default `webhook-<n>`
+   * (1-based position), as in the config schema.
+   */
+  readonly id?: string;
   readonly url: string;
   readonly minLevel: AlertLevel;
   readonly timeoutMs: number;
@@ -36,11 +41,14 @@ export interface WebhookDispatcherOptions {
 
 type Result = 'delivered' | 'failed' | 'dropped';
 
-/** What a URL looks like in logs and metrics: no credentials, no query string. */
+/**
+ * What a URL looks like in logs: scheme and host only. Credentials, path and query stay out, since
+ * chat services put their secret in the path (`/services/T0/B0/<secret>`).
+ */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    return `${u.protocol}//${u.host}`;
   } catch {
     return '(invalid url)';
   }
@@ -50,13 +58,17 @@ class WebhookQueue {
   private readonly queue: AlertRecord[] = [];
   private running = false;
   private readonly name: string;
+  /** The fields every log line about this webhook carries. */
+  private readonly logFields: { readonly webhook: string; readonly host: string };
 
   constructor(
     readonly config: WebhookConfig,
+    id: string,
     private readonly owner: WebhookDispatcher,
     private readonly capacity: number,
   ) {
-    this.name = redactUrl(config.url);
+    this.name = id;
+    this.logFields = { webhook: id, host: redactUrl(config.url) };
   }
 
   push(alert: AlertRecord): void {
@@ -108,7 +120,7 @@ class WebhookQueue {
     }
     this.owner.count(this.name, 'failed');
     this.owner.log.warn(
-      { webhook: this.name, alertId: alert.id },
+      { ...this.logFields, alertId: alert.id },
       'webhook delivery failed; alert not delivered',
     );
   }
@@ -130,12 +142,12 @@ class WebhookQueue {
       await res.body.dump().catch(() => undefined);
       if (res.statusCode >= 200 && res.statusCode < 300) return 'ok';
       this.owner.log.debug(
-        { webhook: this.name, status: res.statusCode },
+        { ...this.logFields, status: res.statusCode },
         'webhook answered with an error status',
       );
       return res.statusCode === 429 || res.statusCode >= 500 ? 'retry' : 'permanent';
     } catch (err) {
-      this.owner.log.debug({ webhook: this.name, err: describeError(err) }, 'webhook attempt failed');
+      this.owner.log.debug({ ...this.logFields, err: describeError(err) }, 'webhook attempt failed');
       return 'retry';
     }
   }
@@ -158,7 +170,9 @@ export class WebhookDispatcher {
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.agent = new Agent({ connections: 2, keepAliveTimeout: 10_000 });
     const capacity = options.queueSize ?? 1000;
-    this.queues = options.webhooks.map((w) => new WebhookQueue(w, this, capacity));
+    this.queues = options.webhooks.map(
+      (w, i) => new WebhookQueue(w, w.id ?? `webhook-${i + 1}`, this, capacity),
+    );
     this.counter =
       options.registry === undefined
         ? undefined

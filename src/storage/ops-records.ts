@@ -39,7 +39,7 @@ export function levelRank(level: AlertLevel): number {
 
 /** What an admin write appends to the audit log. */
 export interface AuditEntry {
-  /** A token fingerprint (`token:ab12cd34…`, see `tokenFingerprint`) or a user name. */
+  /** A token's id (`token:config`, see `tokenActor`) or a user name. */
   readonly actor: string;
   /** `<noun>.<verb>`, e.g. `region.create`, `backend.update`, `task.remove`. */
   readonly action: string;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DOCUMENTED_METRICS } from '../../src/infra/metrics/catalogue.js';
 import { dig } from '../helpers/dig.js';
+import { promtoolProblems } from '../helpers/promtool.js';
 import { startBackend, type TestBackend } from '../helpers/backends.js';
 import {
   runCli,
@@ -112,11 +113,16 @@ void describe('metrics of a whole node', () => {
     assert.ok(types.size > 20);
   });
 
+  void it('passes promtool check metrics (no _total gauges, valid names and units)', async () => {
+    assert.equal(await promtoolProblems(text), '');
+  });
+
   void it('names every metric meridian_<component>_<name>_<unit>, counters ending in _total', () => {
     const { types } = parseExposition(text);
     for (const [name, type] of types) {
       assert.match(name, /^meridian_[a-z0-9]+_[a-z0-9_]+$/, name);
       if (type === 'counter') assert.match(name, /_total$/, `counter ${name}`);
+      else assert.doesNotMatch(name, /_total$/, `${type} ${name}: _total is for counters`);
     }
   });
 

@@ -72,10 +72,19 @@ export function writeTestConfig(
   return path;
 }
 
-/** Starts `meridian serve --config <configPath>` and resolves once its admin API address is printed. */
-export function startMeridian(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<MeridianProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', configPath], {
-    cwd: REPO_ROOT,
+/**
+ * Starts `meridian serve --config <configPath>` and resolves once its admin API address is printed.
+ * `cwd` defaults to the checkout root; elsewhere the CLI is started through src/cli/bin.js, as an
+ * installed `meridian` would be (a bare `--import tsx` would not resolve outside the checkout).
+ */
+export function startMeridian(
+  configPath: string,
+  env: NodeJS.ProcessEnv = {},
+  options: { cwd?: string } = {},
+): Promise<MeridianProcess> {
+  const entry = options.cwd === undefined ? ['--import', 'tsx', MAIN] : [join(REPO_ROOT, 'src/cli/bin.js')];
+  const child = spawn(process.execPath, [...entry, 'serve', '--config', configPath], {
+    cwd: options.cwd ?? REPO_ROOT,
     env: baseEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

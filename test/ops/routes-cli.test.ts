@@ -274,4 +274,24 @@ void describe('meridian audit / alerts / task', () => {
       /--timezone: /,
     );
   });
+
+  void it('escapes control characters an old record holds, in tables and JSON', async () => {
+    const later = T0 + 86_400_000;
+    await records.append(
+      'alert',
+      { type: 'region_health', level: 'warning', subject: 'region/r9', message: 'down\u001b[2J\u009b31m' },
+      { time: later },
+    );
+    const since = new Date(later).toISOString();
+    for (const args of [
+      ['alerts', '--since', since],
+      ['alerts', '--since', since, '--json'],
+    ]) {
+      const r = await run(args);
+      assert.equal(r.code, 0);
+      // eslint-disable-next-line no-control-regex
+      assert.doesNotMatch(r.out, /[\u001b\u009b]/, args.join(' '));
+      assert.match(r.out, /down(\\x1b|\\u001b)\[2J/);
+    }
+  });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMeridianError } from '../../src/core/errors.js';
 import { opsSchema, retentionLimits } from '../../src/config/ops-schema.js';
-import { tokenFingerprint } from '../../src/ops/audit.js';
+import { CONFIG_TOKEN_ID, tokenActor } from '../../src/ops/audit.js';
 import { parseRelative, parseTime } from '../../src/ops/time.js';
 
 const NOW = Date.UTC(2025, 5, 15, 12, 0, 0);
@@ -61,9 +61,20 @@ void describe('ops config section', () => {
     assert.deepEqual(retentionLimits(ops.retention), { maxAgeMs: 30 * 86_400_000, maxCount: 100000 });
   });
 
+  void it('names webhooks by a configured id, by position otherwise', () => {
+    const ops = opsSchema.parse({
+      webhooks: [{ url: 'https://a.example/x' }, { id: 'ops-chat', url: 'https://b.example/y' }],
+    });
+    assert.deepEqual(
+      ops.webhooks.map((w) => w.id),
+      ['webhook-1', 'ops-chat'],
+    );
+  });
+
   void it('fills webhook defaults and rejects bad values with their paths', () => {
     const ops = opsSchema.parse({ webhooks: [{ url: 'https://hooks.example.com/x' }] });
     assert.deepEqual(ops.webhooks[0], {
+      id: 'webhook-1',
       url: 'https://hooks.example.com/x',
       minLevel: 'warning',
       timeoutMs: 5000,
@@ -78,13 +89,13 @@ void describe('ops config section', () => {
     assert.deepEqual(paths({ webhooks: [{ url: 'http://x', minLevel: 'loud' }] }), ['webhooks.0.minLevel']);
     assert.deepEqual(paths({ retention: { cleanupCron: 'hourly-ish' } }), ['retention.cleanupCron']);
     assert.deepEqual(paths({ flap: { transitions: 1 } }), ['flap.transitions']);
+    assert.deepEqual(paths({ webhooks: [{ id: 'Chat Ops', url: 'http://x' }] }), ['webhooks.0.id']);
+    const twice = { webhooks: [{ url: 'http://x' }, { id: 'webhook-1', url: 'http://y' }] };
+    assert.deepEqual(paths(twice), ['webhooks.1.id']);
     assert.deepEqual(paths({ surprise: true }), ['']);
   });
 
-  void it('fingerprints tokens without revealing them', () => {
-    const f = tokenFingerprint('s3cret-token');
-    assert.match(f, /^token:[0-9a-f]{8}…$/);
-    assert.equal(f, tokenFingerprint('s3cret-token'));
-    assert.notEqual(f, tokenFingerprint('other-token'));
+  void it('names a token by its id, never by anything derived from the token', () => {
+    assert.equal(tokenActor(CONFIG_TOKEN_ID), 'token:config');
   });
 });

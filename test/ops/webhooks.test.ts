@@ -114,11 +114,10 @@ void describe('WebhookDispatcher', () => {
     await waitFor(() => d.pending() === 0 && good.hits === 3, 'the 400 answer');
     assert.equal(good.bodies.length, 1, 'a 400 is not retried');
     const text = await registry.metrics();
-    assert.match(
-      text,
-      /meridian_ops_webhook_deliveries_total\{webhook="http:\/\/127\.0\.0\.1:\d+\/hook",result="delivered"\} 1/,
-    );
+    // Labelled by the webhook's id (here the default by position), never by its URL.
+    assert.match(text, /meridian_ops_webhook_deliveries_total\{webhook="webhook-1",result="delivered"\} 1/);
     assert.match(text, /result="failed"\} 1/);
+    assert.doesNotMatch(text, /\/hook/);
   });
 
   void it('a refused or hanging webhook delays nothing: alerts are recorded and the good webhook gets them', async () => {
@@ -162,10 +161,22 @@ void describe('WebhookDispatcher', () => {
     assert.match(await registry.metrics(), /result="dropped"\} 3/);
   });
 
-  void it('redacts credentials and query strings from webhook names', () => {
+  void it('labels metrics by the configured id: the secret in a chat webhook path stays out', async () => {
+    const registry = new Registry();
+    const secretPath = '/services/T000/B000/s3cretChatToken';
+    const d = dispatcher([hook(`${good.url}${secretPath}`, { id: 'ops-chat' })], registry);
+    const m = await manager(d);
+    await m.raise(alert('warning', 1));
+    await waitFor(() => d.pending() === 0 && good.hits === 1, 'the delivery');
+    const text = await registry.metrics();
+    assert.match(text, /meridian_ops_webhook_deliveries_total\{webhook="ops-chat",result="delivered"\} 1/);
+    assert.ok(!text.includes('s3cretChatToken'));
+  });
+
+  void it('redacts credentials, path and query string from the URL logs show', () => {
     assert.equal(
-      redactUrl('https://user:secret@hooks.example.com/x/y?token=abc'),
-      'https://hooks.example.com/x/y',
+      redactUrl('https://user:secret@hooks.example.com/services/x/y?token=abc'),
+      'https://hooks.example.com',
     );
   });
 });

@@ -168,7 +168,8 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     labels: [],
     help: 'Audit records that could not be written.',
   },
-  // Process (prom-client default metrics, prefix meridian_)
+  // Process (prom-client default metrics, prefix meridian_; the three `_total` gauges are dropped, see
+  // src/infra/metrics/registry.ts)
   {
     name: 'meridian_process_cpu_seconds_total',
     type: 'counter',
