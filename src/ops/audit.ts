@@ -13,7 +13,7 @@ import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { AuditSink } from '../storage/state-store.js';
-import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-records.js';
+import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-record-store.js';
 
 /** `token:ab12cd34…`: who used a bearer token, without revealing it. */
 export function tokenFingerprint(token: string): string {
