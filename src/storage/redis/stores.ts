@@ -23,7 +23,6 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
     state: new RedisStateStore({ redis: state.redis, logger, nodeId }),
     records: new RedisOpsRecordStore({ client: shared, keyPrefix }),
     tasks: new RedisTaskStore({ client: shared, keyPrefix }),
-    // The policy store closes its subscriber itself.
     policies: new RedisPolicyStore({
       redis: shared,
       subscriber: policyFeed,
@@ -32,6 +31,10 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
       resyncMs: state.redis.resyncSeconds * 1000,
     }),
     redis: shared,
-    release: () => closeRedis(shared),
+    // The policy store closes its feed itself, but only once started: closing twice is harmless.
+    release: async () => {
+      await closeRedis(shared);
+      await closeRedis(policyFeed);
+    },
   };
 };
