@@ -21,7 +21,7 @@ import {
   type OpsRecordStore,
   type RecordKind,
   type RecordQuery,
-} from '../storage/ops-records.js';
+} from '../storage/ops-record-store.js';
 import type { TaskScheduler } from '../ops/tasks.js';
 import { parseOptionalTime } from '../ops/time.js';
 import type { ApiRequest, ApiResponse, ApiRoute } from './server.js';

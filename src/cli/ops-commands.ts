@@ -4,8 +4,8 @@
 // or relative forms (`-1h`, `-30m`, `-2d`) and are sent as absolute RFC 3339 times.
 import { Option, type Command } from 'commander';
 import { isMeridianError } from '../core/errors.js';
-import type { AlertRecord, AuditRecord, RecordPage } from '../storage/ops-records.js';
-import { ALERT_LEVELS, ALERT_TYPES } from '../storage/ops-records.js';
+import type { AlertRecord, AuditRecord, RecordPage } from '../storage/ops-record-store.js';
+import { ALERT_LEVELS, ALERT_TYPES } from '../storage/ops-record-store.js';
 import type { Task, TaskView } from '../ops/tasks.js';
 import { buildTask } from '../ops/tasks.js';
 import { TASK_ACTIONS } from '../storage/task-store.js';

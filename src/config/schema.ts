@@ -14,7 +14,13 @@ const stateSchema = z.strictObject({
   file: z.string().min(1).default('.meridian-state.json'),
   redis: z
     .strictObject({
-      url: z.string().default('redis://127.0.0.1:6379'),
+      /** redis[s]://[user:password@]host:port[/db]; in Sentinel/Cluster mode only its scheme, credentials and db count. */
+      url: z
+        .string()
+        .refine((url) => /^rediss?:\/\/[^\s]*$/.test(url) && URL.canParse(url), {
+          message: 'expected redis[s]://[user:password@]host:port[/db]',
+        })
+        .default('redis://127.0.0.1:6379'),
       /** Every key starts with this; several deployments can share one Redis. */
       keyPrefix: z
         .string()
@@ -23,6 +29,9 @@ const stateSchema = z.strictObject({
       /** With `sentinels`, connect through Redis Sentinel to the master called `sentinelName`. */
       sentinels: z.array(redisNode).default([]),
       sentinelName: z.string().default('mymaster'),
+      /** The Sentinels' own credentials (their `requirepass`/ACL user), when they have them. */
+      sentinelUsername: z.string().min(1).optional(),
+      sentinelPassword: z.string().min(1).optional(),
       /** With `cluster`, use Redis Cluster seeded by these nodes. */
       cluster: z.array(redisNode).default([]),
       /** Full reload interval: pub/sub can lose messages across disconnects. */

@@ -7,7 +7,7 @@ import { describeError } from '../core/errors.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { createRegistry, type Registry } from '../infra/metrics/registry.js';
 import { registerStateMetrics } from '../storage/state-metrics.js';
-import { createStateStore } from '../storage/open-state.js';
+import { openStores } from '../storage/open.js';
 import type { StateStore } from '../storage/state-store.js';
 import { startDns, type DnsService } from '../dns/index.js';
 import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
@@ -15,7 +15,7 @@ import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
-import { startPolicies, type PolicyServices } from './policies.js';
+import { policyServices, type PolicyServices } from './policies.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -92,11 +92,11 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   };
 
   try {
-    // 2. Shared state: memory (single node, file-backed) or Redis.
-    const store = createStateStore(loaded, logger);
-    // Registered before start() so that a failed start still releases connections and timers.
-    closers.push({ name: 'state', close: () => store.close() });
-    await store.start();
+    // 2. Storage: the state, ops record, task and policy stores of the configured backend (memory:
+    //    single node, file-backed; or Redis). A failed start releases what it opened itself.
+    const stores = await openStores(loaded, logger);
+    closers.push({ name: 'storage', close: () => stores.close() });
+    const store = stores.state;
     registerStateMetrics(registry, store);
 
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
@@ -105,9 +105,9 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     let dns: DnsService | undefined;
     const ops = await startOps({
       ops: config.ops,
-      state: config.state,
-      resolvePath: loaded.resolvePath,
       store,
+      records: stores.records,
+      tasks: stores.tasks,
       nodeId: loaded.nodeId,
       logger,
       registry,
@@ -122,8 +122,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     store.attachAuditSink?.(auditSink(ops.records));
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
-    const policies = await startPolicies(loaded, logger);
-    closers.push({ name: 'policies', close: () => policies.close() });
+    const policies = policyServices(stores);
 
     // 4. DNS tier.
     if (config.dns.enabled) {

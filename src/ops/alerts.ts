@@ -25,7 +25,7 @@ import {
   type AlertLevel,
   type AlertRecord,
   type OpsRecordStore,
-} from '../storage/ops-records.js';
+} from '../storage/ops-record-store.js';
 
 export interface FlapConfig {
   /** Transitions within the window that make a subject "flapping". */

@@ -12,7 +12,7 @@ import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { AuditSink } from '../storage/state-store.js';
-import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-records.js';
+import type { AuditEntry, AuditRecord, OpsRecordStore } from '../storage/ops-record-store.js';
 
 /**
  * The id of the token set in the config (api.token / MERIDIAN_API_TOKEN). Named tokens get their own

@@ -1,34 +1,28 @@
-// Builds the operations components of one node from the configuration: record store, task store,
-// webhooks, alert manager, task scheduler, audit log. `meridian serve` calls `startOps` after the
-// state store has started and closes it before the state store.
-//
-// Memory backend: records in `<state file>.ops.jsonl`, tasks in `<state file>.tasks.json`.
-// Redis backend: one extra connection (`meridian-ops`) to the same Redis, same key prefix.
-// Region/backend writes are audited by the state store itself; with the memory store the caller
-// attaches `auditSink(ops.records)` (src/ops/audit.ts) to it after `startOps` (serve.ts does).
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+// Builds the operations components of one node on top of its stores: webhooks, alert manager,
+// task scheduler, audit log. The record and task stores come from the storage wing
+// (storage/open.ts), which also closes them; `meridian serve` calls `startOps` after the stores
+// have started and closes it before them. Region/backend writes are audited by the state store
+// itself; with the memory store the caller attaches `auditSink(ops.records)` (src/ops/audit.ts) to
+// it after `startOps` (serve.ts does).
 import type { Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import type { DeepReadonly } from '../config/load.js';
 import { retentionLimits, type OpsConfig } from '../config/ops-schema.js';
-import type { StateConfig } from '../config/schema.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
+import type { OpsRecordStore } from '../storage/ops-record-store.js';
 import type { StateStore } from '../storage/state-store.js';
+import type { TaskStore } from '../storage/task-store.js';
 import { AlertManager } from './alerts.js';
 import { AuditLog } from './audit.js';
-import { MemoryOpsRecordStore, opsFilesFor } from '../storage/memory/ops-records.js';
-import type { OpsRecordStore } from '../storage/ops-records.js';
-import { RedisOpsRecordStore, type RedisClient } from '../storage/redis/ops-records.js';
-import { MemoryTaskStore, RedisTaskStore, type TaskStore } from '../storage/task-store.js';
 import { TaskScheduler } from './tasks.js';
 import { WebhookDispatcher } from './webhooks.js';
 
 export interface OpsServiceOptions {
   readonly ops: DeepReadonly<OpsConfig>;
-  readonly state: DeepReadonly<StateConfig>;
-  /** Resolves `state.file` relative to the config file (LoadedConfig.resolvePath). */
-  readonly resolvePath: (p: string) => string;
   readonly store: StateStore;
+  /** Started record and task stores; their owner closes them after this service. */
+  readonly records: OpsRecordStore;
+  readonly tasks: TaskStore;
   readonly nodeId: string;
   readonly logger?: Logger;
   readonly registry?: Registry;
@@ -48,34 +42,9 @@ export interface OpsService {
   close(): Promise<void>;
 }
 
-/** A connection for the ops stores, built like the state store's (URL, Sentinel or Cluster). */
-export function createOpsRedisClient(cfg: DeepReadonly<StateConfig['redis']>, log: Logger): RedisClient {
-  const common = {
-    connectionName: 'meridian-ops',
-    maxRetriesPerRequest: 1,
-    commandTimeout: cfg.commandTimeoutMs,
-    retryStrategy: (times: number) => Math.min(times * 200, 2000),
-  } satisfies RedisOptions;
-  const client: RedisClient =
-    cfg.cluster.length > 0
-      ? new Cluster(
-          cfg.cluster.map((n) => ({ host: n.host, port: n.port })),
-          { redisOptions: common },
-        )
-      : cfg.sentinels.length > 0
-        ? new Redis({
-            ...common,
-            sentinels: cfg.sentinels.map((n) => ({ host: n.host, port: n.port })),
-            name: cfg.sentinelName,
-          })
-        : new Redis(cfg.url, common);
-  client.on('error', (err: unknown) => log.debug({ err: describeError(err) }, 'ops redis connection error'));
-  return client;
-}
-
 export async function startOps(options: OpsServiceOptions): Promise<OpsService> {
   const log = (options.logger ?? silentLogger).child({ component: 'ops' });
-  const { ops, state } = options;
+  const { ops, records, tasks } = options;
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const close of closers.splice(0).reverse()) {
@@ -84,27 +53,9 @@ export async function startOps(options: OpsServiceOptions): Promise<OpsService> 
   };
 
   try {
-    let records: OpsRecordStore;
-    let tasks: TaskStore;
-    if (state.backend === 'redis') {
-      const client = createOpsRedisClient(state.redis, log);
-      closers.push(async () => {
-        await client.quit().catch(() => client.disconnect());
-      });
-      records = new RedisOpsRecordStore({ client, keyPrefix: state.redis.keyPrefix });
-      tasks = new RedisTaskStore({ client, keyPrefix: state.redis.keyPrefix });
-    } else {
-      const files = opsFilesFor(options.resolvePath(state.file));
-      records = new MemoryOpsRecordStore({ file: files.records, log });
-      tasks = new MemoryTaskStore({ file: files.tasks });
-    }
-    await records.start();
-    closers.push(() => records.close());
-    await tasks.start();
-    closers.push(() => tasks.close());
-
     const webhooks = new WebhookDispatcher({
       webhooks: ops.webhooks.map((w) => ({
+        id: w.id,
         url: w.url,
         minLevel: w.minLevel,
         timeoutMs: w.timeoutMs,

@@ -20,7 +20,7 @@ import { ID_PATTERN } from '../core/types.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
 import type { AlertManager } from './alerts.js';
-import type { OpsRecordStore, RetentionLimits } from '../storage/ops-records.js';
+import type { OpsRecordStore, RetentionLimits } from '../storage/ops-record-store.js';
 import {
   TASK_ACTIONS,
   undrainKey,

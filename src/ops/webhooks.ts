@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
-import { levelRank, type AlertLevel, type AlertRecord } from '../storage/ops-records.js';
+import { levelRank, type AlertLevel, type AlertRecord } from '../storage/ops-record-store.js';
 
 export interface WebhookConfig {
   /**

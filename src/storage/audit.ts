@@ -10,7 +10,7 @@
 // A patch whose only field is `state` set to `draining` (or `active`) is recorded as a drain (or
 // undrain); any other patch is an update. Pure: no I/O.
 import type { BackendPatch, LifecycleState, RegionPatch, WriteContext } from '../core/types.js';
-import { validateData, type AuditEntry } from './ops-records.js';
+import { validateData, type AuditEntry } from './ops-record-store.js';
 
 export type AuditNoun = 'region' | 'backend';
 export type AuditVerb = 'create' | 'update' | 'drain' | 'undrain' | 'remove';

@@ -1,11 +1,11 @@
-// The StateStore contract. Two implementations (memory.ts, redis.ts) pass one shared contract
-// suite (test/state/contract.ts). Consumers on hot paths call only `current()`.
+// The StateStore contract. Two implementations (memory/state-store.ts, redis/state-store.ts) pass one
+// shared contract suite (test/storage/state-store-contract.ts). Consumers on hot paths call only `current()`.
 //
 // Audited writes: the six region/backend writes take an optional `WriteContext` (who, which
 // request). With one, the store builds the audit entry (see audit.ts) and commits it atomically
 // with the change: Redis appends it to the audit stream in the write's own Lua script; the memory
 // store writes it into the state file's `auditOutbox` in the same atomic rename and then hands it
-// to the sink given to `attachAuditSink` (see memory.ts). A write that fails records nothing.
+// to the sink given to `attachAuditSink` (see memory/state-store.ts). A write that fails records nothing.
 import type {
   Backend,
   BackendInput,
@@ -18,7 +18,7 @@ import type {
   Snapshot,
   WriteContext,
 } from '../core/types.js';
-import type { AuditEntry } from './ops-records.js';
+import type { AuditEntry } from './ops-record-store.js';
 
 export type ChangeListener = (snapshot: Snapshot, change: ChangeEvent) => void;
 

@@ -8,8 +8,8 @@ import { createRegistry } from '../../src/infra/metrics/registry.js';
 import { startAdminApi, type AdminApi, type ExplainQuery } from '../../src/api/server.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { auditSink } from '../../src/ops/audit.js';
-import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
-import type { AuditRecord } from '../../src/storage/ops-records.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.js';
+import type { AuditRecord } from '../../src/storage/ops-record-store.js';
 import type { StateStore, StoreStatus } from '../../src/storage/state-store.js';
 
 const TOKEN = 'test-token-0123456789';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import type { AuditRecord, RecordPage } from '../../src/storage/ops-records.js';
+import type { AuditRecord, RecordPage } from '../../src/storage/ops-record-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import {
   runCli,

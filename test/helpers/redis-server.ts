@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface RedisHandle {
+  /** `redis://127.0.0.1:<port>`, with the password (`redis://:<password>@…`) when it has one. */
   readonly url: string;
   readonly port: number;
   /** Stops the server (idempotent). Its data is gone: it runs without persistence. */
@@ -15,7 +16,7 @@ export interface RedisHandle {
   /** Kills the server process but keeps the handle (Redis is "down"); `start()` brings it back, empty. */
   kill(): Promise<void>;
   start(): Promise<void>;
-  /** Sends one command (inline protocol) and returns the raw reply text. */
+  /** Sends one command (RESP) and returns the raw reply text; authenticates first when password-protected. */
   command(...args: string[]): Promise<string>;
 }
 
@@ -45,7 +46,7 @@ function complete(data: string): boolean {
 }
 
 /** Sends a command using RESP and resolves with the reply's raw text once it is complete. */
-function rawCommand(port: number, args: string[], timeoutMs = 2000): Promise<string> {
+function rawCommand(port: number, args: string[], timeoutMs = 2000, password?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: '127.0.0.1', port });
     let data = '';
@@ -57,15 +58,25 @@ function rawCommand(port: number, args: string[], timeoutMs = 2000): Promise<str
       clearTimeout(timer);
       reject(err);
     });
+    // With a password, AUTH goes first and its reply (+OK or an error) is dropped.
+    let authReply = password !== undefined;
     socket.on('data', (chunk: Buffer) => {
       data += chunk.toString('utf8');
+      if (authReply) {
+        const eol = data.indexOf('\r\n');
+        if (eol < 0) return;
+        data = data.slice(eol + 2);
+        authReply = false;
+      }
       if (complete(data)) {
         clearTimeout(timer);
         socket.end();
         resolve(data);
       }
     });
-    socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+    const encode = (cmd: string[]): string =>
+      `*${cmd.length}\r\n${cmd.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+    socket.write((password === undefined ? '' : encode(['AUTH', password])) + encode(args));
   });
 }
 
@@ -79,7 +90,15 @@ function assertInstalled(): void {
   }
 }
 
-export async function startRedis(): Promise<RedisHandle> {
+export interface StartRedisOptions {
+  /** `requirepass`: clients must authenticate (the handle's url carries it). */
+  readonly password?: string;
+  /** Extra redis-server arguments (e.g. `--replicaof`, `--masterauth`). */
+  readonly args?: readonly string[];
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisHandle> {
+  const { password } = options;
   assertInstalled();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'meridian-redis-'));
@@ -95,7 +114,20 @@ export async function startRedis(): Promise<RedisHandle> {
     stderr = '';
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        ...(password === undefined ? [] : ['--requirepass', password]),
+        ...(options.args ?? []),
+      ],
       { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = proc;
@@ -110,7 +142,7 @@ export async function startRedis(): Promise<RedisHandle> {
     for (;;) {
       if (exited) throw new Error(`redis-server exited during start-up on port ${port}: ${stderr}`);
       try {
-        if ((await rawCommand(port, ['PING'], 500)).startsWith('+PONG')) return;
+        if ((await rawCommand(port, ['PING'], 500, password)).startsWith('+PONG')) return;
       } catch {
         // not listening yet
       }
@@ -141,9 +173,12 @@ export async function startRedis(): Promise<RedisHandle> {
   await launch();
   let stopped = false;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url:
+      password === undefined
+        ? `redis://127.0.0.1:${port}`
+        : `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`,
     port,
-    command: (...args) => rawCommand(port, args),
+    command: (...args) => rawCommand(port, args, 2000, password),
     restart: async () => {
       if (stopped) throw new Error('restart() after stop()');
       await halt();

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { AlertManager } from '../../src/ops/alerts.js';
-import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
-import type { AlertRecord, AlertType } from '../../src/storage/ops-records.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.js';
+import type { AlertRecord, AlertType } from '../../src/storage/ops-record-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import type { StoreStatus } from '../../src/storage/state-store.js';
 import { Clock, regionInput, report, sleep, waitFor } from './fixtures.js';

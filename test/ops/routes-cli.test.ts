@@ -9,8 +9,8 @@ import { UsageError } from '../../src/cli/flags.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { AlertManager } from '../../src/ops/alerts.js';
 import { AuditLog } from '../../src/ops/audit.js';
-import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
-import { MemoryTaskStore } from '../../src/storage/task-store.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.js';
+import { MemoryTaskStore } from '../../src/storage/memory/task-store.js';
 import { TaskScheduler } from '../../src/ops/tasks.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 

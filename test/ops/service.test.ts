@@ -1,4 +1,4 @@
-// startOps wires the components for both backends and closes them.
+// startOps wires the components on both backends' stores (from the storage wing) and closes them.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +7,9 @@ import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { opsSchema } from '../../src/config/ops-schema.js';
 import { configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/infra/logger.js';
 import { startOps } from '../../src/ops/service.js';
-import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
+import { openStores } from '../../src/storage/open.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { startReceiver, waitFor, type Receiver } from './fixtures.js';
 
@@ -29,18 +30,20 @@ after(async () => {
 void describe('startOps', () => {
   for (const backend of ['memory', 'redis'] as const) {
     void it(`builds and closes every ops component (${backend})`, async () => {
-      const state = configSchema.parse({
+      const config = configSchema.parse({
         state: { backend, file: 'state.json', redis: { url: redis.url, keyPrefix: `svc-${backend}:` } },
-      }).state;
+      });
       const ops = opsSchema.parse({ webhooks: [{ url: receiver.url, minLevel: 'info' }] });
-      const store = new MemoryStateStore();
-      await store.start();
+      const stores = await openStores(
+        { config, path: undefined, resolvePath: (p) => join(dir, p), nodeId: 'n1' },
+        silentLogger,
+      );
       const registry = new Registry();
       const svc = await startOps({
         ops,
-        state,
-        resolvePath: (p) => join(dir, p),
-        store,
+        store: stores.state,
+        records: stores.records,
+        tasks: stores.tasks,
         nodeId: 'n1',
         registry,
       });
@@ -57,7 +60,7 @@ void describe('startOps', () => {
         /meridian_ops_alerts_total\{type="geo_reload_failed",level="warning"\} 1/,
       );
       await svc.close();
-      await store.close();
+      await stores.close();
       if (backend === 'memory') assert.ok(existsSync(join(dir, 'state.ops.jsonl')));
     });
   }

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditSink } from '../../src/ops/audit.js';
-import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-records.js';
-import type { AuditRecord } from '../../src/storage/ops-records.js';
+import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.js';
+import type { AuditRecord } from '../../src/storage/ops-record-store.js';
 import { MemoryStateStore, type StateFileJson } from '../../src/storage/memory/state-store.js';
 import { ReplicaStateStore, decodeSnapshot, encodeSnapshot } from '../../src/storage/snapshot-codec.js';
 import type { AuditOutboxEntry, AuditSink } from '../../src/storage/state-store.js';

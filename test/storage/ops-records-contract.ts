@@ -10,7 +10,7 @@ import type {
   RecordKind,
   RecordOf,
   RecordQuery,
-} from '../../src/storage/ops-records.js';
+} from '../../src/storage/ops-record-store.js';
 
 const DAY = 86_400_000;
 

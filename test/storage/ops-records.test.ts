@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { MemoryOpsRecordStore, opsFilesFor } from '../../src/storage/memory/ops-records.js';
-import { RedisOpsRecordStore } from '../../src/storage/redis/ops-records.js';
+import { MemoryOpsRecordStore, opsFilesFor } from '../../src/storage/memory/ops-record-store.js';
+import { RedisOpsRecordStore } from '../../src/storage/redis/ops-record-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { recordStoreContract } from './ops-records-contract.js';
 

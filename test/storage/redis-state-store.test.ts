@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChangeEvent } from '../../src/core/types.js';
 import { Redis } from 'ioredis';
-import { RedisOpsRecordStore } from '../../src/storage/redis/ops-records.js';
+import { RedisOpsRecordStore } from '../../src/storage/redis/ops-record-store.js';
 import { RedisStateStore } from '../../src/storage/redis/state-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { region, rejectsWith, report, runStateStoreContract } from './state-store-contract.js';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChangeEvent, HealthReport, RegionInput, Snapshot, WriteContext } from '../../src/core/types.js';
 import { MeridianError } from '../../src/core/errors.js';
-import type { AuditRecord } from '../../src/storage/ops-records.js';
+import type { AuditRecord } from '../../src/storage/ops-record-store.js';
 import type { StateStore } from '../../src/storage/state-store.js';
 
 export interface StoreUnderTest {

@@ -1,11 +1,10 @@
 // Lua scripts run with EVALSHA, falling back to EVAL once when Redis does not know the script yet
 // (first use, or after a Redis restart).
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { describeError } from '../../core/errors.js';
+import type { RedisConnection } from './connection.js';
 
-/** An ioredis connection: standalone/Sentinel `Redis` or `Cluster`. */
-export type RedisConnection = Redis | Cluster;
+export type { RedisConnection } from './connection.js';
 
 export class LuaScript {
   readonly sha: string;

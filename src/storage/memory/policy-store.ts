@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { MeridianError, describeError } from '../../core/errors.js';
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
+import { PRIVATE_FILE_MODE, restrictToOwner } from './private-file.js';
 import {
   applyPatch,
   filterPolicies,
@@ -48,6 +49,7 @@ export class MemoryPolicyStore implements PolicyStore {
 
   async start(): Promise<void> {
     if (this.#file === undefined) return;
+    await restrictToOwner(this.#file, this.#logger);
     let text: string;
     try {
       text = await readFile(this.#file, 'utf8');
@@ -160,7 +162,7 @@ export class MemoryPolicyStore implements PolicyStore {
     const tmp = `${this.#file}.${process.pid}.${++this.#tmpCounter}.tmp`;
     try {
       await mkdir(dirname(this.#file), { recursive: true });
-      await writeFile(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o600 });
+      await writeFile(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
       await rename(tmp, this.#file);
     } catch (err) {
       throw new MeridianError(

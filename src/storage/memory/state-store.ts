@@ -18,7 +18,7 @@
 // logged, retried with backoff, and never fails the write. Entries still in the outbox at start-up
 // (a crash between the rename and the delivery, or no sink attached yet) are delivered once a sink
 // is attached. Delivery is at-least-once; the sink makes it exactly-once by skipping an entry id it
-// already has (`idempotencyKey`, see src/storage/ops-records.ts). With no sink the outbox is bounded
+// already has (`idempotencyKey`, see src/storage/ops-record-store.ts). With no sink the outbox is bounded
 // (`auditOutboxLimit`, default 10,000): beyond it the oldest entries are dropped with a warning.
 import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -39,7 +39,7 @@ import { EMPTY_SNAPSHOT } from '../../core/types.js';
 import { MeridianError, describeError, notFound, conflict } from '../../core/errors.js';
 import { assertId } from '../../core/validate.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { reviveData, type AuditEntry } from '../ops-records.js';
+import { reviveData, type AuditEntry } from '../ops-record-store.js';
 import type { AuditOutboxEntry, AuditSink, ChangeListener, StateStore, StoreStatus } from '../state-store.js';
 import {
   auditEntry,

@@ -17,7 +17,8 @@ import { Cluster } from 'ioredis';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { LuaScript, type RedisConnection } from '../../infra/redis/lua-script.js';
+import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
+import { LuaScript } from '../../infra/redis/lua-script.js';
 import {
   applyPatch,
   filterPolicies,
@@ -139,6 +140,7 @@ export class RedisPolicyStore implements PolicyStore {
     // (Re)subscribe whenever the subscriber connects, then reload: messages may have been lost.
     sub.on('ready', () => this.#subscribe());
     if (this.#sub.status === 'ready') this.#subscribe();
+    await whenReady(this.#redis, 'policy store');
     try {
       await this.#reload();
     } catch (err) {

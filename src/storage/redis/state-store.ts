@@ -30,8 +30,6 @@
 // up serving an empty state as if it were real.
 import { createHash, randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { Cluster, Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
 import type {
   Backend,
   BackendInput,
@@ -51,6 +49,7 @@ import { assertId } from '../../core/validate.js';
 import type { DeepReadonly } from '../../config/load.js';
 import type { StateConfig } from '../../config/schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
+import { openRedis, redisSettings } from '../../infra/redis/connection.js';
 import type { ChangeListener, StateStore, StoreStatus } from '../state-store.js';
 import { auditEntry, backendTarget, checkContext, patchVerb, regionTarget } from '../audit.js';
 import {
@@ -229,8 +228,6 @@ interface Connection extends EventEmitter {
   disconnect(): void;
 }
 
-const retryStrategy = (times: number): number => Math.min(100 * 2 ** Math.min(times - 1, 5), 2000);
-
 function describeTarget(cfg: DeepReadonly<StateConfig['redis']>): string {
   if (cfg.cluster.length > 0)
     return `Redis Cluster ${cfg.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
@@ -245,62 +242,16 @@ function describeTarget(cfg: DeepReadonly<StateConfig['redis']>): string {
   }
 }
 
-function credentials(url: string): Pick<RedisOptions, 'username' | 'password' | 'db'> {
-  try {
-    const u = new URL(url);
-    const out: Pick<RedisOptions, 'username' | 'password' | 'db'> = {};
-    if (u.username !== '') out.username = decodeURIComponent(u.username);
-    if (u.password !== '') out.password = decodeURIComponent(u.password);
-    const db = Number(u.pathname.slice(1));
-    if (u.pathname.length > 1 && Number.isInteger(db)) out.db = db;
-    return out;
-  } catch {
-    return {};
-  }
-}
-
-function connect(cfg: DeepReadonly<StateConfig['redis']>): { main: Connection; sub: Connection } {
-  // Per-connection options shared by every mode. No offline queue and no resending: a write while
-  // disconnected fails at once instead of waiting or being replayed later.
-  const perConnection = {
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: cfg.commandTimeoutMs,
-    connectTimeout: 5000,
-    connectionName: 'meridian-state',
-    ...credentials(cfg.url),
-  } satisfies RedisOptions;
-  const common = { ...perConnection, enableOfflineQueue: false, retryStrategy } satisfies RedisOptions;
-  // The subscriber queues its SUBSCRIBE until connected; it resubscribes itself on 'ready'.
-  const subOverrides = {
-    enableOfflineQueue: true,
-    autoResubscribe: false,
-    connectionName: 'meridian-state-sub',
-  } satisfies RedisOptions;
-  if (cfg.cluster.length > 0) {
-    const nodes = cfg.cluster.map((n) => ({ host: n.host, port: n.port }));
-    const main = new Cluster(nodes, {
-      enableOfflineQueue: false,
-      clusterRetryStrategy: retryStrategy,
-      redisOptions: perConnection,
-    });
-    const sub = main.duplicate(undefined, {
-      enableOfflineQueue: true,
-      clusterRetryStrategy: retryStrategy,
-      redisOptions: { ...perConnection, autoResubscribe: false, connectionName: 'meridian-state-sub' },
-    });
-    return { main, sub };
-  }
-  const main =
-    cfg.sentinels.length > 0
-      ? new Redis({
-          ...common,
-          sentinels: cfg.sentinels.map((n) => ({ host: n.host, port: n.port })),
-          name: cfg.sentinelName,
-        })
-      : new Redis(cfg.url, common);
-  const sub = main.duplicate(subOverrides);
-  return { main, sub };
+/** The command connection (writes fail at once while disconnected) and the subscriber. */
+function connect(
+  cfg: DeepReadonly<StateConfig['redis']>,
+  logger: Logger,
+): { main: Connection; sub: Connection } {
+  const settings = redisSettings(cfg);
+  return {
+    main: openRedis(settings, { name: 'state', profile: 'fail-fast', logger }),
+    sub: openRedis(settings, { name: 'state-sub', profile: 'subscriber', logger }),
+  };
 }
 
 async function runScript(
@@ -449,7 +400,7 @@ export class RedisStateStore implements StateStore {
       resolve = r;
     });
     this.firstLoad = { resolve, promise };
-    const { main, sub } = connect(this.cfg);
+    const { main, sub } = connect(this.cfg, this.logger);
     this.main = main;
     this.sub = sub;
     this.wire(main, sub);

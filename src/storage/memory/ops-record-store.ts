@@ -8,6 +8,7 @@ import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises
 import { dirname } from 'node:path';
 import { MeridianError, describeError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
+import { PRIVATE_FILE_MODE, restrictToOwner } from './private-file.js';
 import {
   compareIds,
   formatId,
@@ -28,7 +29,7 @@ import {
   type RecordQuery,
   type RetentionLimits,
   type StreamId,
-} from '../ops-records.js';
+} from '../ops-record-store.js';
 
 interface Entry {
   readonly id: StreamId;
@@ -73,6 +74,7 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
     if (this.started) return;
     this.started = true;
     if (this.file === undefined) return;
+    await restrictToOwner(this.file, this.log);
     let content: string;
     try {
       content = await readFile(this.file, 'utf8');
@@ -133,7 +135,7 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
     if (this.file !== undefined) {
       const line = `${JSON.stringify({ kind, id: formatId(id), data: valid, ...(key === undefined ? {} : { key }) })}\n`;
       const file = this.file;
-      await this.enqueue(() => appendFile(file, line, 'utf8'));
+      await this.enqueue(() => appendFile(file, line, { encoding: 'utf8', mode: PRIVATE_FILE_MODE }));
     }
     return record;
   }
@@ -192,7 +194,10 @@ export class MemoryOpsRecordStore implements OpsRecordStore {
         }
       }
       const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, lines.length === 0 ? '' : `${lines.join('\n')}\n`, 'utf8');
+      await writeFile(tmp, lines.length === 0 ? '' : `${lines.join('\n')}\n`, {
+        encoding: 'utf8',
+        mode: PRIVATE_FILE_MODE,
+      });
       await rename(tmp, file);
     });
   }

@@ -2,7 +2,7 @@
 // slot with its markers, so the scripts also work on Redis Cluster):
 //   <prefix>{meridian}:audit                   stream, field `d` (JSON): the audit log. It lives in
 //                                              the state store's slot because audited state writes
-//                                              XADD to it in their own Lua script (src/state/redis.ts,
+//                                              XADD to it in their own Lua script (redis/state-store.ts,
 //                                              `redisKeys(prefix).audit`); other audit entries
 //                                              (policies, tasks) are appended here too
 //   <prefix>{meridian}:audit-mark:<key>        SET NX PX markers for audit dedupe/idempotency keys
@@ -14,7 +14,7 @@
 // Entries written by the state store's scripts use `XADD *` (Redis's clock); ids still only grow.
 // Queries read XRANGE/XREVRANGE in chunks (COUNT) and filter here; one query scans at most
 // `maxScan` entries and then returns a cursor so the caller continues.
-import type { Cluster, Redis } from 'ioredis';
+import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
 import { MeridianError, describeError, isMeridianError } from '../../core/errors.js';
 import { redisKeys } from './state-store.js';
 import {
@@ -34,13 +34,11 @@ import {
   type RecordPage,
   type RecordQuery,
   type RetentionLimits,
-} from '../ops-records.js';
-
-export type RedisClient = Redis | Cluster;
+} from '../ops-record-store.js';
 
 export interface RedisOpsRecordStoreOptions {
   /** A connected (or connecting) client. The store does not close it unless `ownsClient`. */
-  readonly client: RedisClient;
+  readonly client: RedisConnection;
   /** Same convention as `state.redis.keyPrefix`, e.g. `meridian:`. */
   readonly keyPrefix?: string;
   readonly ownsClient?: boolean;
@@ -90,7 +88,7 @@ function isEntryList(x: unknown): x is StreamEntry[] {
 
 export class RedisOpsRecordStore implements OpsRecordStore {
   readonly kind = 'redis' as const;
-  private readonly client: RedisClient;
+  private readonly client: RedisConnection;
   private readonly prefix: string;
   private readonly ownsClient: boolean;
   private readonly chunk: number;
@@ -115,8 +113,9 @@ export class RedisOpsRecordStore implements OpsRecordStore {
     return kind === 'audit' ? `${this.key('audit')}-mark:${name}` : opsKey(this.prefix, `dedupe:${name}`);
   }
 
+  /** Resolves once the connection is up; a wrong password fails at once, naming this store. */
   start(): Promise<void> {
-    return Promise.resolve();
+    return whenReady(this.client, 'ops record store');
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,26 @@
+// The embedded backend: every store in memory, persisted to files beside the state file, all
+// mode 0600 (`.meridian-state.json`, `.meridian-state.ops.jsonl`, `.meridian-state.tasks.json`,
+// `.meridian-state.json.policies.json`). One node only: nothing here is shared.
+import type { BackendFactory } from '../stores.js';
+import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
+import { MemoryPolicyStore } from './policy-store.js';
+import { MemoryStateStore } from './state-store.js';
+import { MemoryTaskStore } from './task-store.js';
+
+export const memoryStores: BackendFactory = ({ state, resolvePath, logger }) => {
+  const stateFile = resolvePath(state.file);
+  const files = opsFilesFor(stateFile);
+  const opsLog = logger.child({ component: 'ops' });
+  return {
+    kind: 'memory',
+    state: new MemoryStateStore({ file: stateFile, logger }),
+    records: new MemoryOpsRecordStore({ file: files.records, log: opsLog }),
+    tasks: new MemoryTaskStore({ file: files.tasks, log: opsLog }),
+    policies: new MemoryPolicyStore({
+      file: `${stateFile}.policies.json`,
+      logger: logger.child({ component: 'policy' }),
+    }),
+    redis: undefined,
+    release: () => Promise.resolve(),
+  };
+};

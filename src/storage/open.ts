@@ -1,0 +1,56 @@
+// The one place that chooses the storage backend named by `state.backend`, builds its four stores
+// (state, ops records, tasks, policies), starts them in that order and closes them in reverse.
+// Adding a backend: a folder with a `stores.ts` (see stores.ts) and one line in BACKENDS.
+import type { LoadedConfig } from '../config/load.js';
+import type { StateConfig } from '../config/schema.js';
+import { describeError } from '../core/errors.js';
+import type { Logger } from '../infra/logger.js';
+import { memoryStores } from './memory/stores.js';
+import { redisStores } from './redis/stores.js';
+import type { BackendFactory, Stores } from './stores.js';
+
+const BACKENDS: Readonly<Record<StateConfig['backend'], BackendFactory>> = {
+  memory: memoryStores,
+  redis: redisStores,
+};
+
+/** Builds and starts the configured backend's stores; on failure closes what was opened and rethrows. */
+export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<Stores> {
+  const { state } = loaded.config;
+  const { release, ...backend } = BACKENDS[state.backend]({
+    state,
+    resolvePath: loaded.resolvePath,
+    nodeId: loaded.nodeId,
+    logger,
+  });
+  const opened: { readonly name: string; close(): Promise<void> }[] = [];
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const store of opened.reverse()) {
+        await store.close().catch((err: unknown) => {
+          logger.warn({ store: store.name, err: describeError(err) }, 'store close failed');
+        });
+      }
+      await release();
+    })();
+    return closing;
+  };
+  try {
+    // In order: the state store first (the others are useless without it). A store is closed even
+    // if its start failed, so its connections and timers are released.
+    for (const [name, store] of [
+      ['state', backend.state],
+      ['ops records', backend.records],
+      ['tasks', backend.tasks],
+      ['policies', backend.policies],
+    ] as const) {
+      opened.push({ name, close: () => store.close() });
+      await store.start();
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { ...backend, keyPrefix: state.redis.keyPrefix, close };
+}

@@ -1,0 +1,46 @@
+// What a storage backend is: one folder (storage/memory/, storage/redis/) whose `stores.ts` builds
+// the four stores of this file from the configuration. `open.ts` chooses the backend (one line per
+// backend) and starts and closes the stores in order. Every backend passes the four contract suites
+// in test/storage/ (state, ops records, tasks, policies).
+import type { DeepReadonly } from '../config/load.js';
+import type { StateConfig } from '../config/schema.js';
+import type { Logger } from '../infra/logger.js';
+import type { RedisConnection } from '../infra/redis/connection.js';
+import type { OpsRecordStore } from './ops-record-store.js';
+import type { PolicyStore } from './policy-store.js';
+import type { StateStore } from './state-store.js';
+import type { TaskStore } from './task-store.js';
+
+export interface BackendContext {
+  readonly state: DeepReadonly<StateConfig>;
+  /** Resolves a path of the configuration (relative to the config file). */
+  readonly resolvePath: (path: string) => string;
+  readonly nodeId: string;
+  readonly logger: Logger;
+}
+
+/** A backend's four stores, built but not started. */
+export interface BackendStores {
+  readonly kind: StateConfig['backend'];
+  readonly state: StateStore;
+  readonly records: OpsRecordStore;
+  readonly tasks: TaskStore;
+  readonly policies: PolicyStore;
+  /**
+   * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
+   * cluster-wide rate limits and quotas.
+   */
+  readonly redis: RedisConnection | undefined;
+  /** Releases what the stores share (connections); called after every store is closed. */
+  readonly release: () => Promise<void>;
+}
+
+/** A backend's stores, started; `close()` closes them in reverse order. */
+export interface Stores extends Omit<BackendStores, 'release'> {
+  /** Every Redis key starts with it (`state.redis.keyPrefix`), also the proxy tier's rate-limit keys. */
+  readonly keyPrefix: string;
+  /** Closes every store, then the shared connections. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export type BackendFactory = (context: BackendContext) => BackendStores;
