@@ -9,10 +9,11 @@
 // the client's bandwidth limit. `check` is awaited only when it returned a promise (a cluster-wide
 // limit waiting on Redis); a failing check lets the request through (fail open) and is logged.
 //
-// Backend choice: `proxy.balancer: consistent_hash` (default) walks the affinity ring (balancer.ts).
-// Any other algorithm of src/proxy/selection/ gets the healthy active backends (health filtered once,
-// here), with this proxy's in-flight counts; it learns from every finished attempt (`observe`), and
-// a retry picks among the backends not yet tried.
+// Backend choice: one path for every algorithm (selection/selector.ts): health, draining and panic
+// mode are filtered once, the configured algorithm of src/proxy/selection/ (default
+// `consistent_hash`, the fnv64 ring) picks among the candidates with the request's affinity key;
+// it learns from every finished attempt (`observe`), and a retry picks among the backends not yet
+// tried.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
@@ -26,15 +27,10 @@ import { evaluateRegionHealth } from '../../core/health.js';
 import { unmapIPv4 } from '../../core/ip.js';
 import type { Backend, Snapshot } from '../../core/types.js';
 import type { Logger } from '../../infra/logger.js';
-import {
-  createBalancer,
-  type Balancer as Algorithm,
-  type Candidate,
-  type PickContext,
-} from '../selection/registry.js';
+import { createBalancer } from '../selection/registry.js';
+import { Selector, type NoSelection } from '../selection/selector.js';
 import type { PolicyEngine, PolicyRequest, PolicyVerdict } from '../policy/engine.js';
 import { PASS } from '../policy/verdict.js';
-import { Balancer, type NoSelection, type Selection, type SelectionEnv } from '../selection/ring-balancer.js';
 import { errorBody, errorCode, isRetryableError, upstreamFailure, type ProxyError } from './errors.js';
 import {
   affinityCookie,
@@ -181,7 +177,6 @@ class Attempt implements Dispatcher.DispatchHandler {
     private readonly engine: ProxyEngine,
     private readonly ex: Exchange,
     readonly upstream: Upstream,
-    readonly spilled: number,
     readonly local: boolean,
   ) {}
 
@@ -283,20 +278,12 @@ export class ProxyEngine {
   private readonly retryStatuses: ReadonlySet<number>;
   private readonly defaultPeerPort: () => number;
   private readonly untrackInFlight: () => void;
-  private balancer: Balancer = Balancer.build([], undefined);
-  private env: SelectionEnv;
+  private readonly selector: Selector;
   private peerCache: { version: number; at: number; peers: readonly Upstream[] } | undefined;
   private lastSnapshot: Snapshot | undefined;
   private readonly policies: PolicyEngine | undefined;
   private lastPolicyErrorLog = 0;
-  /** The algorithm when `proxy.balancer` is not `consistent_hash` (which uses the ring directly). */
-  private readonly algorithm: Algorithm | undefined;
-  /** The algorithm's candidates: healthy active backends (all active ones in panic mode). */
-  private candidates: readonly Candidate[] = [];
-  private readonly pickContext: PickContext;
 
-  /** Active backends healthy in this proxy's view. */
-  healthyActive = 0;
   inFlight = 0;
   private retriesInFlight = 0;
   closing = false;
@@ -311,8 +298,6 @@ export class ProxyEngine {
     this.latency = options.latency;
     this.defaultPeerPort = options.defaultPeerPort;
     this.policies = options.policies;
-    this.algorithm =
-      options.config.balancer === 'consistent_hash' ? undefined : createBalancer(options.config.balancer);
     this.untrackInFlight = options.metrics.trackInFlight(() => this.inFlight);
     this.trusted = new TrustedProxies(options.config.trustedProxies);
     this.retryStatuses = new Set(options.config.retries.onStatuses);
@@ -326,27 +311,33 @@ export class ProxyEngine {
     };
     this.upstreams = new UpstreamSet(poolOptions, options.logger);
     this.peerUpstreams = new UpstreamSet(poolOptions, options.logger);
-    const maxPending = options.config.circuit.maxPendingPerBackend;
-    const bounded = options.config.boundedLoad.enabled ? options.config.boundedLoad.balanceFactor : undefined;
+    const config = options.config;
     const upstreams = this.upstreams;
     const health = this.health;
-    this.env = {
+    this.selector = new Selector({
+      algorithm: createBalancer(config.balancer, {
+        vnodes: config.vnodes,
+        balanceFactor: config.boundedLoad.enabled ? config.boundedLoad.balanceFactor : undefined,
+      }),
       isHealthy: (id) => health.isHealthy(id),
-      load: (id) => upstreams.get(id)?.inFlight ?? 0,
-      saturated: (id) => (upstreams.get(id)?.inFlight ?? 0) >= maxPending,
-      panic: false,
-      balanceFactor: bounded,
-    };
-    this.pickContext = { inFlight: (id) => upstreams.get(id)?.inFlight ?? 0, random: Math.random };
+      inFlight: (id) => upstreams.get(id)?.inFlight ?? 0,
+      maxPendingPerBackend: config.circuit.maxPendingPerBackend,
+      panicThresholdPercent: config.panicThresholdPercent,
+    });
   }
 
   get activeCount(): number {
-    return this.balancer.activeCount;
+    return this.selector.activeCount;
+  }
+
+  /** Active backends healthy in this proxy's view. */
+  get healthyActive(): number {
+    return this.selector.healthyActive;
   }
 
   /** The backends this proxy forwards to (for the health tracker). */
   members(): Backend[] {
-    return [...this.balancer.backends.values()];
+    return this.selector.backends();
   }
 
   /** A change that did not touch this region's backends (health reports, other regions). */
@@ -360,76 +351,30 @@ export class ProxyEngine {
     this.peerCache = undefined;
     const backends = snapshot.backends.get(this.config.region);
     const list = backends === undefined ? [] : [...backends.values()];
-    const next = Balancer.build(list, this.config.vnodes);
-    const prev = this.balancer;
+    const membersChanged = this.selector.setBackends(list);
     const wanted = new Map<string, string>();
-    for (const b of next.backends.values()) wanted.set(b.id, b.url);
+    for (const b of this.selector.backends()) wanted.set(b.id, b.url);
     const poolsChanged = this.upstreams.sync(wanted);
-    const ringChanged = next.ring.version !== prev.ring.version || !sameStates(prev, next);
-    if (!ringChanged && !poolsChanged) return false;
-    this.balancer = next;
-    // Ring shares describe the consistent-hash ring; other algorithms do not use it.
-    if (this.algorithm === undefined) this.metrics.setShares(next.ring.shares());
+    if (!membersChanged && !poolsChanged) return false;
+    const shares = this.selector.shares();
+    if (shares !== undefined) this.metrics.setShares(shares);
     this.refreshHealth();
     return true;
   }
 
-  /** Recounts healthy backends and the panic flag; call after any health change. */
+  /** Re-filters the candidates and the panic flag; call after any health change. */
   refreshHealth(): void {
-    let healthy = 0;
-    for (const b of this.balancer.backends.values()) {
-      if (b.state === 'active' && this.health.isHealthy(b.id)) healthy++;
-    }
-    this.healthyActive = healthy;
-    const active = this.balancer.activeCount;
-    const panic = healthy > 0 && healthy * 100 < this.config.panicThresholdPercent * active;
-    if (panic !== this.env.panic) {
-      this.env = { ...this.env, panic };
-      this.logger.warn(
-        { healthy, active },
-        panic ? 'panic mode: ignoring backend health' : 'panic mode over',
-      );
-    }
-    if (this.algorithm !== undefined) {
-      // Health filtering happens once, here; the algorithm sees only these (one array per change,
-      // so algorithms that cache per candidate array rebuild only when health or membership changes).
-      const candidates: Candidate[] = [];
-      for (const b of this.balancer.backends.values()) {
-        if (b.state === 'active' && (panic || this.health.isHealthy(b.id)))
-          candidates.push({ id: b.id, weight: b.weight });
-      }
-      this.candidates = candidates;
-    }
-  }
-
-  /** Picks a backend: the affinity ring, or the configured algorithm over the healthy candidates. */
-  private select(
-    key: string,
-    sticky: boolean,
-    tried: ReadonlySet<string> | undefined,
-  ): Selection | NoSelection {
-    const algorithm = this.algorithm;
-    if (algorithm === undefined) return this.balancer.select(key, sticky, tried, this.env);
-    if (this.balancer.backends.size === 0) return 'no-backends';
-    let list = this.candidates;
-    if (list.length === 0) return 'no-healthy';
-    if (tried !== undefined && tried.size > 0) {
-      list = list.filter((c) => !tried.has(c.id));
-      if (list.length === 0) return 'exhausted';
-    }
-    for (;;) {
-      const id = algorithm.pick(list, this.pickContext);
-      if (id === undefined) return 'exhausted';
-      if (!this.env.saturated(id)) return { backendId: id, spilled: 0 };
-      // Circuit open on that one: choose among the others.
-      list = list.filter((c) => c.id !== id);
-      if (list.length === 0) return 'saturated';
-    }
+    if (!this.selector.refresh()) return;
+    const panic = this.selector.panic;
+    this.logger.warn(
+      { healthy: this.selector.healthyActive, active: this.selector.activeCount },
+      panic ? 'panic mode: ignoring backend health' : 'panic mode over',
+    );
   }
 
   /** Feeds one finished attempt to a latency-aware algorithm. */
   observe(upstream: Upstream, local: boolean, ms: number, ok: boolean): void {
-    if (local && !upstream.retired) this.algorithm?.observe?.(upstream.id, ms, ok);
+    if (local && !upstream.retired) this.selector.algorithm.observe?.(upstream.id, ms, ok);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -614,7 +559,6 @@ export class ProxyEngine {
   private next(ex: Exchange, lastError: ProxyError | undefined): void {
     for (;;) {
       let upstream: Upstream | undefined;
-      let spilled = 0;
       let local = true;
       if (ex.peers !== undefined) {
         local = false;
@@ -624,27 +568,26 @@ export class ProxyEngine {
           return;
         }
       } else {
-        const picked = this.select(ex.key, ex.sticky, ex.tried);
-        if (typeof picked === 'string') {
-          this.fail(ex, lastError ?? noBackend(picked));
+        const picked = this.selector.pick(ex.key, ex.sticky, ex.tried);
+        if (picked === undefined) {
+          this.fail(ex, lastError ?? noBackend(this.selector.failure));
           return;
         }
-        upstream = this.upstreams.get(picked.backendId);
-        spilled = picked.spilled;
+        upstream = this.upstreams.get(picked);
         if (upstream === undefined) {
-          (ex.tried ??= new Set()).add(picked.backendId);
+          (ex.tried ??= new Set()).add(picked);
           continue;
         }
       }
-      this.dispatch(ex, upstream, spilled, local);
+      this.dispatch(ex, upstream, local);
       return;
     }
   }
 
-  private dispatch(ex: Exchange, upstream: Upstream, spilled: number, local: boolean): void {
+  private dispatch(ex: Exchange, upstream: Upstream, local: boolean): void {
     ex.attempts++;
     upstream.inFlight++;
-    const attempt = new Attempt(this, ex, upstream, spilled, local);
+    const attempt = new Attempt(this, ex, upstream, local);
     try {
       upstream.pool.dispatch(
         {
@@ -673,7 +616,7 @@ export class ProxyEngine {
     if (!this.retryStatuses.has(status) || !this.canRetry(ex)) return false;
     // Only when another target exists; otherwise the backend's own answer is the best we have.
     const used = (ex.tried?.size ?? 0) + 1;
-    return (ex.peers !== undefined ? ex.peers.length : this.balancer.backends.size) > used;
+    return (ex.peers !== undefined ? ex.peers.length : this.selector.size) > used;
   }
 
   /** After a failed attempt on `failed`: the next backend if allowed, else the failure itself. */
@@ -705,11 +648,8 @@ export class ProxyEngine {
     let extra: string | undefined;
     if (!attempt.local) extra = attempt.upstream.id.slice(PEER_PREFIX.length);
     else if (this.config.debugHeader) {
-      if (this.algorithm !== undefined) extra = `${attempt.upstream.id}; algorithm=${this.config.balancer}`;
-      else {
-        const hit = this.balancer.ring.lookup(ex.key);
-        extra = `${attempt.upstream.id}; hash=${hit?.keyHash ?? ''}; pos=${hit?.position ?? -1}; spill=${attempt.spilled}`;
-      }
+      const why = this.selector.explain(attempt.upstream.id, ex.key);
+      extra = `${attempt.upstream.id}; ${why ?? `algorithm=${this.config.balancer}`}`;
     }
     const policyHeaders = ex.policyHeaders;
     const close = this.closing && ex.req.httpVersionMajor === 1;
@@ -869,13 +809,13 @@ export class ProxyEngine {
     const started = performance.now();
     this.inFlight++;
     const attempt = (lastError: ProxyError | undefined): void => {
-      const picked = this.select(key, true, tried);
-      const upstream = typeof picked === 'string' ? undefined : this.upstreams.get(picked.backendId);
+      const picked = this.selector.pick(key, true, tried);
+      const upstream = picked === undefined ? undefined : this.upstreams.get(picked);
       if (upstream === undefined) {
         this.inFlight--;
         rejectUpgrade(
           socket,
-          lastError ?? noBackend(typeof picked === 'string' ? picked : 'exhausted'),
+          lastError ?? noBackend(picked === undefined ? this.selector.failure : 'exhausted'),
           requestId,
         );
         return;
@@ -993,12 +933,6 @@ export class ProxyEngine {
 function onResponseClose(this: unknown): void {
   const ex = (this as Record<symbol, Exchange | undefined>)[EXCHANGE];
   if (ex !== undefined) ex.engine.finish(ex);
-}
-
-function sameStates(a: Balancer, b: Balancer): boolean {
-  if (a.backends.size !== b.backends.size) return false;
-  for (const [id, backend] of a.backends) if (b.backends.get(id)?.state !== backend.state) return false;
-  return true;
 }
 
 function requestHasBody(req: ProxyRequest): boolean {
