@@ -199,8 +199,9 @@ export class Forwarder implements AttemptOwner {
       requestId: ex.requestId,
       headers: headers ?? ex.policyHeaders,
       setCookie: ex.setCookie,
-      // Shutting down, or the connection's framing is broken: the HTTP/1 client must reconnect.
-      close: ex.req.httpVersionMajor === 1 && (this.deps.closing() || ex.req.framingError !== undefined),
+      // Shutting down, or a malformed request (its connection is not to be trusted further): the
+      // HTTP/1 client must reconnect.
+      close: ex.req.httpVersionMajor === 1 && (this.deps.closing() || error.code === 'E_BAD_REQUEST'),
     });
     if (status !== 0) ex.status = status;
   }
