@@ -99,8 +99,8 @@ export class Admission {
         return { code: 'E_BAD_REQUEST', message: 'a request must carry one Host header, not several' };
     }
     const normalised = normaliseTarget(req.url, host, secure);
-    if ('invalid' in normalised) return { code: 'E_BAD_REQUEST', message: normalised.invalid };
-    ex.target = normalised.target;
+    if (typeof normalised !== 'string') return { code: 'E_BAD_REQUEST', message: normalised.invalid };
+    ex.target = normalised;
     return undefined;
   }
 }

@@ -6,8 +6,10 @@
 // duplicate slashes collapsed, then dot-segment removal (§5.2.4). An absolute-form target
 // (RFC 9112 §3.2.2) becomes origin-form, and its authority must match Host. Pure.
 
-/** The normalised origin-form target, or why the target is refused (answered with a 400). */
-export type TargetResult = { readonly target: string } | { readonly invalid: string };
+/** Why a target is refused (answered with a 400). */
+export interface TargetRefusal {
+  readonly invalid: string;
+}
 
 const HEX = '0123456789ABCDEF';
 
@@ -97,8 +99,13 @@ function canonicalAuthority(authority: string, defaultPort: string): string {
  * Normalises a request target. `host` is the request's Host header (undefined when absent);
  * `secure` whether the listener is TLS (for the default port of an absolute-form target).
  */
-export function normaliseTarget(raw: string, host: string | undefined, secure: boolean): TargetResult {
-  if (raw === '*') return { target: raw }; // OPTIONS * (asterisk-form)
+/** The normalised origin-form target (the input itself when already normal: no allocation), or a refusal. */
+export function normaliseTarget(
+  raw: string,
+  host: string | undefined,
+  secure: boolean,
+): string | TargetRefusal {
+  if (raw === '*') return raw; // OPTIONS * (asterisk-form)
   let target = raw;
   if (raw.charCodeAt(0) !== 47 /* / */) {
     const lower = raw.slice(0, 8).toLowerCase();
@@ -126,8 +133,8 @@ export function normaliseTarget(raw: string, host: string | undefined, secure: b
   const pathEnd = q < 0 ? target.length : q;
   if (target.indexOf('#') >= 0 && target.indexOf('#') < pathEnd)
     return { invalid: 'the request target must not carry a fragment' };
-  if (isPlain(target, pathEnd)) return target === raw ? { target: raw } : { target };
+  if (isPlain(target, pathEnd)) return target;
   const path = normalisePath(target.slice(0, pathEnd).replace(/\\/g, '%5C'));
   if (path === undefined) return { invalid: 'the request target has a malformed percent-encoding' };
-  return { target: q < 0 ? path : path + target.slice(q) };
+  return q < 0 ? path : path + target.slice(q);
 }

@@ -42,6 +42,9 @@ export function createConsistentHash(options: ConsistentHashOptions = {}): Balan
   /** Membership of the last candidate array that was a strict subset of its ring. */
   let lastSetArray: readonly Candidate[] | undefined;
   let lastSet: ReadonlySet<string> = new Set();
+  /** The last candidate array found to be covered by the members' ring (checked once per array). */
+  let lastCoveredArray: readonly Candidate[] | undefined;
+  let lastCoveringRing: HashRing | undefined;
 
   function ringFor(members: readonly Candidate[]): HashRing {
     if (lastRing !== undefined && members === lastArray) return lastRing;
@@ -81,8 +84,11 @@ export function createConsistentHash(options: ConsistentHashOptions = {}): Balan
     const members = ctx.members;
     if (members === undefined || members === candidates) return ringFor(candidates);
     const ring = ringFor(members);
-    // A candidate missing from the members (or owning no point there) would never be reached.
+    if (candidates === lastCoveredArray && ring === lastCoveringRing) return ring;
+    // A candidate missing from the members would never be reached on their ring.
     for (const c of candidates) if (ring.weightOf(c.id) === undefined) return ringFor(candidates);
+    lastCoveredArray = candidates;
+    lastCoveringRing = ring;
     return ring;
   }
 
