@@ -16,8 +16,7 @@ import { RegionHealthReporter } from './health/reporter.js';
 import { BackendHealthTracker } from './health/tracker.js';
 import type { Logger } from '../infra/logger.js';
 import { PolicyEngine } from './policy/engine.js';
-import { ProxyEngine } from './engine/engine.js';
-import { Http1Request } from './frontend/http1/message.js';
+import { ProxyEngine, type ProxyRequest } from './engine/engine.js';
 import { createHttp1Server, type Http1Server } from './frontend/http1/server.js';
 import { responseOnSocket } from './frontend/http1/socket-response.js';
 import { NodeRequest, nodeClientError, nodeRequestHandler } from './frontend/node.js';
@@ -129,13 +128,15 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
   });
 
   const timeouts = config.timeouts;
-  // Upgrades from either front-end: the answer (a rejection, or a backend's non-101) is written on
-  // the client's socket, which closes after it; a 101 turns it into a tunnel.
-  const onUpgrade =
+  // Upgrades: the answer (a rejection, or a backend's non-101) is written on the client's socket,
+  // which closes after it; a 101 turns it into a tunnel. node:http's requests get the adapter.
+  const upgrade = (req: ProxyRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void => {
+    eng.handleUpgrade(req, responseOnSocket(socket, req), { socket, head }, proto);
+  };
+  const onNodeUpgrade =
     (proto: 'http' | 'https') =>
-    (req: Http1Request | IncomingMessage, socket: Duplex, head: Buffer): void => {
-      const request = req instanceof Http1Request ? req : new NodeRequest(req);
-      eng.handleUpgrade(request, responseOnSocket(socket, request), { socket, head }, proto);
+    (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      upgrade(new NodeRequest(req), socket, head, proto);
     };
   let fallbackLogged = false;
   const plainServer = (): Server | Http1Server => {
@@ -143,7 +144,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       const server = createHttp1Server(
         { idleMs: timeouts.clientIdleMs, headersMs: timeouts.clientHeadersMs, logger },
         (req, res) => eng.handle(req, res, 'http'),
-        onUpgrade('http'),
+        (req, socket, head) => upgrade(req, socket, head, 'http'),
       );
       if (typeof server !== 'string') return server;
       if (!fallbackLogged)
@@ -170,7 +171,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       nodeRequestHandler(eng, 'http', false),
     );
     server.keepAliveTimeout = timeouts.clientIdleMs;
-    server.on('upgrade', onUpgrade('http'));
+    server.on('upgrade', onNodeUpgrade('http'));
     server.on('clientError', (err, socket) => nodeClientError(eng, err, socket, logger));
     return server;
   };
@@ -196,7 +197,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
         );
         server.setTimeout(timeouts.clientIdleMs);
         const listener: Listener = { protocol: 'https', server, sockets: new Set(), sessions: new Set() };
-        server.on('upgrade', onUpgrade('https'));
+        server.on('upgrade', onNodeUpgrade('https'));
         server.on('session', (session: Http2Session) => {
           listener.sessions.add(session);
           session.on('error', (err) => logger.debug({ err: describeError(err) }, 'http2 session error'));

@@ -175,6 +175,21 @@ for (const http1Server of FRONT_ENDS) {
       }
     });
 
+    void it('applies the same normalisation and WAF rules to an upgrade request', async () => {
+      const seen = backend.targets.length;
+      const answer = await exchange(
+        proxy.port,
+        get('/x/../admin/socket', 'shop.example', 'Upgrade: websocket\r\n').replace(
+          'Connection: close',
+          'Connection: Upgrade',
+        ),
+      );
+      assert.equal(answer.status, 403, answer.body);
+      assert.equal(errorCodeOf(answer), 'E_WAF_BLOCKED');
+      assert.equal(answer.headers.connection, 'close');
+      assert.equal(backend.targets.length, seen);
+    });
+
     void it('answers an absolute-form target whose authority is not Host with a 400', async () => {
       const seen = backend.targets.length;
       for (const bytes of [get('http://other.example/ok'), get('http://user@shop.example/ok'), get('/%zz')]) {
