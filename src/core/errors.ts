@@ -1,28 +1,68 @@
 // Errors with stable codes. Every layer throws these; the edges map them to exit codes,
 // HTTP statuses or DNS rcodes.
 
-export type ErrorCode =
-  | 'E_VALIDATION'
-  | 'E_NOT_FOUND'
-  | 'E_CONFLICT'
-  | 'E_UNAUTHORIZED'
-  | 'E_UNAVAILABLE'
-  | 'E_CONFIG'
-  | 'E_TOO_LARGE'
-  | 'E_METHOD_NOT_ALLOWED'
-  | 'E_INTERNAL';
+/**
+ * The one error catalogue: every stable code Meridian puts in an error body, with the HTTP status
+ * it answers with and the status line's reason phrase. The API, the CLI and the proxy's own answers
+ * (policy rejections, upstream failures, front-end 4xx) all take their codes from here.
+ */
+export const ERROR_CATALOGUE = {
+  // Operations (API, CLI, config)
+  /** A field of the input is invalid (`field` names it). */
+  E_VALIDATION: { status: 400, reason: 'Bad Request' },
+  E_NOT_FOUND: { status: 404, reason: 'Not Found' },
+  E_CONFLICT: { status: 409, reason: 'Conflict' },
+  E_UNAUTHORIZED: { status: 401, reason: 'Unauthorized' },
+  /** A dependency (the store) cannot be reached. */
+  E_UNAVAILABLE: { status: 503, reason: 'Service Unavailable' },
+  E_CONFIG: { status: 500, reason: 'Internal Server Error' },
+  E_TOO_LARGE: { status: 413, reason: 'Payload Too Large' },
+  E_METHOD_NOT_ALLOWED: { status: 405, reason: 'Method Not Allowed' },
+  E_INTERNAL: { status: 500, reason: 'Internal Server Error' },
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  E_VALIDATION: 400,
-  E_NOT_FOUND: 404,
-  E_CONFLICT: 409,
-  E_UNAUTHORIZED: 401,
-  E_UNAVAILABLE: 503,
-  E_CONFIG: 500,
-  E_TOO_LARGE: 413,
-  E_METHOD_NOT_ALLOWED: 405,
-  E_INTERNAL: 500,
-};
+  // The proxy's own answers to malformed requests (front-ends and admission)
+  /** Malformed framing, request target or Host (RFC 9112). */
+  E_BAD_REQUEST: { status: 400, reason: 'Bad Request' },
+  /** The request headers did not arrive within `proxy.timeouts.clientHeadersMs`. */
+  E_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout' },
+  /** An `Expect` other than 100-continue. */
+  E_EXPECTATION_FAILED: { status: 417, reason: 'Expectation Failed' },
+  /** Chunk extensions over the parser's limit. */
+  E_PAYLOAD_TOO_LARGE: { status: 413, reason: 'Payload Too Large' },
+  E_HEADERS_TOO_LARGE: { status: 431, reason: 'Request Header Fields Too Large' },
+  /** A request line with an HTTP version other than 1.0 or 1.1 on an HTTP/1 listener. */
+  E_VERSION_NOT_SUPPORTED: { status: 505, reason: 'HTTP Version Not Supported' },
+
+  // Traffic policies (the backend never sees these requests)
+  E_WAF_BLOCKED: { status: 403, reason: 'Forbidden' },
+  E_RATE_LIMITED: { status: 429, reason: 'Too Many Requests' },
+  E_QUOTA_EXCEEDED: { status: 429, reason: 'Too Many Requests' },
+
+  // Backend selection and forwarding
+  /** No backend is configured (or active) for the region. */
+  E_NO_BACKEND: { status: 503, reason: 'Service Unavailable' },
+  /** Backends exist but none is healthy, and no peer region could take the request. */
+  E_NO_HEALTHY_BACKEND: { status: 503, reason: 'Service Unavailable' },
+  /** Every eligible backend has reached `circuit.maxPendingPerBackend`. */
+  E_CIRCUIT_OPEN: { status: 503, reason: 'Service Unavailable' },
+  /** The backend refused or reset the connection, or answered with something unusable. */
+  E_UPSTREAM_CONNECT: { status: 502, reason: 'Bad Gateway' },
+  /** The backend did not connect or answer within the configured timeout. */
+  E_UPSTREAM_TIMEOUT: { status: 504, reason: 'Gateway Timeout' },
+  /** A request already forwarded by another region's proxy found no healthy backend here. */
+  E_FALLBACK_EXHAUSTED: { status: 503, reason: 'Service Unavailable' },
+} as const satisfies Record<string, { readonly status: number; readonly reason: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CATALOGUE, code);
+}
+
+/** The HTTP status a code answers with. */
+export function statusOf(code: ErrorCode): number {
+  return ERROR_CATALOGUE[code].status;
+}
 
 export class MeridianError extends Error {
   readonly code: ErrorCode;
@@ -37,7 +77,7 @@ export class MeridianError extends Error {
   }
 
   get httpStatus(): number {
-    return HTTP_STATUS[this.code];
+    return statusOf(this.code);
   }
 
   toJSON(): { error: { code: ErrorCode; message: string; field?: string } } {

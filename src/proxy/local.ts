@@ -4,7 +4,7 @@
 // node:cluster worker (where the store is a replica fed by the primary, whose `reportHealth` goes
 // back to the primary over IPC).
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,8 +16,10 @@ import { RegionHealthReporter } from './health/reporter.js';
 import { BackendHealthTracker } from './health/tracker.js';
 import type { Logger } from '../infra/logger.js';
 import { PolicyEngine } from './policy/engine.js';
-import { ProxyEngine, type UpgradeRequest } from './engine/engine.js';
-import { createHttp1Server, errorResponse, type Http1Server } from './frontend/http1/server.js';
+import { ProxyEngine, type ProxyRequest } from './engine/engine.js';
+import { createHttp1Server, type Http1Server } from './frontend/http1/server.js';
+import { responseOnSocket } from './frontend/http1/socket-response.js';
+import { NodeRequest, nodeClientError, nodeRequestHandler } from './frontend/node.js';
 import type { ProxyAddress, ProxyOptions, ProxyService } from './types.js';
 import { ProxyMetrics } from './metrics.js';
 
@@ -126,10 +128,15 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
   });
 
   const timeouts = config.timeouts;
-  const onUpgrade =
+  // Upgrades: the answer (a rejection, or a backend's non-101) is written on the client's socket,
+  // which closes after it; a 101 turns it into a tunnel. node:http's requests get the adapter.
+  const upgrade = (req: ProxyRequest, socket: Duplex, head: Buffer, proto: 'http' | 'https'): void => {
+    eng.handleUpgrade(req, responseOnSocket(socket, req), { socket, head }, proto);
+  };
+  const onNodeUpgrade =
     (proto: 'http' | 'https') =>
-    (req: UpgradeRequest, socket: Duplex, head: Buffer): void => {
-      eng.handleUpgrade(req, socket, head, proto);
+    (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+      upgrade(new NodeRequest(req), socket, head, proto);
     };
   let fallbackLogged = false;
   const plainServer = (): Server | Http1Server => {
@@ -137,7 +144,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       const server = createHttp1Server(
         { idleMs: timeouts.clientIdleMs, headersMs: timeouts.clientHeadersMs, logger },
         (req, res) => eng.handle(req, res, 'http'),
-        onUpgrade('http'),
+        (req, socket, head) => upgrade(req, socket, head, 'http'),
       );
       if (typeof server !== 'string') return server;
       if (!fallbackLogged)
@@ -161,11 +168,11 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
         requireHostHeader: false,
         noDelay: true,
       },
-      (req, res) => eng.handle(req, res, 'http'),
+      nodeRequestHandler(eng, 'http', false),
     );
     server.keepAliveTimeout = timeouts.clientIdleMs;
-    server.on('upgrade', onUpgrade('http'));
-    server.on('clientError', (err, socket) => clientError(err, socket, logger));
+    server.on('upgrade', onNodeUpgrade('http'));
+    server.on('clientError', (err, socket) => nodeClientError(eng, err, socket, logger));
     return server;
   };
   try {
@@ -184,12 +191,13 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       for (const address of config.tlsListen) {
         const hp = parseHostPort(address);
         if (hp === undefined) throw new MeridianError('E_CONFIG', `proxy.tlsListen: bad address ${address}`);
-        const server = createSecureServer({ cert, key, allowHTTP1: true }, (req, res) =>
-          eng.handle(req, res, 'https'),
+        const server = createSecureServer(
+          { cert, key, allowHTTP1: true },
+          nodeRequestHandler(eng, 'https', true),
         );
         server.setTimeout(timeouts.clientIdleMs);
         const listener: Listener = { protocol: 'https', server, sockets: new Set(), sessions: new Set() };
-        server.on('upgrade', onUpgrade('https'));
+        server.on('upgrade', onNodeUpgrade('https'));
         server.on('session', (session: Http2Session) => {
           listener.sessions.add(session);
           session.on('error', (err) => logger.debug({ err: describeError(err) }, 'http2 session error'));
@@ -287,29 +295,6 @@ function trackSockets(
     set.add(socket);
     socket.once('close', () => set.delete(socket));
   });
-}
-
-/** node:http's parse errors and header timeouts: the same JSON answers as Meridian's front-end. */
-function clientError(err: Error & { code?: string; reason?: string }, socket: Duplex, logger: Logger): void {
-  logger.debug({ err: describeError(err), code: err.code }, 'client error');
-  if (!socket.writable || err.code === 'ECONNRESET') {
-    socket.destroy();
-    return;
-  }
-  const date = `date: ${new Date().toUTCString()}\r\n`;
-  if (err.code === 'HPE_HEADER_OVERFLOW')
-    socket.end(errorResponse(431, 'E_HEADERS_TOO_LARGE', 'the request headers are too large', date));
-  else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT')
-    socket.end(errorResponse(408, 'E_REQUEST_TIMEOUT', 'the request headers did not arrive in time', date));
-  else
-    socket.end(
-      errorResponse(
-        400,
-        'E_BAD_REQUEST',
-        `malformed HTTP request: ${err.reason ?? err.code ?? 'unknown'}`,
-        date,
-      ),
-    );
 }
 
 function listen(

@@ -648,6 +648,51 @@ for (const http1Server of SERVERS) {
       });
     }
 
+    void it('answers two Host lines with a JSON 400 and forwards nothing', async () => {
+      const seen = backend.requests;
+      const conn = await RawConnection.open(proxy.port);
+      await conn.write('GET /two-hosts HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
+      assertJsonError(await conn.readFinal(), 400);
+      await conn.waitClosed();
+      assert.equal(backend.requests, seen);
+    });
+
+    for (const version of ['2.0', '1.2', '3.0', '0.9']) {
+      void it(`answers an HTTP/${version} request line with a JSON 505 and forwards nothing`, async () => {
+        const seen = backend.requests;
+        const conn = await RawConnection.open(proxy.port);
+        await conn.write(`GET /version HTTP/${version}\r\nHost: conformance.test\r\n\r\n`);
+        const res = await conn.readFinal();
+        assertJsonError(res, 505);
+        assert.match(res.body.toString('utf8'), /"code":"E_VERSION_NOT_SUPPORTED"/);
+        await conn.waitClosed();
+        assert.equal(backend.requests, seen);
+      });
+    }
+
+    void it('answers a bad chunk size in a forwarded body with a JSON 400, never a 502, and the backend stays healthy', async () => {
+      const conn = await RawConnection.open(proxy.port);
+      // The head is valid (the request is handed over and forwarded); the body's framing breaks.
+      await conn.write(
+        request(
+          'POST',
+          '/bad-chunk',
+          { 'Transfer-Encoding': 'chunked' },
+          { body: '5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n' },
+        ),
+      );
+      const res = await conn.readFinal();
+      assertJsonError(res, 400);
+      assert.match(res.body.toString('utf8'), /"code":"E_BAD_REQUEST"/);
+      await conn.waitClosed();
+      assert.deepEqual(
+        proxy.proxy.backendStates().map((s) => s.healthy),
+        [true],
+        'the client’s broken framing is not held against the backend',
+      );
+      assertEcho(await get(proxy, '/after-bad-chunk'), 'GET', '/after-bad-chunk');
+    });
+
     void it('answers an HTTP/1.1 request without Host with a JSON 400 and forwards nothing', async () => {
       const before = backend.requests;
       const conn = await RawConnection.open(proxy.port);

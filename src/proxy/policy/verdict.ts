@@ -1,8 +1,14 @@
-// What the policy engine tells the proxy, and the request fields it looks at. Pure.
+// What the policy engine tells the proxy, and the request fields it looks at. Pure. Rejection codes
+// and their statuses come from the error catalogue (src/core/errors.ts); the proxy writes the answer.
+import { statusOf, type ErrorCode } from '../../core/errors.js';
 
 export interface PolicyRequest {
   readonly method: string;
-  /** The path without the query string, as received (percent-encoded). */
+  /**
+   * The path without the query string, normalised by the proxy before any policy sees it (dot
+   * segments removed, duplicate slashes collapsed, unreserved characters percent-decoded; `%2F`
+   * stays encoded); what the backend receives.
+   */
   readonly path: string;
   /** The query string without the leading `?` ('' when none). */
   readonly query: string;
@@ -15,7 +21,7 @@ export interface PolicyRequest {
 }
 
 export interface PolicyErrorBody {
-  readonly error: { readonly code: string; readonly message: string; readonly ruleId?: string };
+  readonly error: { readonly code: ErrorCode; readonly message: string; readonly ruleId?: string };
 }
 
 export type PolicyVerdict =
@@ -27,12 +33,12 @@ export type PolicyVerdict =
       readonly body: PolicyErrorBody;
     };
 
-/** Stable codes in reject bodies. */
+/** Stable codes in reject bodies (entries of the error catalogue). */
 export const POLICY_ERROR_CODES = {
   rateLimited: 'E_RATE_LIMITED',
   quotaExceeded: 'E_QUOTA_EXCEEDED',
   wafBlocked: 'E_WAF_BLOCKED',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 export const PASS: PolicyVerdict = Object.freeze({ action: 'pass' });
 
@@ -55,14 +61,14 @@ export function limitHeaders(s: LimitState): Record<string, string> {
 }
 
 export function tooManyRequests(
-  code: string,
+  code: ErrorCode,
   message: string,
   state: LimitState,
   retryAfterSeconds: number,
 ): PolicyVerdict {
   return {
     action: 'reject',
-    status: 429,
+    status: statusOf(code),
     headers: {
       'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))),
       ...limitHeaders({ ...state, remaining: 0 }),

@@ -12,6 +12,7 @@ import type { Candidate } from '../../../src/proxy/selection/types.js';
 import { ctxOf, runBalancerContract, seeded, type BalancerTraits } from './contract.js';
 
 const RANDOM_BURSTS = { skip: 'independent random picks: short runs of one candidate are expected' };
+const NO_AFFINITY = { skip: 'places requests without regard to the session key' };
 const RANDOM_ORDER = { skip: 'random by design; replayable only with the same injected random()' };
 
 const TRAITS: Record<BalancerName, BalancerTraits> = {
@@ -19,25 +20,49 @@ const TRAITS: Record<BalancerName, BalancerTraits> = {
     weighted: { skip: 'ignores weights by design (plain rotation)' },
     deterministic: 'sequence',
     smooth: { skip: 'ignores weights, so the weighted window bound does not apply' },
+    affinity: NO_AFFINITY,
   },
   weighted_round_robin: {
     weighted: true,
     deterministic: { skip: 'covered by the replay case and the window bound' },
     smooth: true,
+    affinity: NO_AFFINITY,
   },
   random: {
     weighted: { skip: 'ignores weights by design (uniform)' },
     deterministic: RANDOM_ORDER,
     smooth: RANDOM_BURSTS,
+    affinity: NO_AFFINITY,
   },
-  weighted_random: { weighted: true, deterministic: RANDOM_ORDER, smooth: RANDOM_BURSTS },
-  least_connections: { weighted: true, deterministic: RANDOM_ORDER, smooth: RANDOM_BURSTS },
-  least_response_time: { weighted: true, deterministic: RANDOM_ORDER, smooth: RANDOM_BURSTS },
-  power_of_two_choices: { weighted: true, deterministic: RANDOM_ORDER, smooth: RANDOM_BURSTS },
+  weighted_random: {
+    weighted: true,
+    deterministic: RANDOM_ORDER,
+    smooth: RANDOM_BURSTS,
+    affinity: NO_AFFINITY,
+  },
+  least_connections: {
+    weighted: true,
+    deterministic: RANDOM_ORDER,
+    smooth: RANDOM_BURSTS,
+    affinity: NO_AFFINITY,
+  },
+  least_response_time: {
+    weighted: true,
+    deterministic: RANDOM_ORDER,
+    smooth: RANDOM_BURSTS,
+    affinity: NO_AFFINITY,
+  },
+  power_of_two_choices: {
+    weighted: true,
+    deterministic: RANDOM_ORDER,
+    smooth: RANDOM_BURSTS,
+    affinity: NO_AFFINITY,
+  },
   consistent_hash: {
     weighted: true,
     deterministic: 'key',
     smooth: { skip: 'placement follows the key, not a rotation' },
+    affinity: true,
   },
 };
 

@@ -21,6 +21,11 @@ export interface BalancerTraits {
   readonly deterministic: 'sequence' | 'key' | Skip;
   /** Never more than ceil(w/total · n) + 1 picks in any window of n picks; or why not. */
   readonly smooth: true | Skip;
+  /**
+   * Session affinity with the pool in `ctx.members`: a key keeps its backend while other backends
+   * leave and return, moves to the next one only while its own is out, and comes home after; or why not.
+   */
+  readonly affinity: true | Skip;
 }
 
 /** mulberry32: a small seeded PRNG so every run sees the same "random" numbers. */
@@ -221,6 +226,43 @@ export function runBalancerContract(name: string, factory: BalancerFactory, trai
         }
       }
     });
+
+    it(
+      'keeps each session on its backend while others come and go, and brings it home',
+      skipOf(traits.affinity),
+      () => {
+        const b = factory();
+        assert.equal(b.affinity, true, 'an algorithm with session affinity says so (draining stays usable)');
+        const random = seeded(4);
+        const members: Candidate[] = Array.from({ length: 8 }, (_, i) => ({ id: `m${i}`, weight: 100 }));
+        const keyed = (candidates: readonly Candidate[], key: string): string | undefined =>
+          b.pick(candidates, { random, inFlight: () => 0, key, members });
+        const keys = Array.from({ length: 3000 }, (_, i) => `session-${i}`);
+        const home = new Map(keys.map((k) => [k, keyed(members, k)]));
+        const seen = new Set(home.values());
+        assert.equal(seen.size, members.length, 'every member is home to some keys');
+        for (const out of ['m2', 'm5']) {
+          const without = members.filter((m) => m.id !== out);
+          // A fresh array with the same members, in another order: the same picks.
+          const shuffled = [...without].reverse();
+          for (const key of keys) {
+            const was = home.get(key);
+            const now = keyed(without, key);
+            assert.equal(keyed(shuffled, key), now, 'order of candidates does not matter');
+            if (was !== out) assert.equal(now, was, `${key} stays on ${was} while ${out} is out`);
+            else assert.notEqual(now, out);
+            // The key of the missing backend lands where a pool without it would have put it.
+            assert.equal(
+              b.pick(without, { random, inFlight: () => 0, key, members: without }),
+              now,
+              'the walk past a missing member equals a ring without it',
+            );
+          }
+          for (const key of keys)
+            assert.equal(keyed(members, key), home.get(key), 'back home when it recovers');
+        }
+      },
+    );
 
     it(
       'never bursts: at most ceil(w/total · n) + 1 picks of a candidate in any window of n picks',

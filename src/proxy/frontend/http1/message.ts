@@ -7,8 +7,16 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { ProxyRequest } from '../../engine/request.js';
 
-export class Http1Request {
+/** The request behind a response: what framing the response needs to know. */
+export interface ResponseRequest {
+  readonly method: string;
+  readonly httpVersionMinor: number;
+}
+
+/** A request as llhttp delivered it; it is the engine's ProxyRequest as is (no adapter). */
+export class Http1Request implements ProxyRequest {
   readonly httpVersionMajor = 1;
   /** The request body, when the request has one (Content-Length > 0 or chunked); else null. */
   body: Readable | null = null;
@@ -18,6 +26,8 @@ export class Http1Request {
   dumped = false;
   /** Expect: 100-continue was asked (answered when the request is handed to the handler). */
   expectContinue = false;
+  /** Why the body's framing broke after the request was handed over (the client's fault). */
+  framingError: string | undefined = undefined;
   private headerObject: IncomingHttpHeaders | undefined;
 
   constructor(
@@ -28,6 +38,10 @@ export class Http1Request {
     /** Header names and values in arrival order, as node:http's `rawHeaders`. */
     readonly rawHeaders: string[],
   ) {}
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
 
   /** Lower-cased names; duplicates joined as node:http joins them. */
   get headers(): IncomingHttpHeaders {
@@ -110,7 +124,7 @@ export class Http1Response extends EventEmitter {
 
   constructor(
     private readonly owner: ResponseOwner,
-    readonly req: Http1Request,
+    readonly req: ResponseRequest,
     keepAlive: boolean,
   ) {
     super();

@@ -7,17 +7,20 @@
 // Per connection: requests are answered in order (pipelined requests wait their turn), a request
 // body is a Readable with backpressure (the socket pauses while it is full), `Expect:
 // 100-continue` is answered when the request is handed over, upgrades leave the parser with the
-// bytes that followed the headers, parse errors get a JSON 400/431 and the connection closes.
+// bytes that followed the headers, parse errors get a JSON 400/431 (505 for a version other than
+// HTTP/1.x) and the connection closes; a framing error in the body of a request already handed
+// over is the client's (the engine answers 400, never 502).
 // Timeouts: a request's headers must arrive within `headersMs`; a keep-alive connection with no
 // request for `idleMs` is closed. One sweep per server checks both (as node:http does).
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
 import { Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Logger } from '../../../infra/logger.js';
-import { describeError } from '../../../core/errors.js';
+import { describeError, type ErrorCode } from '../../../core/errors.js';
+import { writeProxyError } from '../../error-response.js';
 import { llhttp, type Llhttp, type LlhttpParser, type ParseError } from './llhttp.js';
 import { Http1Request, Http1Response, type ResponseOwner } from './message.js';
+import { responseOnSocket } from './socket-response.js';
 
 export interface Http1Options {
   /** A keep-alive connection with no request for this long is closed. */
@@ -139,7 +142,7 @@ class Connection implements ResponseOwner {
       this.partialUrl += url;
     };
     parser[binding.kOnHeadersComplete] = (
-      _major: number,
+      major: number,
       minor: number,
       headers: string[] | undefined,
       method: number,
@@ -148,7 +151,7 @@ class Connection implements ResponseOwner {
       _message: unknown,
       upgrade: boolean,
       keepAlive: boolean,
-    ): number => this.onHeaders(minor, headers, method, url, upgrade, keepAlive);
+    ): number => this.onHeaders(major, minor, headers, method, url, upgrade, keepAlive);
     parser[binding.kOnBody] = (chunk: Buffer): void => this.onBody(chunk);
     parser[binding.kOnMessageComplete] = (): void => this.onMessageComplete();
     this.parser = parser;
@@ -194,7 +197,7 @@ class Connection implements ResponseOwner {
     else if (!this.parser.headersCompleted()) waited = this.parser.duration();
     if (waited >= 0) {
       if (waited > this.server.options.headersMs)
-        this.fail(408, 'E_REQUEST_TIMEOUT', 'the request headers did not arrive in time');
+        this.fail('E_REQUEST_TIMEOUT', 'the request headers did not arrive in time');
     } else if (now - this.lastActive > this.server.options.idleMs) this.socket.destroy();
   }
 
@@ -214,6 +217,7 @@ class Connection implements ResponseOwner {
   }
 
   private onHeaders(
+    major: number,
     minor: number,
     headers: string[] | undefined,
     methodNumber: number,
@@ -223,6 +227,11 @@ class Connection implements ResponseOwner {
   ): number {
     if (this.done || this.closing) return 0; // nothing is answered after the last request
     this.messages++;
+    if (major !== 1) {
+      // llhttp accepts HTTP/0.9 and HTTP/2.0 request lines; RFC 9112 has no such HTTP/1 message.
+      this.fail('E_VERSION_NOT_SUPPORTED', `HTTP/${major}.${minor} is not supported here; use HTTP/1.1`);
+      return 0;
+    }
     const raw = headers ?? this.takePartialHeaders();
     const target = url ?? this.takePartialUrl();
     const method = this.binding.methods[methodNumber] ?? 'UNKNOWN';
@@ -236,7 +245,7 @@ class Connection implements ResponseOwner {
     if (expect !== undefined) {
       if (minor >= 1 && expect.toLowerCase() === '100-continue') req.expectContinue = true;
       else {
-        this.fail(417, 'E_EXPECTATION_FAILED', `cannot meet the expectation ${JSON.stringify(expect)}`);
+        this.fail('E_EXPECTATION_FAILED', `cannot meet the expectation ${JSON.stringify(expect)}`);
         return 0;
       }
     }
@@ -282,7 +291,7 @@ class Connection implements ResponseOwner {
         return;
       }
       this.current = undefined;
-      this.fail(500, 'E_INTERNAL', 'the request could not be handled');
+      this.fail('E_INTERNAL', 'the request could not be handled');
     }
   }
 
@@ -349,7 +358,7 @@ class Connection implements ResponseOwner {
     // Paused until the tunnel's pipe() resumes it, so no byte is lost in between.
     this.socket.pause();
     if (req.method === 'CONNECT') {
-      this.fail(405, 'E_METHOD_NOT_ALLOWED', 'CONNECT is not supported by this reverse proxy');
+      this.fail('E_METHOD_NOT_ALLOWED', 'CONNECT is not supported by this reverse proxy');
       return;
     }
     try {
@@ -365,12 +374,18 @@ class Connection implements ResponseOwner {
     if (this.closing && this.reading === undefined) return; // bytes after the last request
     const code = err.code ?? 'HPE_UNKNOWN';
     this.server.options.logger.debug({ code, reason: err.reason }, 'malformed HTTP request');
+    const reason = err.reason ?? code;
+    const reading = this.reading;
+    // The body of a request already handed to the engine broke: the engine answers it (400).
+    if (reading !== undefined && reading === this.current?.req) reading.framingError = reason;
     if (code === 'HPE_HEADER_OVERFLOW') {
-      this.fail(431, 'E_HEADERS_TOO_LARGE', 'the request headers are too large');
+      this.fail('E_HEADERS_TOO_LARGE', 'the request headers are too large');
     } else if (code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW') {
-      this.fail(413, 'E_PAYLOAD_TOO_LARGE', 'the chunk extensions are too large');
+      this.fail('E_PAYLOAD_TOO_LARGE', 'the chunk extensions are too large');
+    } else if (code === 'HPE_INVALID_VERSION') {
+      this.fail('E_VERSION_NOT_SUPPORTED', `unsupported HTTP version: ${reason}`);
     } else {
-      this.fail(400, 'E_BAD_REQUEST', `malformed HTTP request: ${err.reason ?? code}`);
+      this.fail('E_BAD_REQUEST', `malformed HTTP request: ${reason}`);
     }
   }
 
@@ -378,7 +393,7 @@ class Connection implements ResponseOwner {
    * Answers with a JSON error and closes, when no response is under way; otherwise the
    * connection closes once the current response ends (it cannot be interleaved).
    */
-  private fail(status: number, code: string, message: string): void {
+  private fail(code: ErrorCode, message: string): void {
     this.done = true;
     const reading = this.reading;
     this.reading = undefined;
@@ -391,8 +406,11 @@ class Connection implements ResponseOwner {
       this.socket.destroy();
       return;
     }
-    this.socket.end(errorResponse(status, code, message, this.server.dateHeader()), 'latin1');
-    this.socket.destroySoon();
+    writeProxyError(
+      responseOnSocket(this.socket),
+      { code, message },
+      { requestId: randomUUID(), close: true },
+    );
   }
 
   private pause(): void {
@@ -419,16 +437,4 @@ class Connection implements ResponseOwner {
     this.partialUrl = '';
     return u;
   }
-}
-
-/** A complete JSON error response that closes the connection (shared with the node:http listener). */
-export function errorResponse(status: number, code: string, message: string, date = ''): string {
-  const requestId = randomUUID();
-  const body = JSON.stringify({ error: { code, message, requestId } });
-  const reason = STATUS_CODES[status] ?? 'Error';
-  return (
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${date}` +
-    `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`
-  );
 }

@@ -1,0 +1,117 @@
+// Admission: turns a request from any front-end into an Exchange — request id, client address
+// (X-Forwarded-For only from trusted proxies), session key (affinity cookie or header, else the
+// client address; a new cookie is issued when the cookie is missing), headers for the backend — and
+// refuses what no backend should see: an HTTP/1.1 request without Host, two Host lines, a request
+// target that cannot be normalised or whose absolute-form authority contradicts Host (all 400).
+// Ordinary and upgrade requests are admitted by the same code.
+import { randomBytes } from 'node:crypto';
+import type { DeepReadonly } from '../../config/load.js';
+import type { ProxyConfig } from '../../config/proxy-schema.js';
+import { unmapIPv4 } from '../../core/ip.js';
+import type { ProxyError } from '../error-response.js';
+import { Exchange } from './exchange.js';
+import {
+  affinityCookie,
+  readCookie,
+  requestIdOf,
+  TrustedProxies,
+  upstreamHeaderList,
+  upstreamHeaders,
+  validCookieValue,
+} from './headers.js';
+import type { ProxyRequest, ProxyResponse, UpgradeSocket } from './request.js';
+import { normaliseTarget } from './target.js';
+
+export class Admission {
+  private readonly trusted: TrustedProxies;
+
+  constructor(private readonly config: DeepReadonly<ProxyConfig>) {
+    this.trusted = new TrustedProxies(config.trustedProxies);
+  }
+
+  admit(
+    req: ProxyRequest,
+    res: ProxyResponse,
+    proto: 'http' | 'https',
+    upgrade: UpgradeSocket | undefined,
+  ): Exchange {
+    const headers = req.headers;
+    const requestId = requestIdOf(headers);
+    const peer = unmapIPv4(req.remoteAddress ?? '');
+    const trusted = this.trusted.contains(peer);
+
+    // Session key. `affinityKey` is the one the client sent (cookie or header), if any.
+    const affinity = this.config.affinity;
+    let affinityKey: string | undefined;
+    let key: string | undefined;
+    let sticky = true;
+    let setCookie: string | undefined;
+    if (affinity.mode === 'cookie') {
+      const cookie = headers.cookie;
+      const value = readCookie(Array.isArray(cookie) ? cookie.join('; ') : cookie, affinity.cookieName);
+      if (value !== undefined && validCookieValue(value)) key = affinityKey = value;
+      else if (upgrade === undefined) {
+        // A new session: its cookie comes with the response (an upgrade has no response to carry it).
+        key = randomBytes(12).toString('base64url');
+        sticky = false;
+        setCookie = affinityCookie(affinity.cookieName, key, affinity.cookieMaxAgeSeconds, proto === 'https');
+      }
+    } else if (affinity.mode === 'header') {
+      const value = headers[affinity.header];
+      if (typeof value === 'string' && value !== '') key = affinityKey = value;
+    }
+    const clientIp = trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
+    key ??= clientIp;
+
+    return new Exchange(
+      req,
+      res,
+      req.method,
+      requestId,
+      key,
+      sticky,
+      affinityKey,
+      clientIp,
+      setCookie,
+      req.httpVersionMajor === 1 && !trusted
+        ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId)
+        : upstreamHeaders(headers, { peer, trusted, proto, requestId }),
+      upgrade === undefined ? req.body : null,
+      upgrade === undefined
+        ? undefined
+        : {
+            socket: upgrade.socket,
+            head: upgrade.head,
+            protocol: typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket',
+          },
+    );
+  }
+
+  /** What is wrong with the request, if anything; on success `ex.target` is the normalised target. */
+  refusal(ex: Exchange, secure: boolean): ProxyError | undefined {
+    const req = ex.req;
+    const host = req.headers.host;
+    if (req.httpVersionMajor === 1) {
+      // RFC 9112 §3.2 (node:http's own check is off, so every HTTP/1 front-end answers alike).
+      if (host === undefined && req.httpVersionMinor === 1)
+        return { code: 'E_BAD_REQUEST', message: 'an HTTP/1.1 request needs a Host header' };
+      if (host !== undefined && hasTwoHosts(req.rawHeaders))
+        return { code: 'E_BAD_REQUEST', message: 'a request must carry one Host header, not several' };
+    }
+    const normalised = normaliseTarget(req.url, host, secure);
+    if (typeof normalised !== 'string') return { code: 'E_BAD_REQUEST', message: normalised.invalid };
+    ex.target = normalised;
+    return undefined;
+  }
+}
+
+function hasTwoHosts(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+    if (seen) return true;
+    seen = true;
+  }
+  return false;
+}
