@@ -16,7 +16,8 @@ import { RedisOpsRecordStore } from '../../src/storage/redis/ops-record-store.js
 import type { TaskStore } from '../../src/storage/task-store.js';
 import { MemoryTaskStore } from '../../src/storage/memory/task-store.js';
 import { RedisTaskStore } from '../../src/storage/redis/task-store.js';
-import { BUILTIN_RETENTION_ID, TaskScheduler, buildTask, type Task } from '../../src/ops/tasks.js';
+import { TaskScheduler, type Task } from '../../src/ops/tasks.js';
+import { BUILTIN_RETENTION_ID, buildTask } from '../../src/ops/task-input.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { RedisStateStore } from '../../src/storage/redis/state-store.js';
 import type { StateStore } from '../../src/storage/state-store.js';
