@@ -1,0 +1,79 @@
+// The steer step: an A/AAAA question for a balanced name → the steering engine's decision → address
+// records in the Answer, the ECS scope to return, and the answers metric.
+import type { BalancedNameConfig } from '../../config/dns-schema.js';
+import type { DeepReadonly } from '../../config/load.js';
+import { MeridianError } from '../../core/errors.js';
+import { ipToBytes } from '../../core/ip.js';
+import type { SteeringEngine } from '../steering/engine.js';
+import type { DnsMetrics } from '../metrics.js';
+import { TYPE, ecsAddressText } from '../wire/codec.js';
+import type { EcsOption } from '../wire/codec.js';
+import type { Answer } from './encode.js';
+import type { Zone } from './zones.js';
+
+/** The packet's source address. */
+export type ClientAddress = string;
+
+export class Steerer {
+  private readonly addressBytes = new Map<string, Buffer>();
+
+  constructor(
+    private readonly engine: SteeringEngine,
+    private readonly metrics: DnsMetrics | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  steer(
+    ans: Answer,
+    zone: Zone,
+    balanced: DeepReadonly<BalancedNameConfig>,
+    name: string,
+    qtype: number,
+    client: ClientAddress,
+    ecs: EcsOption | undefined,
+  ): void {
+    const family = qtype === TYPE.A ? 4 : 6;
+    const useEcs = ecs !== undefined && ecs.sourcePrefix > 0;
+    const decision = this.engine.decide(
+      useEcs
+        ? {
+            name: balanced,
+            family,
+            sourceIp: client,
+            ecs: {
+              family: ecs.family === 1 ? 4 : 6,
+              address: ecsAddressText(ecs),
+              sourcePrefix: ecs.sourcePrefix,
+            },
+            now: this.now(),
+          }
+        : { name: balanced, family, sourceIp: client, now: this.now() },
+    );
+    if (decision.outcome !== 'addresses' || decision.addresses.length === 0) {
+      ans.authority.push(zone.negativeSoa);
+      return;
+    }
+    const ttl = decision.ttl;
+    for (const address of decision.addresses) {
+      ans.answers.push({ owner: name, type: qtype, ttl, rdata: [this.bytesOf(address)] });
+    }
+    if (useEcs && decision.scopePrefix > ans.scope) ans.scope = decision.scopePrefix;
+    ans.region = decision.regions[0] ?? 'none';
+    ans.country = decision.location.country;
+    this.metrics?.answer(ans.region, ans.country);
+  }
+
+  /** RDATA of an answered address (the regions' addresses are few: kept, bounded). */
+  private bytesOf(address: string): Buffer {
+    let b = this.addressBytes.get(address);
+    if (b === undefined) {
+      const bytes = ipToBytes(address);
+      if (bytes === undefined)
+        throw new MeridianError('E_INTERNAL', `steering returned a bad address ${address}`);
+      b = Buffer.from(bytes);
+      if (this.addressBytes.size > 10_000) this.addressBytes.clear();
+      this.addressBytes.set(address, b);
+    }
+    return b;
+  }
+}
