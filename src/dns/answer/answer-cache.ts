@@ -5,6 +5,7 @@
 // was missed before, so a stream of names asked once (a scan, random subdomains) does not churn the
 // cache and promote thousands of entries into the old heap.
 import type { Transport } from '../metrics.js';
+import type { AddressBytes } from '../wire/address.js';
 
 /** An encoded reply for one query shape. */
 export interface CachedAnswer {
@@ -39,17 +40,25 @@ export class AnswerCache {
   }
 
   /**
-   * Builds the key for this query and returns its hash: transport, the client address when no ECS
-   * address decides, then the message from its flags on with the QNAME's ASCII letters lower-cased
+   * Builds the key for this query and returns its hash: transport, the client address bytes when no
+   * ECS address decides, then the message from its flags on with the QNAME's ASCII letters lower-cased
    * (names match case-insensitively; every other byte — flags, type, class, EDNS options — must
    * match exactly).
    */
-  key(msg: Buffer, qnameLength: number, ecsDecides: boolean, client: string, transport: Transport): number {
+  key(
+    msg: Buffer,
+    qnameLength: number,
+    ecsDecides: boolean,
+    client: AddressBytes,
+    transport: Transport,
+  ): number {
     const k = this.keyScratch;
     k[0] = transport === 'udp' ? 0x75 : 0x74;
-    let p = 1;
-    if (!ecsDecides) p += k.write(client, 1, 'latin1');
-    k[p++] = 0x7c; // '|'
+    // The client's length first, so its bytes and the message's can never run into each other.
+    const clientLength = ecsDecides ? 0 : client.length;
+    k[1] = clientLength;
+    if (clientLength > 0) k.set(client, 2);
+    let p = 2 + clientLength;
     const bodyStart = p;
     p += msg.copy(k, p, 2);
     const nameStart = bodyStart + 10;

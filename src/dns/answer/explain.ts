@@ -1,7 +1,8 @@
 // `explain`: the steering decision for a balanced name and a client given as text (admin API, CLI),
 // computed afresh with every reason, beside the normalised query. Not on the answer path.
 import { MeridianError, invalid } from '../../core/errors.js';
-import { ipFamily, parseCidr } from '../../core/ip.js';
+import { parseCidr } from '../../core/ip.js';
+import { addressFromText } from '../wire/address.js';
 import type { SteeringEngine } from '../steering/engine.js';
 import type { ClientSubnet, Decision } from '../steering/types.js';
 import type { ZoneSet } from './zones.js';
@@ -44,10 +45,11 @@ export function explain(
       field: 'name',
     });
   }
-  const clientFamily = ipFamily(query.client);
-  if (clientFamily === undefined)
+  const source = addressFromText(query.client);
+  if (source === undefined)
     throw invalid('client', `expected an IP address, got ${JSON.stringify(query.client)}`);
   let ecs: ClientSubnet | undefined;
+  let ecsBytes: Uint8Array | undefined;
   if (query.ecs !== undefined) {
     const cidr = parseCidr(query.ecs);
     if (cidr === undefined) {
@@ -57,18 +59,26 @@ export function explain(
       );
     }
     // SOURCE /0 means "do not use my address": the resolver's address is used, as for a query.
-    if (cidr.prefix > 0)
+    if (cidr.prefix > 0) {
       ecs = {
         family: cidr.family,
         address: cidr.text.slice(0, cidr.text.indexOf('/')),
         sourcePrefix: cidr.prefix,
       };
+      ecsBytes = addressFromText(ecs.address);
+    }
   }
   const family = query.type === 'A' ? 4 : 6;
   const decision = engine.explain(
-    ecs === undefined
-      ? { name: lk.node.balanced, family, sourceIp: query.client, now }
-      : { name: lk.node.balanced, family, sourceIp: query.client, ecs, now },
+    ecs === undefined || ecsBytes === undefined
+      ? { name: lk.node.balanced, family, source, now }
+      : {
+          name: lk.node.balanced,
+          family,
+          source,
+          ecs: { address: ecsBytes, sourcePrefix: ecs.sourcePrefix },
+          now,
+        },
   );
   return {
     query: {

@@ -11,6 +11,7 @@ import { LogLimiter } from '../../infra/log-limiter.js';
 import type { Logger } from '../../infra/logger.js';
 import type { SteeringEngine } from '../steering/engine.js';
 import type { DnsMetrics, Transport } from '../metrics.js';
+import { addressText } from '../wire/address.js';
 import { parseQuery } from '../wire/query.js';
 import {
   RCODE,
@@ -78,7 +79,7 @@ export class Responder {
   }
 
   /**
-   * Answers one message. `client` is the packet's source address. Returns the reply bytes, or
+   * Answers one message. `client` is the packet's source address as bytes (wire/address.ts). Returns the reply bytes, or
    * undefined to send nothing (no readable header, a response rather than a query, rate limited).
    */
   handle(msg: Buffer, client: ClientAddress, transport: Transport): Buffer | undefined {
@@ -108,7 +109,12 @@ export class Responder {
       const now = Date.now();
       if (this.errorLog.allow(now)) {
         this.logger.error(
-          { err: describeError(err), client, transport, suppressed: this.errorLog.suppressed },
+          {
+            err: describeError(err),
+            client: addressText(client),
+            transport,
+            suppressed: this.errorLog.suppressed,
+          },
           'internal error answering a DNS query: SERVFAIL',
         );
         this.errorLog.suppressed = 0;
@@ -128,7 +134,7 @@ export class Responder {
         this.logger.info(
           {
             log: 'query',
-            client,
+            client: addressText(client),
             transport,
             qname: q?.question?.name,
             qtype: qtypeLabel(q?.question?.qtype),

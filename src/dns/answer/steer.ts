@@ -6,13 +6,14 @@ import { MeridianError } from '../../core/errors.js';
 import { ipToBytes } from '../../core/ip.js';
 import type { SteeringEngine } from '../steering/engine.js';
 import type { DnsMetrics } from '../metrics.js';
-import { TYPE, ecsAddressText } from '../wire/codec.js';
+import { type AddressBytes, ecsAddressBytes } from '../wire/address.js';
+import { TYPE } from '../wire/codec.js';
 import type { EcsOption } from '../wire/codec.js';
 import type { Answer } from './encode.js';
 import type { Zone } from './zones.js';
 
-/** The packet's source address. */
-export type ClientAddress = string;
+/** The packet's source address, as bytes (see wire/address.ts). */
+export type ClientAddress = AddressBytes;
 
 export class Steerer {
   private readonly addressBytes = new Map<string, Buffer>();
@@ -39,15 +40,11 @@ export class Steerer {
         ? {
             name: balanced,
             family,
-            sourceIp: client,
-            ecs: {
-              family: ecs.family === 1 ? 4 : 6,
-              address: ecsAddressText(ecs),
-              sourcePrefix: ecs.sourcePrefix,
-            },
+            source: client,
+            ecs: { address: ecsAddressBytes(ecs), sourcePrefix: ecs.sourcePrefix },
             now: this.now(),
           }
-        : { name: balanced, family, sourceIp: client, now: this.now() },
+        : { name: balanced, family, source: client, now: this.now() },
     );
     if (decision.outcome !== 'addresses' || decision.addresses.length === 0) {
       ans.authority.push(zone.negativeSoa);

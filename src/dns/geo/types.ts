@@ -2,11 +2,11 @@
 
 export interface GeoResult {
   /** ISO 3166-1 alpha-2, upper case. */
-  readonly country?: string;
+  readonly country?: string | undefined;
   /** Two-letter continent code, from the record or derived from the country. */
-  readonly continent?: string;
-  readonly lat?: number;
-  readonly lon?: number;
+  readonly continent?: string | undefined;
+  readonly lat?: number | undefined;
+  readonly lon?: number | undefined;
   /** The database network containing the address, e.g. "198.51.100.0/24". */
   readonly network: string;
   /** Prefix length of that network in the address's own family (IPv4 0-32, IPv6 0-128). */
@@ -20,6 +20,11 @@ export interface GeoLocator {
    * (the empty range it falls in), which the ECS scope needs.
    */
   lookup(ip: string): GeoResult | undefined;
+  /**
+   * The same from address bytes (4, or 16 with IPv4-mapped treated as IPv4): the query path. The
+   * result's `network` text is built only when read.
+   */
+  lookupBytes(address: Uint8Array): GeoResult | undefined;
   /** Metadata of the loaded databases, for `explain` and logs. */
   describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[];
 }

@@ -125,8 +125,9 @@ export class SteeringEngine {
   /** Bumped whenever cached decisions are dropped for a change of state, health or geo data. */
   private generationCounter = 0;
 
-  private clientsRecent = new Map<string, ClientFacts>();
-  private clientsOlder = new Map<string, ClientFacts>();
+  /** Keyed by `addressKey`: the IPv4 address as a number, an IPv6 one as 16 latin1 characters. */
+  private clientsRecent = new Map<number | string, ClientFacts>();
+  private clientsOlder = new Map<number | string, ClientFacts>();
   private clientGeneration = 0;
 
   private decisions = 0;
@@ -248,16 +249,17 @@ export class SteeringEngine {
   }
 
   /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
-  private clientFacts(address: string): ClientFacts {
+  private clientFacts(address: Uint8Array): ClientFacts {
     this.syncGeoGeneration();
-    let facts = this.clientsRecent.get(address);
+    const key = addressKey(address);
+    let facts = this.clientsRecent.get(key);
     if (facts !== undefined) return facts;
-    facts = this.clientsOlder.get(address) ?? locateClient(address, this.locator, this.config);
+    facts = this.clientsOlder.get(key) ?? locateClient(address, this.locator, this.config);
     if (this.clientsRecent.size >= CLIENT_CACHE_SIZE) {
       this.clientsOlder = this.clientsRecent;
       this.clientsRecent = new Map();
     }
-    this.clientsRecent.set(address, facts);
+    this.clientsRecent.set(key, facts);
     return facts;
   }
 
@@ -318,7 +320,7 @@ export class SteeringEngine {
       health,
       rawHealth: snapshot.health,
       graceUntil: this.graceUntil,
-      location: { ip: client.ip, source, found: false },
+      location: locationOf(client, source),
       geo: undefined,
       clientBytes: undefined,
       verdicts: [],
@@ -363,6 +365,13 @@ export class SteeringEngine {
       rule,
     };
   }
+}
+
+/** A map key for address bytes without making text: IPv4 as its 32-bit number, else latin1 chars. */
+function addressKey(address: Uint8Array): number | string {
+  if (address.length === 4)
+    return ((address[0]! << 24) | (address[1]! << 16) | (address[2]! << 8) | address[3]!) >>> 0;
+  return String.fromCharCode.apply(null, address as unknown as number[]);
 }
 
 /** Whether two health evaluations would steer the same way (so cached decisions stay valid). */
