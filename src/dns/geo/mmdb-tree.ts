@@ -57,6 +57,25 @@ export class SearchTree {
     return node - nodeCount + this.searchTreeSize;
   }
 
+  /**
+   * Calls `fn` for every IPv4 network of the tree that holds data, in address order: the network
+   * as a 32-bit number, its prefix length and its data offset (as `find` gives it). Off the query
+   * path: for benchmarks and for building tables from the whole database.
+   */
+  forEachIPv4Network(fn: (network: number, prefix: number, offset: number) => void): void {
+    const visit = (node: number, depth: number, network: number): void => {
+      if (node > this.nodeCount) {
+        fn(network >>> 0, depth, node - this.nodeCount + this.searchTreeSize);
+        return;
+      }
+      if (node === this.nodeCount || depth === 32) return;
+      const offset = node * this.nodeByteSize;
+      visit(this.left(offset), depth + 1, network);
+      visit(this.right(offset), depth + 1, (network | (1 << (31 - depth))) >>> 0);
+    };
+    visit(this.ipv4Start, 0, 0);
+  }
+
   private left(offset: number): number {
     const db = this.db;
     switch (this.recordSize) {
