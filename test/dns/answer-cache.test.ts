@@ -8,6 +8,7 @@ import type { Snapshot } from '../../src/core/types.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../src/dns/geo/locator.js';
 import type { GeoLocator, GeoResult } from '../../src/dns/geo/types.js';
 import { silentLogger } from '../../src/infra/logger.js';
+import { AnswerCache } from '../../src/dns/answer/answer-cache.js';
 import { Responder } from '../../src/dns/answer/responder.js';
 import { ZoneSet } from '../../src/dns/answer/zones.js';
 import { SteeringEngine } from '../../src/dns/steering/engine.js';
@@ -254,5 +255,32 @@ void describe('DNS answer cache', () => {
     fresh.handle(query(7, 'www.example.test', TYPE.A), ip('192.0.2.1'), 'udp');
     fresh.handle(query(8, 'www.example.test', TYPE.A), ip('192.0.2.1'), 'udp');
     assert.deepEqual(fresh.answerCacheStats(), { hits: 0, entries: 0 });
+  });
+});
+
+void describe('AnswerCache bounds', () => {
+  void it('never holds more than its entries or its bytes', () => {
+    const maxBytes = 64 * 1024;
+    const cache = new AnswerCache(1000, maxBytes);
+    const client = Uint8Array.of(192, 0, 2, 1);
+    for (let i = 0; i < 5000; i++) {
+      const msg = query(i, `n${i}.example.test`, TYPE.A);
+      const hash = cache.key(msg, msg.length - 16, false, client, 'udp');
+      const reply = Buffer.alloc(100 + (i % 400));
+      cache.set(hash, {
+        reply,
+        rcode: 0,
+        generation: 1,
+        truncated: false,
+        region: undefined,
+        country: undefined,
+      });
+      assert.ok(cache.heldBytes() <= maxBytes, `${cache.heldBytes()} bytes after ${i + 1} replies`);
+      assert.ok(cache.stats().entries <= 1000);
+    }
+    // The last reply stored is still served.
+    const last = query(4999, 'n4999.example.test', TYPE.A);
+    const hash = cache.key(last, last.length - 16, false, client, 'udp');
+    assert.ok(cache.get(hash, () => 1) !== undefined);
   });
 });

@@ -22,9 +22,14 @@ export interface CachedAnswer {
 
 export type CacheableAnswer = Omit<CachedAnswer, 'key'>;
 
+/** A rough per-entry cost beyond the key and reply bytes: the entry object, two Buffers, the map slot. */
+const ENTRY_OVERHEAD = 300;
+
 export class AnswerCache {
   /** Hash of the key (30 bits) → entry. */
   private entries = new Map<number, CachedAnswer>();
+  /** Bytes held by the entries' keys and replies, plus a fixed estimate per entry. */
+  private bytes = 0;
   private hitCount = 0;
   /** Scratch space for building keys. */
   private readonly keyScratch = Buffer.allocUnsafe(65_535 + 64);
@@ -32,8 +37,14 @@ export class AnswerCache {
   /** Admission filter: a hash of each recently missed key, by its low 16 bits. */
   private readonly seenOnce = new Uint32Array(65_536);
 
-  /** `size`: entries held at most (the map is dropped whole when full). */
-  constructor(private readonly size: number) {}
+  /**
+   * `size`: entries held at most; `maxBytes`: bytes of keys and replies held at most (the map is
+   * dropped whole when either is reached: simple, and the hot shapes come back at once).
+   */
+  constructor(
+    private readonly size: number,
+    private readonly maxBytes = 8 * 1024 * 1024,
+  ) {}
 
   get enabled(): boolean {
     return this.size > 0;
@@ -95,12 +106,24 @@ export class AnswerCache {
 
   /** Stores a reply under the key built last (no other key may have been built since). */
   set(hash: number, entry: CacheableAnswer): void {
-    if (this.entries.size >= this.size) this.entries = new Map();
+    const cost = ENTRY_OVERHEAD + this.keyLength + entry.reply.length;
+    if (this.entries.size >= this.size || this.bytes + cost > this.maxBytes) {
+      this.entries = new Map();
+      this.bytes = 0;
+    }
+    const previous = this.entries.get(hash >>> 2);
+    if (previous !== undefined) this.bytes -= ENTRY_OVERHEAD + previous.key.length + previous.reply.length;
     this.entries.set(hash >>> 2, { key: Buffer.from(this.keyScratch.subarray(0, this.keyLength)), ...entry });
+    this.bytes += cost;
   }
 
   stats(): { hits: number; entries: number } {
     return { hits: this.hitCount, entries: this.entries.size };
+  }
+
+  /** Bytes held now (keys, replies and the per-entry estimate). */
+  heldBytes(): number {
+    return this.bytes;
   }
 
   private sameKey(key: Buffer): boolean {

@@ -223,9 +223,10 @@ const NOT_LOCATED: Normalised = Object.freeze({});
  * bytes; the network text is built only when read. Read-only (getters, no setters).
  */
 class GeoHit implements GeoResult {
+  /** `address`: owned bytes of the looked-up address (masked only when the network is read). */
   constructor(
-    private readonly record: Normalised,
-    private readonly networkBytes: Uint8Array,
+    readonly record: Normalised,
+    private readonly address: Uint8Array,
     readonly prefixLength: number,
   ) {}
   get country(): string | undefined {
@@ -241,9 +242,9 @@ class GeoHit implements GeoResult {
     return this.record.lon;
   }
   get network(): string {
-    return `${bytesToIp(this.networkBytes)}/${this.prefixLength}`;
+    return `${bytesToIp(maskBytes(this.address, this.prefixLength))}/${this.prefixLength}`;
   }
-  /** The plain form (as `lookup` returns it and JSON shows it). */
+  /** The plain form (as `lookup` returns it and JSON shows it; without the record identity). */
   toJSON(): GeoResult {
     return Object.freeze({ ...this.record, network: this.network, prefixLength: this.prefixLength });
   }
@@ -288,6 +289,7 @@ class MaxmindLocator implements ReloadingGeoLocator {
     return bytes === undefined ? undefined : (this.lookupBytes(bytes) as GeoHit).toJSON();
   }
 
+  /** `address` must stay unchanged while the result is used (the network text is made from it). */
   lookupBytes(address: Uint8Array): GeoResult | undefined {
     const bytes = unmapped(address);
     if (bytes.length !== 4 && bytes.length !== 16) return undefined;
@@ -313,12 +315,12 @@ class MaxmindLocator implements ReloadingGeoLocator {
       // The depth counts from the address's own family's root (IPv4 from the ::/96 node of an
       // IPv6 tree), so the prefix is already in that family; clamp for safety.
       const prefixLength = Math.max(0, Math.min(max, Math.max(depth, missDepth)));
-      return new GeoHit(geo, maskBytes(bytes, prefixLength), prefixLength);
+      return new GeoHit(geo, bytes, prefixLength);
     }
     // Not located: the answer still depends on the empty network the address falls in (other
     // addresses nearby may be located), so report that network for the ECS scope.
     const prefixLength = Math.min(max, missDepth);
-    return new GeoHit(NOT_LOCATED, maskBytes(bytes, prefixLength), prefixLength);
+    return new GeoHit(NOT_LOCATED, bytes, prefixLength);
   }
 
   /**

@@ -11,6 +11,12 @@ export interface GeoResult {
   readonly network: string;
   /** Prefix length of that network in the address's own family (IPv4 0-32, IPv6 0-128). */
   readonly prefixLength: number;
+  /**
+   * The database record behind the result: one object for every network of that record (there
+   * are far fewer records than networks), so decisions that depend only on the location can be
+   * kept per record. Absent when the locator cannot tell.
+   */
+  readonly record?: object;
 }
 
 export interface GeoLocator {

@@ -6,9 +6,15 @@
 // `decide` is on the DNS hot path. It never does I/O: it reads the in-memory snapshot and the geo
 // locator. Per snapshot version it precomputes the region list; per (version, health transition) it
 // caches the regions' health verdicts — health only changes when a report expires or the start-up
-// grace period ends, so the cache is exact, not approximate; and it caches whole decisions per
-// (name, query family, client network at the decision's scope, geo record), dropped whenever the
-// snapshot version or the health epoch changes.
+// grace period ends, so the cache is exact, not approximate; and it caches whole decisions, dropped
+// whenever the snapshot version, the health epoch or the geo data changes:
+// - per (name, query family, geo record) when the decision depends on the client's location alone
+//   (no weighted band, no address rotation by network, no CIDR override containing the client) —
+//   the common case, and the one that keeps hitting when every query comes from a new subnet: there
+//   are far fewer geo records than networks. The client's own scope and location are put on the hit;
+// - else per (name, query family, client network at the decision's scope, geo facts).
+// Both are bounded in entries and in (estimated) bytes. Client addresses are not memoized: a
+// lookup is a tree walk over the geo file, cheaper than a cache that never hits on distinct subnets.
 import type { SteeringConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
@@ -21,7 +27,7 @@ import { capacity } from './capacity.js';
 import type { CidrRule, PreparedConfig, PreparedSnapshot, RegionInfo, Step, StepContext } from './context.js';
 import { eligible } from './eligible.js';
 import { hashString } from './hash.js';
-import { locate, locateClient, locationOf, queryAddress } from './locate.js';
+import { locate, locateClient, locationOf, networkCacheKey, queryAddress } from './locate.js';
 import type { ClientFacts } from './types.js';
 import { nearest } from './nearest.js';
 import { overrides } from './overrides.js';
@@ -37,6 +43,8 @@ export interface SteeringEngineOptions {
   startedAt: number;
   /** Cached decisions (0 = no cache). Default 65536. */
   decisionCacheSize?: number;
+  /** Estimated bytes the cached decisions may hold. Default 16 MiB. */
+  decisionCacheBytes?: number;
 }
 
 export interface SteeringStats {
@@ -46,8 +54,10 @@ export interface SteeringStats {
   readonly healthEvaluations: number;
 }
 
-/** Client addresses whose geo facts are memoized (per generation; two generations are kept). */
-const CLIENT_CACHE_SIZE = 32768;
+/** A decision's rough heap cost: the object, its verdicts with their reason texts, its addresses. */
+function estimatedBytes(d: Decision): number {
+  return 400 + 240 * d.considered.length + 48 * d.addresses.length + 2 * d.rule.length;
+}
 
 interface HealthState {
   readonly version: number;
@@ -111,23 +121,24 @@ export class SteeringEngine {
   private readonly config: PreparedConfig;
   private readonly graceUntil: number;
   private readonly cacheSize: number;
+  private readonly cacheBytesLimit: number;
   private readonly chainHead: readonly Step[];
   private readonly chainTail: readonly Step[];
 
   private prepared: PreparedSnapshot | undefined;
   private healthState: HealthState | undefined;
   private healthEpoch = 0;
-  /** Decision cache: name config object → key → decision. Replaced wholesale on invalidation. */
+  /** Decision cache by network: name config object → key → decision. Replaced wholesale on invalidation. */
   private cache = new WeakMap<object, Map<string, Decision>>();
+  /** Decision cache by geo record: name config object → [A, AAAA] → record → decision. */
+  private byRecord = new WeakMap<object, [Map<object, Decision>, Map<object, Decision>]>();
   private cacheEntries = 0;
+  private cacheBytes = 0;
   private cacheVersion = -1;
   private cacheEpoch = -1;
   /** Bumped whenever cached decisions are dropped for a change of state, health or geo data. */
   private generationCounter = 0;
 
-  /** Keyed by `addressKey`: the IPv4 address as a number, an IPv6 one as 16 latin1 characters. */
-  private clientsRecent = new Map<number | string, ClientFacts>();
-  private clientsOlder = new Map<number | string, ClientFacts>();
   private clientGeneration = 0;
 
   private decisions = 0;
@@ -141,6 +152,7 @@ export class SteeringEngine {
     this.config = prepareConfig(options.steering);
     this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
     this.cacheSize = options.decisionCacheSize ?? 65536;
+    this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
     // Split around the cache lookup: locate and scope give the key, the rest decides.
     this.chainHead = [locate, scope];
     this.chainTail = [eligible, overrides, nearest, capacity, answer];
@@ -189,7 +201,9 @@ export class SteeringEngine {
   /** Empties the decision cache; `outdated`: for a change of state, health or geo data (not size). */
   private dropDecisions(outdated: boolean): void {
     this.cache = new WeakMap();
+    this.byRecord = new WeakMap();
     this.cacheEntries = 0;
+    this.cacheBytes = 0;
     if (outdated) this.generationCounter++;
   }
 
@@ -198,16 +212,28 @@ export class SteeringEngine {
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     const health = this.healthFor(snapshot, snap, query.now);
+    this.syncGeoGeneration();
     const { address, source } = queryAddress(query);
-    const client = this.clientFacts(address);
+    const client = locateClient(address, this.locator, this.config);
+    // A decision of the record alone holds for every client of the record outside CIDR overrides.
+    const record = client.inCidrRule ? undefined : client.geo?.record;
 
     let key: string | undefined;
-    let perName: Map<string, Decision> | undefined;
     if (useCache) {
       this.syncCache(snap.version, health.epoch);
-      key = `${query.family}|${client.key}`;
-      perName = this.cache.get(query.name);
-      const hit = perName?.get(key);
+      if (record !== undefined) {
+        const hit = this.recordMap(query).get(record);
+        if (hit !== undefined) {
+          this.cacheHits++;
+          return {
+            ...hit,
+            scopePrefix: hit.scopePrefix === 0 ? 0 : client.scopePrefix,
+            location: locationOf(client, source),
+          };
+        }
+      }
+      key = `${query.family}|${networkCacheKey(client)}`;
+      const hit = this.cache.get(query.name)?.get(key);
       if (hit !== undefined) {
         this.cacheHits++;
         const location = locationOf(client, source);
@@ -221,46 +247,44 @@ export class SteeringEngine {
     const decision = this.toDecision(ctx);
 
     if (useCache && key !== undefined) {
-      if (this.cacheEntries >= this.cacheSize) {
+      const bytes = estimatedBytes(decision);
+      if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit)
         this.dropDecisions(false);
-        perName = undefined;
+      if (record !== undefined && !ctx.networkDependent) {
+        this.recordMap(query).set(record, decision);
+      } else {
+        let perName = this.cache.get(query.name);
+        if (perName === undefined) {
+          perName = new Map();
+          this.cache.set(query.name, perName);
+        }
+        perName.set(key, decision);
       }
-      if (perName === undefined) {
-        perName = new Map();
-        this.cache.set(query.name, perName);
-      }
-      perName.set(key, decision);
       this.cacheEntries++;
+      this.cacheBytes += bytes;
     }
     return decision;
   }
 
-  /** After a geo data reload: forget the located clients and the decisions made from them. */
+  /** The by-record decisions of a name and query family. */
+  private recordMap(query: SteeringQuery): Map<object, Decision> {
+    let perName = this.byRecord.get(query.name);
+    if (perName === undefined) {
+      perName = [new Map(), new Map()];
+      this.byRecord.set(query.name, perName);
+    }
+    return perName[query.family === 4 ? 0 : 1];
+  }
+
+  /** After a geo data reload: forget the decisions made from the old data. */
   private syncGeoGeneration(): void {
     const locator = this.locator;
     // A ReloadingGeoLocator says how often it swapped data in; any other locator is taken as fixed.
     const reloads = (locator as { reloads?: unknown } | undefined)?.reloads;
     const generation = typeof reloads === 'function' ? Number(reloads.call(locator)) : 0;
     if (generation === this.clientGeneration) return;
-    this.clientsRecent = new Map();
-    this.clientsOlder = new Map();
     this.clientGeneration = generation;
     this.dropDecisions(true);
-  }
-
-  /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
-  private clientFacts(address: Uint8Array): ClientFacts {
-    this.syncGeoGeneration();
-    const key = addressKey(address);
-    let facts = this.clientsRecent.get(key);
-    if (facts !== undefined) return facts;
-    facts = this.clientsOlder.get(key) ?? locateClient(address, this.locator, this.config);
-    if (this.clientsRecent.size >= CLIENT_CACHE_SIZE) {
-      this.clientsOlder = this.clientsRecent;
-      this.clientsRecent = new Map();
-    }
-    this.clientsRecent.set(key, facts);
-    return facts;
   }
 
   private preparedFor(snapshot: Snapshot): PreparedSnapshot {
@@ -339,6 +363,7 @@ export class SteeringEngine {
       scopePrefix: 0,
       networkHash: 0,
       nameSalt: 0,
+      networkDependent: false,
     };
   }
 
@@ -365,13 +390,6 @@ export class SteeringEngine {
       rule,
     };
   }
-}
-
-/** A map key for address bytes without making text: IPv4 as its 32-bit number, else latin1 chars. */
-function addressKey(address: Uint8Array): number | string {
-  if (address.length === 4)
-    return ((address[0]! << 24) | (address[1]! << 16) | (address[2]! << 8) | address[3]!) >>> 0;
-  return String.fromCharCode.apply(null, address as unknown as number[]);
 }
 
 /** Whether two health evaluations would steer the same way (so cached decisions stay valid). */

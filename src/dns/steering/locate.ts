@@ -2,9 +2,11 @@
 // prefix (RFC 7871: /0 means the client opted out), else the packet's source address. IPv4-mapped
 // IPv6 addresses are unmapped first.
 //
-// `locateClient` does the work and depends only on the address, the locator and the override
-// configuration, so the engine memoizes its result per address; the step itself only copies the
-// facts into the context. Addresses are bytes throughout; text only when a location is read out.
+// `locateClient` does the work (a tree walk over the geo file, no decoding once a record was seen)
+// and depends only on the address, the locator and the override configuration; the step itself
+// only copies the facts into the context. Addresses are bytes throughout; text only when a location
+// is read out (explain, logs).
+import { cidrContains } from '../../core/ip.js';
 import type { GeoLocator, GeoResult } from '../geo/types.js';
 import { addressText, unmapBytes } from '../wire/address.js';
 import type { ClientFacts, ClientLocation, SteeringQuery } from './types.js';
@@ -45,12 +47,25 @@ export function locateClient(
   const bytes = unmapped.length === 4 || unmapped.length === 16 ? unmapped : undefined;
   const geo = bytes === undefined ? undefined : locator?.lookupBytes(bytes);
   const scopePrefix = bytes === undefined ? 0 : scopeOf(bytes, geo, config);
-  const key =
+  const inCidrRule = bytes !== undefined && insideAnyRule(bytes, config);
+  return { bytes, geo, scopePrefix, inCidrRule };
+}
+
+function insideAnyRule(bytes: Uint8Array, config: PreparedConfig): boolean {
+  for (const rule of bytes.length === 4 ? config.cidr4 : config.cidr6)
+    if (cidrContains(rule.cidr, bytes)) return true;
+  return false;
+}
+
+/** Decision-cache key of a client: its network at the decision's scope plus the geo facts. */
+export function networkCacheKey(facts: ClientFacts): string {
+  const { bytes, geo, scopePrefix } = facts;
+  return (
     (bytes === undefined ? '-' : `${scopePrefix}/${networkKey(bytes, scopePrefix)}`) +
     (geo === undefined
       ? '|-'
-      : `|${geo.prefixLength}|${geo.country ?? ''}|${geo.continent ?? ''}|${geo.lat ?? ''},${geo.lon ?? ''}`);
-  return { bytes, geo, scopePrefix, key };
+      : `|${geo.prefixLength}|${geo.country ?? ''}|${geo.continent ?? ''}|${geo.lat ?? ''},${geo.lon ?? ''}`)
+  );
 }
 
 /**

@@ -80,8 +80,8 @@ export interface ClientFacts {
   readonly geo: GeoResult | undefined;
   /** ECS scope before the answer step's location-independence rules (see scope.ts). */
   readonly scopePrefix: number;
-  /** Decision-cache key part: the client network at `scopePrefix` plus the geo record. */
-  readonly key: string;
+  /** Whether a CIDR override contains the address (then the decision is not the record's alone). */
+  readonly inCidrRule: boolean;
   /** The ClientLocation for each source kind, built on first use. */
   ecsLocation?: ClientLocation;
   sourceLocation?: ClientLocation;
