@@ -1,5 +1,6 @@
-// The steer step: an A/AAAA question for a balanced name → the steering engine's decision → address
-// records in the Answer, the ECS scope to return, and the answers metric.
+// The steer step: an A/AAAA question for a balanced name → the steering engine's answer (served by
+// geo record when it depends on the location alone) → address records in the Answer, the ECS scope
+// to return, and the answers metric.
 import type { BalancedNameConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
@@ -35,7 +36,7 @@ export class Steerer {
   ): void {
     const family = qtype === TYPE.A ? 4 : 6;
     const useEcs = ecs !== undefined && ecs.sourcePrefix > 0;
-    const decision = this.engine.decide(
+    const { steered, scopePrefix } = this.engine.answer(
       useEcs
         ? {
             name: balanced,
@@ -46,17 +47,17 @@ export class Steerer {
           }
         : { name: balanced, family, source: client, now: this.now() },
     );
-    if (decision.outcome !== 'addresses' || decision.addresses.length === 0) {
+    if (steered.outcome !== 'addresses' || steered.addresses.length === 0) {
       ans.authority.push(zone.negativeSoa);
       return;
     }
-    const ttl = decision.ttl;
-    for (const address of decision.addresses) {
+    const ttl = steered.ttl;
+    for (const address of steered.addresses) {
       ans.answers.push({ owner: name, type: qtype, ttl, rdata: [this.bytesOf(address)] });
     }
-    if (useEcs && decision.scopePrefix > ans.scope) ans.scope = decision.scopePrefix;
-    ans.region = decision.regions[0] ?? 'none';
-    ans.country = decision.location.country;
+    if (useEcs && scopePrefix > ans.scope) ans.scope = scopePrefix;
+    ans.region = steered.region ?? 'none';
+    ans.country = steered.country;
     this.metrics?.answer(ans.region, ans.country);
   }
 

@@ -40,7 +40,7 @@ export interface GeoLocatorOptions {
   onReloadError?: (path: string, err: unknown) => void;
   /**
    * Normalised records kept per database file, by data offset (two generations of this size).
-   * Default 65536: the bundled GeoLite2 City IPv4 file has about 60k distinct records.
+   * Default 65536: the bundled GeoLite2 City IPv4 file has 116k distinct records.
    */
   recordCacheSize?: number;
 }
@@ -225,9 +225,10 @@ const NOT_LOCATED: Normalised = Object.freeze({});
 class GeoHit implements GeoResult {
   /** `address`: owned bytes of the looked-up address (masked only when the network is read). */
   constructor(
-    readonly record: Normalised,
+    private readonly record: Normalised,
     private readonly address: Uint8Array,
     readonly prefixLength: number,
+    readonly recordKey: number,
   ) {}
   get country(): string | undefined {
     return this.record.country;
@@ -297,12 +298,15 @@ class MaxmindLocator implements ReloadingGeoLocator {
     // When an earlier file has no record for the address, the answer also depends on that file's
     // empty network: the combined network is the more specific of the two.
     let missDepth = 0;
-    for (const db of this.databases) {
+    const databases = this.databases;
+    for (let index = 0; index < databases.length; index++) {
+      const db = databases[index]!;
       if (max === 128 && db.ipVersion === 4) continue;
       let geo: Normalised | null;
       let depth: number;
+      let offset: number;
       try {
-        const offset = db.tree.find(bytes);
+        offset = db.tree.find(bytes);
         depth = db.tree.depth;
         geo = offset === NO_RECORD ? null : this.recordAt(db, offset, bytes);
       } catch {
@@ -315,12 +319,13 @@ class MaxmindLocator implements ReloadingGeoLocator {
       // The depth counts from the address's own family's root (IPv4 from the ::/96 node of an
       // IPv6 tree), so the prefix is already in that family; clamp for safety.
       const prefixLength = Math.max(0, Math.min(max, Math.max(depth, missDepth)));
-      return new GeoHit(geo, bytes, prefixLength);
+      // Offset and file index together name the record (8 files at most share the key space).
+      return new GeoHit(geo, bytes, prefixLength, offset * 8 + (index & 7));
     }
     // Not located: the answer still depends on the empty network the address falls in (other
     // addresses nearby may be located), so report that network for the ECS scope.
     const prefixLength = Math.min(max, missDepth);
-    return new GeoHit(NOT_LOCATED, bytes, prefixLength);
+    return new GeoHit(NOT_LOCATED, bytes, prefixLength, -1);
   }
 
   /**
@@ -485,6 +490,8 @@ export async function openGeoLocator(
   options: GeoLocatorOptions = {},
 ): Promise<ReloadingGeoLocator> {
   if (paths.length === 0) throw new MeridianError('E_CONFIG', 'no geo database files given');
+  if (paths.length > 8)
+    throw new MeridianError('E_CONFIG', `at most 8 geo database files, got ${paths.length}`);
   const cacheSize = options.recordCacheSize ?? 65536;
   const databases = await Promise.all(paths.map((path) => loadAtOpen(path, cacheSize)));
   const locator = new MaxmindLocator(Object.freeze(databases), options);

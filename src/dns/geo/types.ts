@@ -12,11 +12,12 @@ export interface GeoResult {
   /** Prefix length of that network in the address's own family (IPv4 0-32, IPv6 0-128). */
   readonly prefixLength: number;
   /**
-   * The database record behind the result: one object for every network of that record (there
-   * are far fewer records than networks), so decisions that depend only on the location can be
-   * kept per record. Absent when the locator cannot tell.
+   * Names the database record behind the result: the same number for every network of that record
+   * (there are far fewer records than networks: GeoLite2 City IPv4 has 3.7M networks, 116k
+   * records), -1 when not located. Decisions that depend only on the location are kept by it.
+   * Absent when the locator cannot tell.
    */
-  readonly record?: object;
+  readonly recordKey?: number;
 }
 
 export interface GeoLocator {

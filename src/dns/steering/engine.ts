@@ -6,15 +6,15 @@
 // `decide` is on the DNS hot path. It never does I/O: it reads the in-memory snapshot and the geo
 // locator. Per snapshot version it precomputes the region list; per (version, health transition) it
 // caches the regions' health verdicts — health only changes when a report expires or the start-up
-// grace period ends, so the cache is exact, not approximate; and it caches whole decisions, dropped
-// whenever the snapshot version, the health epoch or the geo data changes:
-// - per (name, query family, geo record) when the decision depends on the client's location alone
-//   (no weighted band, no address rotation by network, no CIDR override containing the client) —
-//   the common case, and the one that keeps hitting when every query comes from a new subnet: there
-//   are far fewer geo records than networks. The client's own scope and location are put on the hit;
-// - else per (name, query family, client network at the decision's scope, geo facts).
-// Both are bounded in entries and in (estimated) bytes. Client addresses are not memoized: a
-// lookup is a tree walk over the geo file, cheaper than a cache that never hits on distinct subnets.
+// grace period ends, so the cache is exact, not approximate. Two caches, both dropped whenever the
+// snapshot version, the health epoch or the geo data changes:
+// - `answer` (the DNS hot path) keeps, per (name, query family, geo record), the small answer of
+//   every decision that depends on the client's location alone (record-answers.ts) — the one that
+//   keeps hitting when every query comes from a new subnet;
+// - whole decisions per (name, query family, client network at the decision's scope, geo facts),
+//   bounded in entries and in estimated bytes.
+// Client addresses are not memoized: a lookup is a tree walk over the geo file, cheaper than a
+// cache that never hits on distinct subnets.
 import type { SteeringConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
@@ -31,8 +31,9 @@ import { locate, locateClient, locationOf, networkCacheKey, queryAddress } from 
 import type { ClientFacts } from './types.js';
 import { nearest } from './nearest.js';
 import { overrides } from './overrides.js';
+import { RecordAnswers } from './record-answers.js';
 import { scope } from './scope.js';
-import type { ClientLocation, Decision, RegionVerdict, SteeringQuery } from './types.js';
+import type { ClientLocation, Decision, RegionVerdict, SteeredAnswer, SteeringQuery } from './types.js';
 
 export interface SteeringEngineOptions {
   /** The current state snapshot (synchronous, in memory). */
@@ -45,6 +46,20 @@ export interface SteeringEngineOptions {
   decisionCacheSize?: number;
   /** Estimated bytes the cached decisions may hold. Default 16 MiB. */
   decisionCacheBytes?: number;
+  /** Answers kept per geo record (over all names and families). Default 262144. */
+  recordAnswerCacheSize?: number;
+}
+
+/** A steered answer with the client's own ECS scope. */
+export interface SteeredResult {
+  readonly steered: SteeredAnswer;
+  readonly scopePrefix: number;
+}
+
+interface CachedDecision {
+  readonly decision: Decision;
+  /** The answer depended on the client network (see StepContext.networkDependent). */
+  readonly networkDependent: boolean;
 }
 
 export interface SteeringStats {
@@ -129,9 +144,8 @@ export class SteeringEngine {
   private healthState: HealthState | undefined;
   private healthEpoch = 0;
   /** Decision cache by network: name config object → key → decision. Replaced wholesale on invalidation. */
-  private cache = new WeakMap<object, Map<string, Decision>>();
-  /** Decision cache by geo record: name config object → [A, AAAA] → record → decision. */
-  private byRecord = new WeakMap<object, [Map<object, Decision>, Map<object, Decision>]>();
+  private cache = new WeakMap<object, Map<string, CachedDecision>>();
+  private readonly recordAnswers: RecordAnswers;
   private cacheEntries = 0;
   private cacheBytes = 0;
   private cacheVersion = -1;
@@ -153,6 +167,7 @@ export class SteeringEngine {
     this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
     this.cacheSize = options.decisionCacheSize ?? 65536;
     this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
+    this.recordAnswers = new RecordAnswers(options.recordAnswerCacheSize ?? 262144);
     // Split around the cache lookup: locate and scope give the key, the rest decides.
     this.chainHead = [locate, scope];
     this.chainTail = [eligible, overrides, nearest, capacity, answer];
@@ -160,12 +175,41 @@ export class SteeringEngine {
 
   /** The decision for one query. May be served from the decision cache (reason texts as of then). */
   decide(query: SteeringQuery): Decision {
-    return this.run(query, this.cacheSize > 0);
+    return this.run(query, this.cacheSize > 0).decision;
+  }
+
+  /**
+   * What the DNS reply needs for one query: the same addresses, TTL and scope as `decide`, served
+   * by geo record whenever the decision depends on the location alone.
+   */
+  answer(query: SteeringQuery): SteeredResult {
+    if (this.cacheSize === 0) {
+      const decision = this.run(query, false).decision;
+      return { steered: this.recordAnswers.intern(decision), scopePrefix: decision.scopePrefix };
+    }
+    this.syncAll(query.now);
+    const client = locateClient(queryAddress(query).address, this.locator, this.config);
+    // A record's answer holds for each of its clients outside the CIDR overrides.
+    const recordKey = client.inCidrRule ? undefined : client.geo?.recordKey;
+    if (recordKey !== undefined) {
+      const steered = this.recordAnswers.get(query.name, query.family, recordKey);
+      if (steered !== undefined) {
+        this.decisions++;
+        this.cacheHits++;
+        return { steered, scopePrefix: steered.locationIndependent ? 0 : client.scopePrefix };
+      }
+    }
+    const { decision, networkDependent } = this.run(query, true, client);
+    const steered =
+      recordKey !== undefined && !networkDependent
+        ? this.recordAnswers.set(query.name, query.family, recordKey, decision)
+        : this.recordAnswers.intern(decision);
+    return { steered, scopePrefix: decision.scopePrefix };
   }
 
   /** Like `decide`, computed afresh (no cache) so every reason reflects `query.now`: for `explain`. */
   explain(query: SteeringQuery): Decision {
-    return this.run(query, false);
+    return this.run(query, false).decision;
   }
 
   stats(): SteeringStats {
@@ -183,11 +227,16 @@ export class SteeringEngine {
    * data was reloaded. Caches built on decisions (the responder's answer cache) compare it per hit.
    */
   generation(now: number): number {
+    this.syncAll(now);
+    return this.generationCounter;
+  }
+
+  /** Drops what the caches hold when the snapshot, the health verdicts or the geo data changed. */
+  private syncAll(now: number): void {
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     this.syncCache(snap.version, this.healthFor(snapshot, snap, now).epoch);
     this.syncGeoGeneration();
-    return this.generationCounter;
   }
 
   /** Drops the cached decisions when the state version or the health verdicts changed. */
@@ -201,79 +250,58 @@ export class SteeringEngine {
   /** Empties the decision cache; `outdated`: for a change of state, health or geo data (not size). */
   private dropDecisions(outdated: boolean): void {
     this.cache = new WeakMap();
-    this.byRecord = new WeakMap();
+    this.recordAnswers.clear();
     this.cacheEntries = 0;
     this.cacheBytes = 0;
     if (outdated) this.generationCounter++;
   }
 
-  private run(query: SteeringQuery, useCache: boolean): Decision {
+  /** `located`: the query's client facts when the caller located it already. */
+  private run(query: SteeringQuery, useCache: boolean, located?: ClientFacts): CachedDecision {
     this.decisions++;
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     const health = this.healthFor(snapshot, snap, query.now);
     this.syncGeoGeneration();
     const { address, source } = queryAddress(query);
-    const client = locateClient(address, this.locator, this.config);
-    // A decision of the record alone holds for every client of the record outside CIDR overrides.
-    const record = client.inCidrRule ? undefined : client.geo?.record;
+    const client = located ?? locateClient(address, this.locator, this.config);
 
     let key: string | undefined;
     if (useCache) {
       this.syncCache(snap.version, health.epoch);
-      if (record !== undefined) {
-        const hit = this.recordMap(query).get(record);
-        if (hit !== undefined) {
-          this.cacheHits++;
-          return {
-            ...hit,
-            scopePrefix: hit.scopePrefix === 0 ? 0 : client.scopePrefix,
-            location: locationOf(client, source),
-          };
-        }
-      }
       key = `${query.family}|${networkCacheKey(client)}`;
       const hit = this.cache.get(query.name)?.get(key);
       if (hit !== undefined) {
         this.cacheHits++;
         const location = locationOf(client, source);
-        return hit.location === location ? hit : { ...hit, location };
+        return hit.decision.location === location
+          ? hit
+          : { decision: { ...hit.decision, location }, networkDependent: hit.networkDependent };
       }
     }
 
     const ctx = this.newContext(query, snapshot, snap, health.views, client, source);
     for (const step of this.chainHead) step(ctx);
     for (const step of this.chainTail) step(ctx);
-    const decision = this.toDecision(ctx);
+    const result: CachedDecision = { decision: this.toDecision(ctx), networkDependent: ctx.networkDependent };
 
     if (useCache && key !== undefined) {
-      const bytes = estimatedBytes(decision);
-      if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit)
-        this.dropDecisions(false);
-      if (record !== undefined && !ctx.networkDependent) {
-        this.recordMap(query).set(record, decision);
-      } else {
-        let perName = this.cache.get(query.name);
-        if (perName === undefined) {
-          perName = new Map();
-          this.cache.set(query.name, perName);
-        }
-        perName.set(key, decision);
+      const bytes = estimatedBytes(result.decision);
+      if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit) {
+        this.cache = new WeakMap();
+        this.cacheEntries = 0;
+        this.cacheBytes = 0;
       }
+      let perName = this.cache.get(query.name);
+      if (perName === undefined) {
+        perName = new Map();
+        this.cache.set(query.name, perName);
+      }
+      perName.set(key, result);
       this.cacheEntries++;
       this.cacheBytes += bytes;
     }
-    return decision;
-  }
-
-  /** The by-record decisions of a name and query family. */
-  private recordMap(query: SteeringQuery): Map<object, Decision> {
-    let perName = this.byRecord.get(query.name);
-    if (perName === undefined) {
-      perName = [new Map(), new Map()];
-      this.byRecord.set(query.name, perName);
-    }
-    return perName[query.family === 4 ? 0 : 1];
+    return result;
   }
 
   /** After a geo data reload: forget the decisions made from the old data. */

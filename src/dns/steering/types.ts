@@ -73,6 +73,22 @@ export interface Decision {
   readonly rule: string;
 }
 
+/**
+ * What a DNS reply needs of a decision (the hot path's view): shared between every client whose
+ * decision answers the same. The ECS scope comes beside it (it is the client's own).
+ */
+export interface SteeredAnswer {
+  readonly outcome: 'addresses' | 'nodata';
+  readonly addresses: readonly string[];
+  readonly ttl: number;
+  /** The scope was forced to 0: the answer does not depend on where the client is. */
+  readonly locationIndependent: boolean;
+  /** The first region answered (for the answers metric). */
+  readonly region: string | undefined;
+  /** The client's country (for the answers metric). */
+  readonly country: string | undefined;
+}
+
 /** Everything about a client address that does not depend on the query name, family or time. */
 export interface ClientFacts {
   /** The located address (unmapped, 4 or 16 bytes); undefined when it was not an IP address. */
