@@ -199,7 +199,7 @@ export class SteeringEngine {
         return { steered, scopePrefix: steered.locationIndependent ? 0 : client.scopePrefix };
       }
     }
-    const { decision, networkDependent } = this.run(query, true, client);
+    const { decision, networkDependent } = this.run(query, true, client, recordKey !== undefined);
     const steered =
       recordKey !== undefined && !networkDependent
         ? this.recordAnswers.set(query.name, query.family, recordKey, decision)
@@ -256,8 +256,17 @@ export class SteeringEngine {
     if (outdated) this.generationCounter++;
   }
 
-  /** `located`: the query's client facts when the caller located it already. */
-  private run(query: SteeringQuery, useCache: boolean, located?: ClientFacts): CachedDecision {
+  /**
+   * `located`: the query's client facts when the caller located it already; `byRecord`: the caller
+   * keeps a location-only decision per geo record, so only a network-dependent one is worth keeping
+   * here (on distinct-subnet traffic the rest would only churn this cache).
+   */
+  private run(
+    query: SteeringQuery,
+    useCache: boolean,
+    located?: ClientFacts,
+    byRecord = false,
+  ): CachedDecision {
     this.decisions++;
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
@@ -285,7 +294,7 @@ export class SteeringEngine {
     for (const step of this.chainTail) step(ctx);
     const result: CachedDecision = { decision: this.toDecision(ctx), networkDependent: ctx.networkDependent };
 
-    if (useCache && key !== undefined) {
+    if (useCache && key !== undefined && (!byRecord || result.networkDependent)) {
       const bytes = estimatedBytes(result.decision);
       if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit) {
         this.cache = new WeakMap();
