@@ -2,21 +2,26 @@
 # Benchmarks Meridian's DNS tier with dnsperf on loopback: geo-routed A/AAAA queries for
 # www.example.test, plain and with a fixed EDNS Client Subnet per pass (dnsperf's -E sends one
 # option for every query, so the ECS mix is three passes: Frankfurt, Ashburn, Singapore networks).
-# A last pair of passes sends 100,000 distinct names under a balanced wildcard, so replies come from
-# the full answer path rather than the answer cache.
-# Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), and the server's CPU µs per
-# query (utime+stime of the primary and its workers from /proc, before/after).
-#   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C]
+# A pair of passes sends 100,000 distinct names under a balanced wildcard, so replies come from
+# the full answer path rather than the answer cache. The last pass is what a public GSLB sees:
+# every query carries a different client /24 in ECS (--subnets of them, default 1,000,000, drawn
+# from the /24s GeoLite2 locates by scripts/gen-dns-ecs-queries.ts; warm-up and latency runs use
+# other /24s, so no subnet repeats).
+# Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), the server's CPU µs per
+# query (utime+stime of the primary and its workers from /proc, before/after) and the server's RSS
+# (primary + workers) after the pass.
+#   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C] [--subnets N]
 #   env:   CONFIG (default config/bench-dns.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
-WORKERS=2 SECS=10 CLIENTS=4
+WORKERS=2 SECS=10 CLIENTS=4 SUBNETS=1000000
 while (($#)); do
   case $1 in
     --workers) WORKERS=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
+    --subnets) SUBNETS=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +47,9 @@ echo 'www.example.test AAAA' >>"$TMP/geo.txt"
 # 100,000 distinct names under the balanced wildcard *.cdn (A and AAAA 3:1): more than the answer
 # cache holds, so every query is answered afresh (parse, zone lookup, steering, encoding).
 awk 'BEGIN { for (i = 0; i < 100000; i++) printf "n%d.cdn.example.test %s\n", i, (i % 4 == 3 ? "AAAA" : "A") }' >"$TMP/distinct.txt"
+# Every query its own located client /24 in ECS (binary dnsperf input, -B).
+node --import tsx scripts/gen-dns-ecs-queries.ts "$TMP/ecs" --count "$SUBNETS" \
+  --warmup $((SUBNETS * 3 / 10)) --latency $((SUBNETS * 3 / 10)) | sed 's/^/# /'
 
 cpu_ticks() {
   local t=0 p
@@ -51,11 +59,20 @@ cpu_ticks() {
   echo "$t"
 }
 
-pass() { # name, extra dnsperf args... (query file: $DATA, default the geo mix)
+rss_mb() { # resident memory of the primary and its workers, MB
+  local kb=0 p
+  for p in $PIDS; do
+    [[ -r /proc/$p/status ]] && kb=$((kb + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
+  done
+  echo $((kb / 1024))
+}
+
+pass() { # name, extra dnsperf args... (query files: $DATA, default the geo mix; $WARM and $LAT
+  # for the warm-up and latency runs, default $DATA)
   local name=$1; shift
   local data=${DATA:-$TMP/geo.txt}
   # warm-up (JIT, caches), then the measured run
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l 2 -c "$CLIENTS" -q 200 "$@" >/dev/null 2>&1 || true
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "${WARM:-$data}" -l 2 -c "$CLIENTS" -q 200 "$@" >/dev/null 2>&1 || true
   local before after out qps avg n
   before=$(cpu_ticks)
   out=$(dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l "$SECS" -c "$CLIENTS" -q 200 "$@" 2>&1)
@@ -66,7 +83,7 @@ pass() { # name, extra dnsperf args... (query file: $DATA, default the geo mix)
   local lost
   lost=$(sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' <<<"$out")
   # Latency percentiles from a short verbose pass (per-query lines), not the measured one.
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l 3 -c "$CLIENTS" -q 200 -v "$@" 2>/dev/null |
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "${LAT:-$data}" -l 3 -c "$CLIENTS" -q 200 -v "$@" 2>/dev/null |
     awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g >"$TMP/lat.txt" || true
   local count p50 p99
   count=$(wc -l <"$TMP/lat.txt")
@@ -76,9 +93,11 @@ pass() { # name, extra dnsperf args... (query file: $DATA, default the geo mix)
   else p50=n/a p99=n/a; fi
   local us
   us=$(awk -v t=$((after - before)) -v n="$n" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')
-  printf '%-22s qps %10.0f  avg %7.3f ms  p50 %s ms  p99 %s ms  server CPU %s us/query  (completed %s, lost %s)\n' \
-    "$name" "$qps" "$(awk -v a="$avg" 'BEGIN{print a * 1000}')" "$p50" "$p99" "$us" "$n" "${lost:-0}"
+  printf '%-28s qps %10.0f  avg %7.3f ms  p50 %s ms  p99 %s ms  server CPU %s us/query  RSS %s MB  (completed %s, lost %s)\n' \
+    "$name" "$qps" "$(awk -v a="$avg" 'BEGIN{print a * 1000}')" "$p50" "$p99" "$us" "$(rss_mb)" "$n" "${lost:-0}"
 }
+
+echo "# server RSS before the passes: $(rss_mb) MB"
 
 pass plain
 pass 'ecs 192.0.2.0/24' -E 8:00011800c00002
@@ -86,3 +105,4 @@ pass 'ecs 198.51.100.0/24' -E 8:00011800c63364
 pass 'ecs 203.0.113.0/24' -E 8:00011800cb0071
 DATA=$TMP/distinct.txt pass 'distinct names (no cache)'
 DATA=$TMP/distinct.txt pass 'distinct + ecs 198.51/24' -E 8:00011800c63364
+DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin pass 'distinct ecs /24 (all new)' -B

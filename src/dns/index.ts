@@ -18,7 +18,7 @@ import { createRuntime } from './runtime.js';
 import type { DnsService, StartDnsOptions } from './types.js';
 import { DnsListeners, type ListenSpec } from './transport/server.js';
 
-export type { ExplainQuery, ExplainResult } from './answer/responder.js';
+export type { ExplainQuery, ExplainResult } from './answer/explain.js';
 export type { BoundAddress } from './transport/server.js';
 
 export type { DnsService, StartDnsOptions } from './types.js';

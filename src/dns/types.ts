@@ -5,7 +5,7 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
-import type { ExplainQuery, ExplainResult } from './answer/responder.js';
+import type { ExplainQuery, ExplainResult } from './answer/explain.js';
 import type { BoundAddress } from './transport/server.js';
 
 export interface StartDnsOptions {

@@ -8,9 +8,11 @@ import type { Snapshot } from '../../src/core/types.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../src/dns/geo/locator.js';
 import type { GeoLocator, GeoResult } from '../../src/dns/geo/types.js';
 import { silentLogger } from '../../src/infra/logger.js';
+import { AnswerCache } from '../../src/dns/answer/answer-cache.js';
 import { Responder } from '../../src/dns/answer/responder.js';
 import { ZoneSet } from '../../src/dns/answer/zones.js';
 import { SteeringEngine } from '../../src/dns/steering/engine.js';
+import { addressFromText } from '../../src/dns/wire/address.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { GEO_DB, REGIONS, healthReport, testDnsConfig } from './fixture.js';
 
@@ -60,6 +62,13 @@ function query(
   return Buffer.concat(parts);
 }
 
+/** A client address as the socket hands it over: bytes. */
+function ip(text: string): Uint8Array {
+  const bytes = addressFromText(text);
+  assert.ok(bytes !== undefined, text);
+  return bytes;
+}
+
 /** Delegates to one of two locators; `swap()` is what a geo data reload looks like to the engine. */
 class SwappableLocator implements GeoLocator {
   private current: GeoLocator;
@@ -80,21 +89,26 @@ class SwappableLocator implements GeoLocator {
   lookup(ip: string): GeoResult | undefined {
     return this.current.lookup(ip);
   }
+  lookupBytes(address: Uint8Array): GeoResult | undefined {
+    return this.current.lookupBytes(address);
+  }
   describe(): ReturnType<GeoLocator['describe']> {
     return this.current.describe();
   }
 }
 
 /** Places every address in Singapore (a different geo data set). */
+const singapore = (v6: boolean): GeoResult => ({
+  country: 'SG',
+  continent: 'AS',
+  lat: 1.35,
+  lon: 103.82,
+  network: v6 ? '::/0' : '0.0.0.0/0',
+  prefixLength: 0,
+});
 const EVERYONE_IN_SINGAPORE: GeoLocator = {
-  lookup: (ip) => ({
-    country: 'SG',
-    continent: 'AS',
-    lat: 1.35,
-    lon: 103.82,
-    network: ip.includes(':') ? '::/0' : '0.0.0.0/0',
-    prefixLength: 0,
-  }),
+  lookup: (ip) => singapore(ip.includes(':')),
+  lookupBytes: (address) => singapore(address.length === 16),
   describe: () => [],
 };
 
@@ -173,8 +187,8 @@ void describe('DNS answer cache', () => {
     for (let round = 0; round < 2; round++) {
       for (const [client, msg] of workload) {
         for (const transport of ['udp', 'tcp'] as const) {
-          const a = cached.handle(msg, client, transport);
-          const b = fresh.handle(msg, client, transport);
+          const a = cached.handle(msg, ip(client), transport);
+          const b = fresh.handle(msg, ip(client), transport);
           assert.ok(a !== undefined && b !== undefined, `${label}: a reply`);
           assert.deepEqual(
             a,
@@ -192,7 +206,7 @@ void describe('DNS answer cache', () => {
     // all but the few whose admission-filter slot another key took in between (16-bit slots).
     const before = cached.answerCacheStats().hits;
     for (const [client, msg] of workload) {
-      for (const transport of ['udp', 'tcp'] as const) cached.handle(msg, client, transport);
+      for (const transport of ['udp', 'tcp'] as const) cached.handle(msg, ip(client), transport);
     }
     const stats = cached.answerCacheStats();
     assert.ok(stats.hits - before >= workload.length * 2 * 0.98, `hits ${stats.hits - before}`);
@@ -202,18 +216,18 @@ void describe('DNS answer cache', () => {
   void it('caches a reply only once its query was missed before (admission)', () => {
     const q = (id: number): Buffer => query(id, 'only-once.example.test', TYPE.A);
     const entries = cached.answerCacheStats().entries;
-    cached.handle(q(1), '192.0.2.200', 'udp');
+    cached.handle(q(1), ip('192.0.2.200'), 'udp');
     assert.equal(cached.answerCacheStats().entries, entries, 'a name asked once is not cached');
-    cached.handle(q(2), '192.0.2.200', 'udp');
+    cached.handle(q(2), ip('192.0.2.200'), 'udp');
     assert.equal(cached.answerCacheStats().entries, entries + 1, 'asked again: cached');
     const hits = cached.answerCacheStats().hits;
-    cached.handle(q(3), '192.0.2.200', 'udp');
+    cached.handle(q(3), ip('192.0.2.200'), 'udp');
     assert.equal(cached.answerCacheStats().hits, hits + 1);
   });
 
   void it('echoes the ID and the QNAME case of each query on a hit', () => {
-    const first = cached.handle(query(0x1111, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
-    const second = cached.handle(query(0x2222, 'WWW.Example.TEST', TYPE.A), '192.0.2.1', 'udp');
+    const first = cached.handle(query(0x1111, 'www.example.test', TYPE.A), ip('192.0.2.1'), 'udp');
+    const second = cached.handle(query(0x2222, 'WWW.Example.TEST', TYPE.A), ip('192.0.2.1'), 'udp');
     assert.ok(first !== undefined && second !== undefined);
     assert.equal(second.readUInt16BE(0), 0x2222);
     assert.equal(second.toString('latin1', 13, 16), 'WWW');
@@ -238,8 +252,35 @@ void describe('DNS answer cache', () => {
   });
 
   void it('does not cache when the size is 0', () => {
-    fresh.handle(query(7, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
-    fresh.handle(query(8, 'www.example.test', TYPE.A), '192.0.2.1', 'udp');
+    fresh.handle(query(7, 'www.example.test', TYPE.A), ip('192.0.2.1'), 'udp');
+    fresh.handle(query(8, 'www.example.test', TYPE.A), ip('192.0.2.1'), 'udp');
     assert.deepEqual(fresh.answerCacheStats(), { hits: 0, entries: 0 });
+  });
+});
+
+void describe('AnswerCache bounds', () => {
+  void it('never holds more than its entries or its bytes', () => {
+    const maxBytes = 64 * 1024;
+    const cache = new AnswerCache(1000, maxBytes);
+    const client = Uint8Array.of(192, 0, 2, 1);
+    for (let i = 0; i < 5000; i++) {
+      const msg = query(i, `n${i}.example.test`, TYPE.A);
+      const hash = cache.key(msg, msg.length - 16, false, client, 'udp');
+      const reply = Buffer.alloc(100 + (i % 400));
+      cache.set(hash, {
+        reply,
+        rcode: 0,
+        generation: 1,
+        truncated: false,
+        region: undefined,
+        country: undefined,
+      });
+      assert.ok(cache.heldBytes() <= maxBytes, `${cache.heldBytes()} bytes after ${i + 1} replies`);
+      assert.ok(cache.stats().entries <= 1000);
+    }
+    // The last reply stored is still served.
+    const last = query(4999, 'n4999.example.test', TYPE.A);
+    const hash = cache.key(last, last.length - 16, false, client, 'udp');
+    assert.ok(cache.get(hash, () => 1) !== undefined);
   });
 });

@@ -4,15 +4,23 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { RateLimiter } from '../../src/dns/answer/rrl.js';
+import { addressFromText } from '../../src/dns/wire/address.js';
 import { dig } from '../helpers/dig.js';
 import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
+
+/** Client addresses reach the limiter as bytes, as from the socket. */
+function ip(text: string): Uint8Array {
+  const bytes = addressFromText(text);
+  assert.ok(bytes !== undefined, text);
+  return bytes;
+}
 
 void describe('RateLimiter', () => {
   const config = { enabled: true, responsesPerSecond: 5, slip: 2, ipv4Prefix: 24, ipv6Prefix: 56 };
 
   void it('passes the burst, then slips every 2nd and drops the rest, and refills with time', () => {
     const rl = new RateLimiter({ config });
-    const verdicts = Array.from({ length: 11 }, () => rl.check('192.0.2.1', 1000));
+    const verdicts = Array.from({ length: 11 }, () => rl.check(ip('192.0.2.1'), 1000));
     assert.deepEqual(verdicts, [
       'pass',
       'pass',
@@ -26,23 +34,23 @@ void describe('RateLimiter', () => {
       'drop',
       'slip',
     ]);
-    assert.equal(rl.check('192.0.2.200', 1000), 'drop', 'same /24 shares the bucket');
-    assert.equal(rl.check('192.0.3.1', 1000), 'pass', 'another /24 has its own');
-    assert.equal(rl.check('192.0.2.1', 1200), 'pass', 'one token after 200 ms at 5/s');
-    assert.equal(rl.check('192.0.2.1', 1200), 'slip');
+    assert.equal(rl.check(ip('192.0.2.200'), 1000), 'drop', 'same /24 shares the bucket');
+    assert.equal(rl.check(ip('192.0.3.1'), 1000), 'pass', 'another /24 has its own');
+    assert.equal(rl.check(ip('192.0.2.1'), 1200), 'pass', 'one token after 200 ms at 5/s');
+    assert.equal(rl.check(ip('192.0.2.1'), 1200), 'slip');
   });
 
   void it('keys IPv6 clients by /56 and slip 0 drops everything', () => {
     const rl = new RateLimiter({ config: { ...config, responsesPerSecond: 1, slip: 0 } });
-    assert.equal(rl.check('2001:db8:0:100::1', 0), 'pass');
-    assert.equal(rl.check('2001:db8:0:1ff::2', 0), 'drop', 'same /56');
-    assert.equal(rl.check('2001:db8:0:200::1', 0), 'pass', 'another /56');
-    assert.equal(rl.key('2001:db8:0:1ff::2'), rl.key('2001:db8:0:100::1'));
+    assert.equal(rl.check(ip('2001:db8:0:100::1'), 0), 'pass');
+    assert.equal(rl.check(ip('2001:db8:0:1ff::2'), 0), 'drop', 'same /56');
+    assert.equal(rl.check(ip('2001:db8:0:200::1'), 0), 'pass', 'another /56');
+    assert.equal(rl.key(ip('2001:db8:0:1ff::2')), rl.key(ip('2001:db8:0:100::1')));
   });
 
   void it('bounds its memory', () => {
     const rl = new RateLimiter({ config, maxBuckets: 100 });
-    for (let i = 0; i < 10_000; i++) rl.check(`10.${(i >> 8) & 255}.${i & 255}.1`, 5000);
+    for (let i = 0; i < 10_000; i++) rl.check(ip(`10.${(i >> 8) & 255}.${i & 255}.1`), 5000);
     assert.ok(rl.size <= 200, `held ${rl.size} buckets`);
   });
 });

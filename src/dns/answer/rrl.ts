@@ -5,7 +5,7 @@
 // be forgotten.
 import type { RrlConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
-import { ipToBytes } from '../../core/ip.js';
+import type { AddressBytes } from '../wire/address.js';
 
 export type RrlVerdict = 'pass' | 'slip' | 'drop';
 
@@ -24,8 +24,8 @@ export interface RateLimiterOptions {
 }
 
 export class RateLimiter {
-  private current = new Map<string, Bucket>();
-  private previous = new Map<string, Bucket>();
+  private current = new Map<number | string, Bucket>();
+  private previous = new Map<number | string, Bucket>();
   private generationStart = 0;
   private readonly rate: number;
   private readonly slip: number;
@@ -43,25 +43,26 @@ export class RateLimiter {
     this.generationMs = Math.max(2000, options.generationMs ?? 10_000);
   }
 
-  /** The bucket key of a client address: its network at the configured prefix. */
-  key(address: string): string {
-    if (this.v4Prefix === 24 && address.indexOf(':') < 0) {
-      const dot = address.lastIndexOf('.');
-      return dot < 0 ? address : address.slice(0, dot);
+  /**
+   * The bucket key of a client address (bytes, see wire/address.ts): its network at the configured
+   * prefix — an IPv4 network as a number, an IPv6 one as text of its kept bytes.
+   */
+  key(address: AddressBytes): number | string {
+    if (address.length === 4) {
+      const n = ((address[0]! << 24) | (address[1]! << 16) | (address[2]! << 8) | address[3]!) >>> 0;
+      return this.v4Prefix === 0 ? 0 : (n & (~0 << (32 - this.v4Prefix))) >>> 0;
     }
-    const bytes = ipToBytes(address);
-    if (bytes === undefined) return address;
-    const prefix = bytes.length === 4 ? this.v4Prefix : this.v6Prefix;
+    const prefix = this.v6Prefix;
     const full = prefix >> 3;
-    let key = bytes.length === 4 ? '4:' : '6:';
-    for (let i = 0; i < full; i++) key += `${bytes[i]},`;
+    let key = '6:';
+    for (let i = 0; i < full; i++) key += `${address[i]},`;
     const rem = prefix & 7;
-    if (rem > 0) key += String((bytes[full] ?? 0) & (0xff << (8 - rem)) & 0xff);
+    if (rem > 0) key += String((address[full] ?? 0) & (0xff << (8 - rem)) & 0xff);
     return key;
   }
 
   /** Charges one response to the client's bucket. `now` in ms. */
-  check(address: string, now: number): RrlVerdict {
+  check(address: AddressBytes, now: number): RrlVerdict {
     if (now - this.generationStart >= this.generationMs || this.current.size >= this.maxBuckets)
       this.rotate(now);
     const key = this.key(address);

@@ -8,8 +8,14 @@
 //
 // Several files are tried in order; the first that has a record for the address answers (its network
 // narrowed, if need be, to the empty network of an earlier file that missed). An IPv4-only
-// database is never asked about an IPv6 address (maxmind would walk its tree with the IPv6 bits and
-// return nonsense). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are looked up as IPv4.
+// database is never asked about an IPv6 address (its tree has no IPv6 bits). IPv4-mapped IPv6
+// addresses (::ffff:a.b.c.d) are looked up as IPv4.
+//
+// The query path is `lookupBytes`: the address bytes walk the search tree over the file's buffer
+// (mmdb-tree.ts) to a data-record offset, and the record's normalised form is kept per offset
+// (there are far fewer location records than networks), so a lookup decodes nothing once its
+// record was seen. The network text is made only when asked for (explain, logs). `lookup` takes
+// text for the admin API and tests and gives the same answers as plain objects.
 //
 // Hot reload: every `reloadCheckSeconds` the files are stat'ed; a changed file is read whole, parsed
 // with `new Reader(buffer)` inside try/catch, its metadata checked and a few test lookups run, and only
@@ -20,9 +26,10 @@ import { stat, readFile } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Reader, type CityResponse } from 'maxmind';
 import { MeridianError, describeError } from '../../core/errors.js';
-import { bytesToIp, ipFamily, ipToBytes, maskBytes, unmapIPv4 } from '../../core/ip.js';
+import { bytesToIp, ipToBytes, maskBytes } from '../../core/ip.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { continentOf } from './continents.js';
+import { NO_RECORD, SearchTree } from './mmdb-tree.js';
 import type { GeoLocator, GeoResult } from './types.js';
 
 export interface GeoLocatorOptions {
@@ -31,10 +38,11 @@ export interface GeoLocatorOptions {
   reloadCheckSeconds?: number;
   /** Called when a changed file could not be loaded (the previous data keeps being served). */
   onReloadError?: (path: string, err: unknown) => void;
-  /** Decoded records cached per database file (maxmind's decoder cache). Default 10000. */
+  /**
+   * Normalised records kept per database file, by data offset (two generations of this size).
+   * Default 65536: the bundled GeoLite2 City IPv4 file has 116k distinct records.
+   */
   recordCacheSize?: number;
-  /** Lookup results cached per address string (two generations of this size; 0 = off). Default 32768. */
-  lookupCacheSize?: number;
 }
 
 export interface ReloadingGeoLocator extends GeoLocator {
@@ -62,6 +70,8 @@ interface FileSignature {
 interface LoadedDatabase {
   readonly path: string;
   readonly reader: Reader<CityResponse>;
+  readonly tree: SearchTree;
+  readonly records: RecordCache;
   readonly ipVersion: number;
   readonly databaseType: string;
   readonly buildEpoch: string;
@@ -85,19 +95,28 @@ const signatureOf = (s: Stats): FileSignature => ({
 const sameSignature = (a: FileSignature, b: FileSignature): boolean =>
   a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
 
-/** A small bounded cache for maxmind's decoder (keyed by data offset). Oldest entry out first. */
-class BoundedCache {
-  private readonly map = new Map<string | number, unknown>();
+/**
+ * Normalised records by data offset, two generations of `max` entries each: a hot record survives
+ * a rotation, memory stays bounded (a record is a few short strings and two numbers, ~150 bytes).
+ * `null`: the offset holds something that is not a location record.
+ */
+class RecordCache {
+  private recent = new Map<number, Normalised | null>();
+  private older = new Map<number, Normalised | null>();
   constructor(private readonly max: number) {}
-  get(key: string | number): unknown {
-    return this.map.get(key);
+  get(offset: number): Normalised | null | undefined {
+    const hit = this.recent.get(offset);
+    if (hit !== undefined) return hit;
+    const old = this.older.get(offset);
+    if (old !== undefined) this.set(offset, old);
+    return old;
   }
-  set(key: string | number, value: unknown): void {
-    if (this.map.size >= this.max) {
-      const oldest = this.map.keys().next();
-      if (oldest.done !== true) this.map.delete(oldest.value);
+  set(offset: number, value: Normalised | null): void {
+    if (this.recent.size >= this.max) {
+      this.older = this.recent;
+      this.recent = new Map();
     }
-    this.map.set(key, value);
+    this.recent.set(offset, value);
   }
 }
 
@@ -111,7 +130,8 @@ function buildReader(
   cacheSize: number,
 ): LoadedDatabase {
   if (buffer.length < MIN_SANE_SIZE) throw new Error(`file too small (${buffer.length} bytes)`);
-  const reader = new Reader<CityResponse>(buffer, { cache: new BoundedCache(cacheSize) });
+  // No decoder cache: each record is decoded once and then kept normalised (RecordCache).
+  const reader = new Reader<CityResponse>(buffer);
   const m = reader.metadata;
   if (typeof m.databaseType !== 'string' || m.databaseType === '')
     throw new Error('metadata has no database_type');
@@ -133,7 +153,16 @@ function buildReader(
   for (const ip of probes) reader.getWithPrefixLength(ip);
   const epoch =
     m.buildEpoch instanceof Date && !Number.isNaN(m.buildEpoch.getTime()) ? m.buildEpoch.toISOString() : '';
-  return { path, reader, ipVersion: m.ipVersion, databaseType: m.databaseType, buildEpoch: epoch, signature };
+  return {
+    path,
+    reader,
+    tree: new SearchTree(buffer, m),
+    records: new RecordCache(Math.max(1, cacheSize)),
+    ipVersion: m.ipVersion,
+    databaseType: m.databaseType,
+    buildEpoch: epoch,
+    signature,
+  };
 }
 
 function field(obj: unknown, key: string): unknown {
@@ -187,25 +216,46 @@ function normalise(record: object): Normalised {
   return out;
 }
 
-/** `a.b.c.d` masked to `prefix`, as text. */
-function ipv4Network(ip: string, prefix: number): string {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
+const NOT_LOCATED: Normalised = Object.freeze({});
+
+/**
+ * A lookup result on the query path: the shared normalised record, the prefix, and the network's
+ * bytes; the network text is built only when read. Read-only (getters, no setters).
+ */
+class GeoHit implements GeoResult {
+  /** `address`: owned bytes of the looked-up address (masked only when the network is read). */
+  constructor(
+    private readonly record: Normalised,
+    private readonly address: Uint8Array,
+    readonly prefixLength: number,
+    readonly recordKey: number,
+  ) {}
+  get country(): string | undefined {
+    return this.record.country;
   }
-  n = n * 256 + part;
-  const masked = prefix === 0 ? 0 : (n & (~0 << (32 - prefix))) >>> 0;
-  return `${masked >>> 24}.${(masked >>> 16) & 255}.${(masked >>> 8) & 255}.${masked & 255}/${prefix}`;
+  get continent(): string | undefined {
+    return this.record.continent;
+  }
+  get lat(): number | undefined {
+    return this.record.lat;
+  }
+  get lon(): number | undefined {
+    return this.record.lon;
+  }
+  get network(): string {
+    return `${bytesToIp(maskBytes(this.address, this.prefixLength))}/${this.prefixLength}`;
+  }
+  /** The plain form (as `lookup` returns it and JSON shows it; without the record identity). */
+  toJSON(): GeoResult {
+    return Object.freeze({ ...this.record, network: this.network, prefixLength: this.prefixLength });
+  }
 }
 
-function ipv6Network(ip: string, prefix: number): string {
-  const bytes = ipToBytes(ip);
-  return bytes === undefined ? `${ip}/${prefix}` : `${bytesToIp(maskBytes(bytes, prefix))}/${prefix}`;
+/** IPv4-mapped IPv6 bytes → the 4 IPv4 bytes; anything else unchanged. */
+function unmapped(bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== 16 || bytes[10] !== 0xff || bytes[11] !== 0xff) return bytes;
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return bytes;
+  return bytes.subarray(12, 16);
 }
 
 class MaxmindLocator implements ReloadingGeoLocator {
@@ -216,10 +266,6 @@ class MaxmindLocator implements ReloadingGeoLocator {
   /** Signature of a file version that failed to load, so a broken file is reported once, not every tick. */
   private readonly failed = new Map<string, FileSignature>();
   private readonly log: Logger;
-  /** Two generations of lookup results by address string (null = not found); cleared on every swap. */
-  private recent = new Map<string, GeoResult | null>();
-  private older = new Map<string, GeoResult | null>();
-  private readonly cacheSize: number;
 
   constructor(
     databases: readonly LoadedDatabase[],
@@ -227,7 +273,6 @@ class MaxmindLocator implements ReloadingGeoLocator {
   ) {
     this.databases = databases;
     this.log = (options.logger ?? silentLogger).child({ component: 'geo' });
-    this.cacheSize = Math.max(0, options.lookupCacheSize ?? 32768);
     const seconds = options.reloadCheckSeconds ?? 0;
     if (seconds > 0) {
       this.timer = setInterval(() => {
@@ -241,62 +286,59 @@ class MaxmindLocator implements ReloadingGeoLocator {
 
   lookup(ip: string): GeoResult | undefined {
     if (typeof ip !== 'string') return undefined;
-    if (this.cacheSize === 0) return this.uncachedLookup(ip);
-    let hit = this.recent.get(ip);
-    if (hit === undefined) {
-      hit = this.older.get(ip);
-      if (hit === undefined) hit = this.uncachedLookup(ip) ?? null;
-      if (this.recent.size >= this.cacheSize) {
-        this.older = this.recent;
-        this.recent = new Map();
-      }
-      this.recent.set(ip, hit);
-    }
-    return hit ?? undefined;
+    const bytes = ipToBytes(ip);
+    return bytes === undefined ? undefined : (this.lookupBytes(bytes) as GeoHit).toJSON();
   }
 
-  private uncachedLookup(ip: string): GeoResult | undefined {
-    let address = ip;
-    const zone = address.indexOf('%');
-    if (zone >= 0) address = address.slice(0, zone);
-    let family = ipFamily(address);
-    if (family === undefined) return undefined;
-    if (family === 6) {
-      const v4 = unmapIPv4(address);
-      if (v4 !== address) {
-        address = v4;
-        family = 4;
-      }
-    }
-    const max = family === 4 ? 32 : 128;
+  /** `address` must stay unchanged while the result is used (the network text is made from it). */
+  lookupBytes(address: Uint8Array): GeoResult | undefined {
+    const bytes = unmapped(address);
+    if (bytes.length !== 4 && bytes.length !== 16) return undefined;
+    const max = bytes.length * 8;
     // When an earlier file has no record for the address, the answer also depends on that file's
     // empty network: the combined network is the more specific of the two.
     let missDepth = 0;
-    for (const db of this.databases) {
-      if (family === 6 && db.ipVersion === 4) continue;
-      let found: [CityResponse | null, number];
+    const databases = this.databases;
+    for (let index = 0; index < databases.length; index++) {
+      const db = databases[index]!;
+      if (max === 128 && db.ipVersion === 4) continue;
+      let geo: Normalised | null;
+      let depth: number;
+      let offset: number;
       try {
-        found = db.reader.getWithPrefixLength(address);
+        offset = db.tree.find(bytes);
+        depth = db.tree.depth;
+        geo = offset === NO_RECORD ? null : this.recordAt(db, offset, bytes);
       } catch {
         continue;
       }
-      const record = found[0];
-      const geo = record === null || typeof record !== 'object' ? undefined : normalise(record);
-      if (geo === undefined || (geo.country === undefined && geo.lat === undefined)) {
-        if (found[1] > missDepth) missDepth = found[1];
+      if (geo === null || (geo.country === undefined && geo.lat === undefined)) {
+        if (depth > missDepth) missDepth = depth;
         continue;
       }
-      // maxmind counts an IPv4 address's depth from the IPv4 subtree of an IPv6 database, so the
-      // prefix is already in the address's own family; clamp for safety.
-      const prefixLength = Math.max(0, Math.min(max, Math.max(found[1], missDepth)));
-      const network = family === 4 ? ipv4Network(address, prefixLength) : ipv6Network(address, prefixLength);
-      return Object.freeze({ ...geo, network, prefixLength });
+      // The depth counts from the address's own family's root (IPv4 from the ::/96 node of an
+      // IPv6 tree), so the prefix is already in that family; clamp for safety.
+      const prefixLength = Math.max(0, Math.min(max, Math.max(depth, missDepth)));
+      // Offset and file index together name the record (8 files at most share the key space).
+      return new GeoHit(geo, bytes, prefixLength, offset * 8 + (index & 7));
     }
     // Not located: the answer still depends on the empty network the address falls in (other
     // addresses nearby may be located), so report that network for the ECS scope.
     const prefixLength = Math.min(max, missDepth);
-    const network = family === 4 ? ipv4Network(address, prefixLength) : ipv6Network(address, prefixLength);
-    return Object.freeze({ network, prefixLength });
+    return new GeoHit(NOT_LOCATED, bytes, prefixLength, -1);
+  }
+
+  /**
+   * The normalised record at a data offset. Decoded (through maxmind, by the address that led
+   * there) only the first time the offset is seen while it is cached.
+   */
+  private recordAt(db: LoadedDatabase, offset: number, bytes: Uint8Array): Normalised | null {
+    const hit = db.records.get(offset);
+    if (hit !== undefined) return hit;
+    const record = db.reader.get(bytesToIp(bytes));
+    const geo = record === null || typeof record !== 'object' ? null : normalise(record);
+    db.records.set(offset, geo);
+    return geo;
   }
 
   describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[] {
@@ -367,7 +409,7 @@ class MaxmindLocator implements ReloadingGeoLocator {
       try {
         const buffer = await readFile(path);
         // The file may have changed again while it was read; the next check picks that up.
-        const loaded = buildReader(path, buffer, signature, this.options.recordCacheSize ?? 10000);
+        const loaded = buildReader(path, buffer, signature, this.options.recordCacheSize ?? 65536);
         next[i] = loaded;
         changed = true;
         this.failed.delete(path);
@@ -386,8 +428,6 @@ class MaxmindLocator implements ReloadingGeoLocator {
     }
     if (changed) {
       this.databases = Object.freeze(next);
-      this.recent = new Map();
-      this.older = new Map();
       this.swaps++;
     }
     return failures;
@@ -450,7 +490,9 @@ export async function openGeoLocator(
   options: GeoLocatorOptions = {},
 ): Promise<ReloadingGeoLocator> {
   if (paths.length === 0) throw new MeridianError('E_CONFIG', 'no geo database files given');
-  const cacheSize = options.recordCacheSize ?? 10000;
+  if (paths.length > 8)
+    throw new MeridianError('E_CONFIG', `at most 8 geo database files, got ${paths.length}`);
+  const cacheSize = options.recordCacheSize ?? 65536;
   const databases = await Promise.all(paths.map((path) => loadAtOpen(path, cacheSize)));
   const locator = new MaxmindLocator(Object.freeze(databases), options);
   (options.logger ?? silentLogger)

@@ -17,6 +17,7 @@ function pickAddresses(ctx: StepContext, regions: readonly RegionInfo[], hash: n
       for (const a of all) out.push(a);
       continue;
     }
+    if (hash !== ctx.nameSalt) ctx.networkDependent = true;
     const start = mix32(hash ^ info.salt) % all.length;
     for (let i = 0; i < per; i++) {
       const a = all[(start + i) % all.length];

@@ -108,6 +108,11 @@ export interface StepContext {
   networkHash: number;
   /** Hash of the name alone: the location-independent seed. */
   nameSalt: number;
+  /**
+   * Whether `networkHash` shaped the answer (a weighted band, a rotation of a region's addresses):
+   * then the decision belongs to the client network, not to its geo record alone.
+   */
+  networkDependent: boolean;
 }
 
 /** One link of the chain. Steps read and write the context; none does I/O. */

@@ -6,9 +6,15 @@
 // `decide` is on the DNS hot path. It never does I/O: it reads the in-memory snapshot and the geo
 // locator. Per snapshot version it precomputes the region list; per (version, health transition) it
 // caches the regions' health verdicts — health only changes when a report expires or the start-up
-// grace period ends, so the cache is exact, not approximate; and it caches whole decisions per
-// (name, query family, client network at the decision's scope, geo record), dropped whenever the
-// snapshot version or the health epoch changes.
+// grace period ends, so the cache is exact, not approximate. Two caches, both dropped whenever the
+// snapshot version, the health epoch or the geo data changes:
+// - `answer` (the DNS hot path) keeps, per (name, query family, geo record), the small answer of
+//   every decision that depends on the client's location alone (record-answers.ts) — the one that
+//   keeps hitting when every query comes from a new subnet;
+// - whole decisions per (name, query family, client network at the decision's scope, geo facts),
+//   bounded in entries and in estimated bytes.
+// Client addresses are not memoized: a lookup is a tree walk over the geo file, cheaper than a
+// cache that never hits on distinct subnets.
 import type { SteeringConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
@@ -21,12 +27,13 @@ import { capacity } from './capacity.js';
 import type { CidrRule, PreparedConfig, PreparedSnapshot, RegionInfo, Step, StepContext } from './context.js';
 import { eligible } from './eligible.js';
 import { hashString } from './hash.js';
-import { locate, locateClient, locationOf, queryAddress } from './locate.js';
+import { locate, locateClient, locationOf, networkCacheKey, queryAddress } from './locate.js';
 import type { ClientFacts } from './types.js';
 import { nearest } from './nearest.js';
 import { overrides } from './overrides.js';
+import { RecordAnswers } from './record-answers.js';
 import { scope } from './scope.js';
-import type { ClientLocation, Decision, RegionVerdict, SteeringQuery } from './types.js';
+import type { ClientLocation, Decision, RegionVerdict, SteeredAnswer, SteeringQuery } from './types.js';
 
 export interface SteeringEngineOptions {
   /** The current state snapshot (synchronous, in memory). */
@@ -37,6 +44,22 @@ export interface SteeringEngineOptions {
   startedAt: number;
   /** Cached decisions (0 = no cache). Default 65536. */
   decisionCacheSize?: number;
+  /** Estimated bytes the cached decisions may hold. Default 16 MiB. */
+  decisionCacheBytes?: number;
+  /** Answers kept per geo record (over all names and families). Default 262144. */
+  recordAnswerCacheSize?: number;
+}
+
+/** A steered answer with the client's own ECS scope. */
+export interface SteeredResult {
+  readonly steered: SteeredAnswer;
+  readonly scopePrefix: number;
+}
+
+interface CachedDecision {
+  readonly decision: Decision;
+  /** The answer depended on the client network (see StepContext.networkDependent). */
+  readonly networkDependent: boolean;
 }
 
 export interface SteeringStats {
@@ -46,8 +69,10 @@ export interface SteeringStats {
   readonly healthEvaluations: number;
 }
 
-/** Client addresses whose geo facts are memoized (per generation; two generations are kept). */
-const CLIENT_CACHE_SIZE = 32768;
+/** A decision's rough heap cost: the object, its verdicts with their reason texts, its addresses. */
+function estimatedBytes(d: Decision): number {
+  return 400 + 240 * d.considered.length + 48 * d.addresses.length + 2 * d.rule.length;
+}
 
 interface HealthState {
   readonly version: number;
@@ -111,22 +136,23 @@ export class SteeringEngine {
   private readonly config: PreparedConfig;
   private readonly graceUntil: number;
   private readonly cacheSize: number;
+  private readonly cacheBytesLimit: number;
   private readonly chainHead: readonly Step[];
   private readonly chainTail: readonly Step[];
 
   private prepared: PreparedSnapshot | undefined;
   private healthState: HealthState | undefined;
   private healthEpoch = 0;
-  /** Decision cache: name config object → key → decision. Replaced wholesale on invalidation. */
-  private cache = new WeakMap<object, Map<string, Decision>>();
+  /** Decision cache by network: name config object → key → decision. Replaced wholesale on invalidation. */
+  private cache = new WeakMap<object, Map<string, CachedDecision>>();
+  private readonly recordAnswers: RecordAnswers;
   private cacheEntries = 0;
+  private cacheBytes = 0;
   private cacheVersion = -1;
   private cacheEpoch = -1;
   /** Bumped whenever cached decisions are dropped for a change of state, health or geo data. */
   private generationCounter = 0;
 
-  private clientsRecent = new Map<string, ClientFacts>();
-  private clientsOlder = new Map<string, ClientFacts>();
   private clientGeneration = 0;
 
   private decisions = 0;
@@ -140,6 +166,8 @@ export class SteeringEngine {
     this.config = prepareConfig(options.steering);
     this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
     this.cacheSize = options.decisionCacheSize ?? 65536;
+    this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
+    this.recordAnswers = new RecordAnswers(options.recordAnswerCacheSize ?? 262144);
     // Split around the cache lookup: locate and scope give the key, the rest decides.
     this.chainHead = [locate, scope];
     this.chainTail = [eligible, overrides, nearest, capacity, answer];
@@ -147,12 +175,41 @@ export class SteeringEngine {
 
   /** The decision for one query. May be served from the decision cache (reason texts as of then). */
   decide(query: SteeringQuery): Decision {
-    return this.run(query, this.cacheSize > 0);
+    return this.run(query, this.cacheSize > 0).decision;
+  }
+
+  /**
+   * What the DNS reply needs for one query: the same addresses, TTL and scope as `decide`, served
+   * by geo record whenever the decision depends on the location alone.
+   */
+  answer(query: SteeringQuery): SteeredResult {
+    if (this.cacheSize === 0) {
+      const decision = this.run(query, false).decision;
+      return { steered: this.recordAnswers.intern(decision), scopePrefix: decision.scopePrefix };
+    }
+    this.syncAll(query.now);
+    const client = locateClient(queryAddress(query).address, this.locator, this.config);
+    // A record's answer holds for each of its clients outside the CIDR overrides.
+    const recordKey = client.inCidrRule ? undefined : client.geo?.recordKey;
+    if (recordKey !== undefined) {
+      const steered = this.recordAnswers.get(query.name, query.family, recordKey);
+      if (steered !== undefined) {
+        this.decisions++;
+        this.cacheHits++;
+        return { steered, scopePrefix: steered.locationIndependent ? 0 : client.scopePrefix };
+      }
+    }
+    const { decision, networkDependent } = this.run(query, true, client, recordKey !== undefined);
+    const steered =
+      recordKey !== undefined && !networkDependent
+        ? this.recordAnswers.set(query.name, query.family, recordKey, decision)
+        : this.recordAnswers.intern(decision);
+    return { steered, scopePrefix: decision.scopePrefix };
   }
 
   /** Like `decide`, computed afresh (no cache) so every reason reflects `query.now`: for `explain`. */
   explain(query: SteeringQuery): Decision {
-    return this.run(query, false);
+    return this.run(query, false).decision;
   }
 
   stats(): SteeringStats {
@@ -170,11 +227,16 @@ export class SteeringEngine {
    * data was reloaded. Caches built on decisions (the responder's answer cache) compare it per hit.
    */
   generation(now: number): number {
+    this.syncAll(now);
+    return this.generationCounter;
+  }
+
+  /** Drops what the caches hold when the snapshot, the health verdicts or the geo data changed. */
+  private syncAll(now: number): void {
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     this.syncCache(snap.version, this.healthFor(snapshot, snap, now).epoch);
     this.syncGeoGeneration();
-    return this.generationCounter;
   }
 
   /** Drops the cached decisions when the state version or the health verdicts changed. */
@@ -188,77 +250,78 @@ export class SteeringEngine {
   /** Empties the decision cache; `outdated`: for a change of state, health or geo data (not size). */
   private dropDecisions(outdated: boolean): void {
     this.cache = new WeakMap();
+    this.recordAnswers.clear();
     this.cacheEntries = 0;
+    this.cacheBytes = 0;
     if (outdated) this.generationCounter++;
   }
 
-  private run(query: SteeringQuery, useCache: boolean): Decision {
+  /**
+   * `located`: the query's client facts when the caller located it already; `byRecord`: the caller
+   * keeps a location-only decision per geo record, so only a network-dependent one is worth keeping
+   * here (on distinct-subnet traffic the rest would only churn this cache).
+   */
+  private run(
+    query: SteeringQuery,
+    useCache: boolean,
+    located?: ClientFacts,
+    byRecord = false,
+  ): CachedDecision {
     this.decisions++;
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     const health = this.healthFor(snapshot, snap, query.now);
+    this.syncGeoGeneration();
     const { address, source } = queryAddress(query);
-    const client = this.clientFacts(address);
+    const client = located ?? locateClient(address, this.locator, this.config);
 
     let key: string | undefined;
-    let perName: Map<string, Decision> | undefined;
     if (useCache) {
       this.syncCache(snap.version, health.epoch);
-      key = `${query.family}|${client.key}`;
-      perName = this.cache.get(query.name);
-      const hit = perName?.get(key);
+      key = `${query.family}|${networkCacheKey(client)}`;
+      const hit = this.cache.get(query.name)?.get(key);
       if (hit !== undefined) {
         this.cacheHits++;
         const location = locationOf(client, source);
-        return hit.location === location ? hit : { ...hit, location };
+        return hit.decision.location === location
+          ? hit
+          : { decision: { ...hit.decision, location }, networkDependent: hit.networkDependent };
       }
     }
 
     const ctx = this.newContext(query, snapshot, snap, health.views, client, source);
     for (const step of this.chainHead) step(ctx);
     for (const step of this.chainTail) step(ctx);
-    const decision = this.toDecision(ctx);
+    const result: CachedDecision = { decision: this.toDecision(ctx), networkDependent: ctx.networkDependent };
 
-    if (useCache && key !== undefined) {
-      if (this.cacheEntries >= this.cacheSize) {
-        this.dropDecisions(false);
-        perName = undefined;
+    if (useCache && key !== undefined && (!byRecord || result.networkDependent)) {
+      const bytes = estimatedBytes(result.decision);
+      if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit) {
+        this.cache = new WeakMap();
+        this.cacheEntries = 0;
+        this.cacheBytes = 0;
       }
+      let perName = this.cache.get(query.name);
       if (perName === undefined) {
         perName = new Map();
         this.cache.set(query.name, perName);
       }
-      perName.set(key, decision);
+      perName.set(key, result);
       this.cacheEntries++;
+      this.cacheBytes += bytes;
     }
-    return decision;
+    return result;
   }
 
-  /** After a geo data reload: forget the located clients and the decisions made from them. */
+  /** After a geo data reload: forget the decisions made from the old data. */
   private syncGeoGeneration(): void {
     const locator = this.locator;
     // A ReloadingGeoLocator says how often it swapped data in; any other locator is taken as fixed.
     const reloads = (locator as { reloads?: unknown } | undefined)?.reloads;
     const generation = typeof reloads === 'function' ? Number(reloads.call(locator)) : 0;
     if (generation === this.clientGeneration) return;
-    this.clientsRecent = new Map();
-    this.clientsOlder = new Map();
     this.clientGeneration = generation;
     this.dropDecisions(true);
-  }
-
-  /** Facts about a client address, memoized (two generations) until the geo data is reloaded. */
-  private clientFacts(address: string): ClientFacts {
-    this.syncGeoGeneration();
-    let facts = this.clientsRecent.get(address);
-    if (facts !== undefined) return facts;
-    facts = this.clientsOlder.get(address) ?? locateClient(address, this.locator, this.config);
-    if (this.clientsRecent.size >= CLIENT_CACHE_SIZE) {
-      this.clientsOlder = this.clientsRecent;
-      this.clientsRecent = new Map();
-    }
-    this.clientsRecent.set(address, facts);
-    return facts;
   }
 
   private preparedFor(snapshot: Snapshot): PreparedSnapshot {
@@ -318,7 +381,7 @@ export class SteeringEngine {
       health,
       rawHealth: snapshot.health,
       graceUntil: this.graceUntil,
-      location: { ip: client.ip, source, found: false },
+      location: locationOf(client, source),
       geo: undefined,
       clientBytes: undefined,
       verdicts: [],
@@ -337,6 +400,7 @@ export class SteeringEngine {
       scopePrefix: 0,
       networkHash: 0,
       nameSalt: 0,
+      networkDependent: false,
     };
   }
 

@@ -59,6 +59,7 @@ export function nearest(ctx: StepContext): void {
   const band = withDistance.filter((c) => c.distance <= limit);
   const outside = withDistance.filter((c) => c.distance > limit);
   if (band.length > 1) {
+    ctx.networkDependent = true;
     const keyed = band.map((c) => ({
       ...c,
       key: rendezvousKey(ctx.networkHash, c.info.salt, c.info.weight),

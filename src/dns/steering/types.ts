@@ -5,6 +5,7 @@ import type { LifecycleState } from '../../core/types.js';
 import type { DeepReadonly } from '../../config/load.js';
 import type { GeoResult } from '../geo/types.js';
 
+/** An EDNS Client Subnet as text (for `explain`). */
 export interface ClientSubnet {
   readonly family: 4 | 6;
   /** The address with bits past `sourcePrefix` zero. */
@@ -12,29 +13,36 @@ export interface ClientSubnet {
   readonly sourcePrefix: number;
 }
 
+/** An EDNS Client Subnet as the query path carries it. */
+export interface QuerySubnet {
+  /** 4 or 16 bytes (IPv4-mapped IPv6 given as its 4 bytes), zero past `sourcePrefix`. */
+  readonly address: Uint8Array;
+  readonly sourcePrefix: number;
+}
+
 export interface SteeringQuery {
   readonly name: DeepReadonly<BalancedNameConfig>;
   /** 4 for A, 6 for AAAA. */
   readonly family: 4 | 6;
-  /** The packet's source address. */
-  readonly sourceIp: string;
+  /** The packet's source address: 4 or 16 bytes (anything else is never located). */
+  readonly source: Uint8Array;
   /** The EDNS Client Subnet, when the query carried a valid one. */
-  readonly ecs?: ClientSubnet;
+  readonly ecs?: QuerySubnet;
   /** ms epoch; passed in so decisions are reproducible in tests. */
   readonly now: number;
 }
 
 export interface ClientLocation {
-  /** The address that was located (ECS address or source address). */
+  /** The address that was located (ECS address or source address), as text. */
   readonly ip: string;
   readonly source: 'ecs' | 'source-address';
   readonly found: boolean;
-  readonly country?: string;
-  readonly continent?: string;
-  readonly lat?: number;
-  readonly lon?: number;
-  readonly network?: string;
-  readonly prefixLength?: number;
+  readonly country?: string | undefined;
+  readonly continent?: string | undefined;
+  readonly lat?: number | undefined;
+  readonly lon?: number | undefined;
+  readonly network?: string | undefined;
+  readonly prefixLength?: number | undefined;
 }
 
 export interface RegionVerdict {
@@ -65,16 +73,31 @@ export interface Decision {
   readonly rule: string;
 }
 
+/**
+ * What a DNS reply needs of a decision (the hot path's view): shared between every client whose
+ * decision answers the same. The ECS scope comes beside it (it is the client's own).
+ */
+export interface SteeredAnswer {
+  readonly outcome: 'addresses' | 'nodata';
+  readonly addresses: readonly string[];
+  readonly ttl: number;
+  /** The scope was forced to 0: the answer does not depend on where the client is. */
+  readonly locationIndependent: boolean;
+  /** The first region answered (for the answers metric). */
+  readonly region: string | undefined;
+  /** The client's country (for the answers metric). */
+  readonly country: string | undefined;
+}
+
 /** Everything about a client address that does not depend on the query name, family or time. */
 export interface ClientFacts {
-  /** The unmapped address that was located. */
-  readonly ip: string;
+  /** The located address (unmapped, 4 or 16 bytes); undefined when it was not an IP address. */
   readonly bytes: Uint8Array | undefined;
   readonly geo: GeoResult | undefined;
   /** ECS scope before the answer step's location-independence rules (see scope.ts). */
   readonly scopePrefix: number;
-  /** Decision-cache key part: the client network at `scopePrefix` plus the geo record. */
-  readonly key: string;
+  /** Whether a CIDR override contains the address (then the decision is not the record's alone). */
+  readonly inCidrRule: boolean;
   /** The ClientLocation for each source kind, built on first use. */
   ecsLocation?: ClientLocation;
   sourceLocation?: ClientLocation;

@@ -8,7 +8,9 @@
 // The handler gets the raw bytes and calls dns2's Packet.parse itself when the plain-shape reader
 // does not apply.
 // TCP framing (RFC 7766: 2-byte length, pipelining) uses dns2's Packet.readStream on a net.Server,
-// so the responder sees the same raw bytes on both transports.
+// so the responder sees the same raw bytes on both transports. The client address reaches the
+// handler as bytes (wire/address.ts): straight from the addon, parsed once from node:dgram's
+// rinfo text or once per TCP connection.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import dns2 from 'dns2';
@@ -16,11 +18,16 @@ import { MeridianError, describeError } from '../../core/errors.js';
 import { ipFamily } from '../../core/ip.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Transport } from '../metrics.js';
+import { addressFromText, type AddressBytes } from '../wire/address.js';
 import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError, type UdpBatchStats } from './udp-batch.js';
 
 const { Packet } = dns2;
 
-export type MessageHandler = (msg: Buffer, client: string, transport: Transport) => Buffer | undefined;
+/** `client`: the sender's address bytes, owned by the callee (a copy, safe to keep). */
+export type MessageHandler = (msg: Buffer, client: AddressBytes, transport: Transport) => Buffer | undefined;
+
+/** A sender whose address could not be read: never located, never matches a network. */
+const NO_ADDRESS = new Uint8Array(0);
 
 export interface ListenSpec {
   readonly host: string;
@@ -92,7 +99,7 @@ async function bindBatched(host: string, port: number, options: ListenerOptions)
   if (ipFamily(host) === undefined)
     throw new MeridianError('E_CONFIG', `dns.listen: ${host} is not an IP address`);
   const { handler, logger } = options;
-  const onPacket = (msg: Buffer, client: string): Buffer | undefined => handler(msg, client, 'udp');
+  const onPacket = (msg: Buffer, client: AddressBytes): Buffer | undefined => handler(msg, client, 'udp');
   return BatchedUdpSocket.bind(host, port, options.reusePort ?? false, onPacket, { logger });
 }
 
@@ -221,7 +228,7 @@ export class DnsListeners {
     socket.on('message', (msg, rinfo) => {
       let reply: Buffer | undefined;
       try {
-        reply = handler(msg, rinfo.address, 'udp');
+        reply = handler(msg, addressFromText(rinfo.address) ?? NO_ADDRESS, 'udp');
       } catch (err) {
         logger.error({ err: describeError(err) }, 'DNS handler threw');
         return;
@@ -247,7 +254,7 @@ export class DnsListeners {
       socket.on('error', () => socket.destroy());
       socket.setNoDelay(true);
       socket.setTimeout(options.tcpIdleTimeoutMs, () => socket.destroy());
-      const client = socket.remoteAddress ?? '';
+      const client = addressFromText(socket.remoteAddress ?? '') ?? NO_ADDRESS;
       const serve = async (): Promise<void> => {
         for (;;) {
           let msg: Buffer;

@@ -5,7 +5,8 @@
 //
 // Per batch the wrapper hands each datagram to the handler as a Buffer view of the addon's input slot
 // (no copy) — valid only during the call, the slot is reused by the next batch — with the sender's
-// address formatted exactly as node:dgram's rinfo.address, and copies the reply into the output slot.
+// address as its own copy of the raw bytes (4 for IPv4, 16 for IPv6, IPv4-mapped unmapped; never
+// text), and copies the reply into the output slot.
 import { createRequire } from 'node:module';
 import { describeError } from '../../core/errors.js';
 import { ipFamily } from '../../core/ip.js';
@@ -68,7 +69,8 @@ export interface UdpBatchStats extends NativeStats {
   readonly handlerErrors: number;
 }
 
-export type PacketHandler = (msg: Buffer, client: string, transport: 'udp') => Buffer | undefined;
+/** `client`: the sender's address bytes (a fresh copy per datagram, safe to keep). */
+export type PacketHandler = (msg: Buffer, client: Uint8Array, transport: 'udp') => Buffer | undefined;
 
 const ADDON_PATH = './native/build/Release/udp_batch.node';
 
@@ -108,62 +110,6 @@ export function loadUdpBatch(): UdpBatchModule | undefined {
 export function udpBatchLoadError(): string | undefined {
   loadUdpBatch();
   return loaded?.error;
-}
-
-// ------------------------------------------------------------------------------ client addresses
-
-const V4_CACHE_LIMIT = 65536;
-const V6_CACHE_LIMIT = 16384;
-const v4Names = new Map<number, string>();
-const v6Names = new Map<string, string>();
-
-/**
- * An IPv6 address as text, exactly as libuv's uv_inet_ntop (and so node:dgram's rinfo.address)
- * writes it: lower-case hex, the first longest run of two or more zero words as '::', and the last
- * 32 bits as a dotted quad for IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) forms.
- */
-export function formatIPv6(bytes: Uint8Array, offset = 0): string {
-  const w = [0, 0, 0, 0, 0, 0, 0, 0];
-  for (let i = 0; i < 8; i++) w[i] = (bytes[offset + 2 * i]! << 8) | bytes[offset + 2 * i + 1]!;
-  let bestBase = -1;
-  let bestLen = 0;
-  let curBase = -1;
-  let curLen = 0;
-  for (let i = 0; i < 8; i++) {
-    if (w[i] === 0) {
-      if (curBase === -1) {
-        curBase = i;
-        curLen = 1;
-      } else curLen++;
-    } else if (curBase !== -1) {
-      if (bestBase === -1 || curLen > bestLen) {
-        bestBase = curBase;
-        bestLen = curLen;
-      }
-      curBase = -1;
-    }
-  }
-  if (curBase !== -1 && (bestBase === -1 || curLen > bestLen)) {
-    bestBase = curBase;
-    bestLen = curLen;
-  }
-  if (bestBase !== -1 && bestLen < 2) bestBase = -1;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase !== -1 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
-      const o = offset + 12;
-      out += `${bytes[o]}.${bytes[o + 1]}.${bytes[o + 2]}.${bytes[o + 3]}`;
-      return out;
-    }
-    out += w[i]!.toString(16);
-  }
-  if (bestBase !== -1 && bestBase + bestLen === 8) out += ':';
-  return out;
 }
 
 export interface BatchedUdpSocketOptions {
@@ -274,36 +220,24 @@ export class BatchedUdpSocket {
     }
   }
 
-  /** The sender of slot i as node:dgram would give it. */
-  private clientAddress(i: number): string {
+  /**
+   * The sender of slot i as bytes: family at +0, the address at +8 (4 or 16 bytes). Copied, as the
+   * slot is reused by the next batch; an IPv4-mapped IPv6 sender gives its 4 IPv4 bytes.
+   */
+  private clientAddress(i: number): Uint8Array {
     const a = this.addresses;
     const o = i * this.stride;
     const family = a[o];
-    if (family === 4) {
-      const key = ((a[o + 8]! << 24) | (a[o + 9]! << 16) | (a[o + 10]! << 8) | a[o + 11]!) >>> 0;
-      let name = v4Names.get(key);
-      if (name === undefined) {
-        name = `${a[o + 8]}.${a[o + 9]}.${a[o + 10]}.${a[o + 11]}`;
-        if (v4Names.size >= V4_CACHE_LIMIT) v4Names.clear();
-        v4Names.set(key, name);
-      }
-      return name;
-    }
-    if (family === 6) {
-      const key = a.toString('latin1', o + 4, o + 24); // scope id + address
-      let name = v6Names.get(key);
-      if (name === undefined) {
-        name = formatIPv6(a, o + 8);
-        // Link-local senders carry their interface, as in rinfo.address (fe80::1%eth0).
-        const scope = a.readUInt32BE(o + 4);
-        if (scope !== 0 && a[o + 8] === 0xfe && (a[o + 9]! & 0xc0) === 0x80)
-          name += `%${this.native.ifIndexToName(scope) ?? String(scope)}`;
-        if (v6Names.size >= V6_CACHE_LIMIT) v6Names.clear();
-        v6Names.set(key, name);
-      }
-      return name;
-    }
-    return '';
+    if (family === 4) return Uint8Array.of(a[o + 8]!, a[o + 9]!, a[o + 10]!, a[o + 11]!);
+    if (family !== 6) return new Uint8Array(0);
+    const mapped =
+      a[o + 18] === 0xff &&
+      a[o + 19] === 0xff &&
+      a.readUInt32BE(o + 8) === 0 &&
+      a.readUInt32BE(o + 12) === 0 &&
+      a[o + 16] === 0 &&
+      a[o + 17] === 0;
+    return mapped ? a.subarray(o + 20, o + 24).slice() : a.subarray(o + 8, o + 24).slice();
   }
 
   /** Counters: the addon's (kept after close) plus the wrapper's. */

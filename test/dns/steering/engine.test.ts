@@ -6,7 +6,8 @@ import { dnsSchema } from '../../../src/config/dns-schema.js';
 import type { HealthReport, Region, Snapshot } from '../../../src/core/types.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../../src/dns/geo/locator.js';
 import { SteeringEngine } from '../../../src/dns/steering/engine.js';
-import type { ClientSubnet, Decision } from '../../../src/dns/steering/types.js';
+import type { Decision, QuerySubnet } from '../../../src/dns/steering/types.js';
+import { addressFromText } from '../../../src/dns/wire/address.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const TEST_DB = join(root, 'geo-data/test-city.mmdb');
@@ -129,11 +130,11 @@ function setup(s: Setup = {}) {
     startedAt: s.startedAt ?? NOW - 3_600_000,
     ...(s.cache === undefined ? {} : { decisionCacheSize: s.cache }),
   });
-  const ask = (client: string, opts: { family?: 4 | 6; ecs?: ClientSubnet; now?: number } = {}): Decision =>
+  const ask = (client: string, opts: { family?: 4 | 6; ecs?: QuerySubnet; now?: number } = {}): Decision =>
     engine.decide({
       name,
       family: opts.family ?? 4,
-      sourceIp: client,
+      source: bytes(client),
       ...(opts.ecs === undefined ? {} : { ecs: opts.ecs }),
       now: opts.now ?? NOW,
     });
@@ -143,9 +144,14 @@ function setup(s: Setup = {}) {
   return { engine, ask, name, setSnapshot };
 }
 
-const ecs = (address: string, sourcePrefix: number, family: 4 | 6 = 4): ClientSubnet => ({
-  family,
-  address,
+/** Addresses reach the engine as bytes, as from the socket and the ECS option. */
+function bytes(text: string): Uint8Array {
+  const b = addressFromText(text);
+  assert.ok(b !== undefined, text);
+  return b;
+}
+const ecs = (address: string, sourcePrefix: number): QuerySubnet => ({
+  address: bytes(address),
   sourcePrefix,
 });
 const verdict = (d: Decision, id: string) => {
@@ -183,7 +189,7 @@ void describe('steering: nearest region', () => {
     assert.equal(viaEcs.location.source, 'ecs');
     assert.equal(viaEcs.location.ip, '203.0.113.0');
     assert.deepEqual(ask(SINGAPORE, { ecs: ecs('192.0.2.0', 24) }).regions, ['fra']);
-    assert.deepEqual(ask(SINGAPORE, { ecs: ecs('2001:db8:2::', 48, 6) }).regions, ['iad']);
+    assert.deepEqual(ask(SINGAPORE, { ecs: ecs('2001:db8:2::', 48) }).regions, ['iad']);
     const optOut = ask(SINGAPORE, { ecs: ecs('0.0.0.0', 0) });
     assert.deepEqual(optOut.regions, ['sin']);
     assert.equal(optOut.location.source, 'source-address');
@@ -398,14 +404,17 @@ void describe('steering: distance band, weights and capacity', () => {
       while (networks.size < 12000) {
         const n = next();
         const ip = `${((n >>> 24) % 223) + 1}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-        const d = engine.decide({ name, family: 4, sourceIp: '127.0.0.1', ecs: ecs(ip, 32), now: NOW });
+        const d = engine.decide({ name, family: 4, source: bytes('127.0.0.1'), ecs: ecs(ip, 32), now: NOW });
         if (!d.location.found || d.location.network === undefined || networks.has(d.location.network))
           continue;
         networks.add(d.location.network);
         const first = d.regions[0] ?? '?';
         counts.set(first, (counts.get(first) ?? 0) + 1);
         // Stable per client network.
-        assert.deepEqual(engine.decide({ name, family: 4, sourceIp: ip, now: NOW + 1 }).regions, d.regions);
+        assert.deepEqual(
+          engine.decide({ name, family: 4, source: bytes(ip), now: NOW + 1 }).regions,
+          d.regions,
+        );
       }
       const share = (id: string): number => (counts.get(id) ?? 0) / networks.size;
       assert.ok(Math.abs(share('a') - 0.1) < 0.02, `a ${share('a')}`);
@@ -520,7 +529,7 @@ void describe('steering: caching', () => {
   void it('explain computes afresh with the same outcome', () => {
     const { engine, name, ask } = setup();
     const d = ask(FRANKFURT);
-    const e = engine.explain({ name, family: 4, sourceIp: FRANKFURT, now: NOW });
+    const e = engine.explain({ name, family: 4, source: bytes(FRANKFURT), now: NOW });
     assert.deepEqual(e.regions, d.regions);
     assert.deepEqual(e.considered, d.considered);
   });

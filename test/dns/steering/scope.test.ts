@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { dnsSchema } from '../../../src/config/dns-schema.js';
-import { bytesToIp, ipToBytes, maskBytes } from '../../../src/core/ip.js';
+import { ipToBytes, maskBytes } from '../../../src/core/ip.js';
 import type { HealthReport, Region, Snapshot } from '../../../src/core/types.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../../src/dns/geo/locator.js';
 import { SteeringEngine } from '../../../src/dns/steering/engine.js';
@@ -84,12 +84,12 @@ function setup(
     startedAt: 0,
   });
   return (address: string, sourcePrefix: number, family: 4 | 6 = 4, qfamily: 4 | 6 = 4): Decision => {
-    const masked = bytesToIp(maskBytes(ipToBytes(address) ?? new Uint8Array(4), sourcePrefix));
+    const masked = maskBytes(ipToBytes(address) ?? new Uint8Array(family === 4 ? 4 : 16), sourcePrefix);
     return engine.decide({
       name,
       family: qfamily,
-      sourceIp: '127.0.0.1',
-      ecs: { family, address: masked, sourcePrefix },
+      source: Uint8Array.of(127, 0, 0, 1),
+      ecs: { address: masked, sourcePrefix },
       now: NOW,
     });
   };

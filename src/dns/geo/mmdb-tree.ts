@@ -1,0 +1,109 @@
+// The MaxMind DB search tree, walked from address bytes over the database buffer: no text, no
+// parsing, no allocation. This is the hot half of a geo lookup; `maxmind` (its Reader) still opens,
+// validates and decodes the file. The layout (MaxMind DB spec, "Search Tree Section"): nodeCount
+// nodes of two records (24, 28 or 32 bits each); a record < nodeCount is the next node,
+// == nodeCount means "no data", > nodeCount points into the data section. IPv4 addresses in an
+// IPv6 tree live under ::/96, so their walk starts at the node 96 left-steps down from the root
+// (the same start node and depth counting as maxmind's Reader, which tests compare against).
+import type { Reader, Response } from 'maxmind';
+
+type Metadata = Reader<Response>['metadata'];
+
+/** Returned by `find` when the address's network has no data. */
+export const NO_RECORD = -1;
+
+export class SearchTree {
+  private readonly nodeCount: number;
+  private readonly recordSize: number;
+  private readonly nodeByteSize: number;
+  private readonly searchTreeSize: number;
+  private readonly ipv4Start: number;
+  /** Prefix length of the network found by the last `find` (in the address's own family). */
+  depth = 0;
+
+  constructor(
+    private readonly db: Buffer,
+    metadata: Metadata,
+  ) {
+    this.nodeCount = metadata.nodeCount;
+    this.recordSize = metadata.recordSize;
+    this.nodeByteSize = metadata.nodeByteSize;
+    this.searchTreeSize = metadata.searchTreeSize;
+    let start = 0;
+    if (metadata.ipVersion === 6) {
+      for (let i = 0; i < 96 && start < this.nodeCount; i++) start = this.left(start * this.nodeByteSize);
+    }
+    this.ipv4Start = start;
+  }
+
+  /**
+   * The file offset of the data record for `address` (4 or 16 bytes), or NO_RECORD; `depth` is
+   * set to the prefix length of the network the walk ended in, found or not.
+   */
+  find(address: Uint8Array): number {
+    const nodeCount = this.nodeCount;
+    const bits = address.length * 8;
+    let node = address.length === 4 ? this.ipv4Start : 0;
+    let depth = 0;
+    for (; depth < bits && node < nodeCount; depth++) {
+      const bit = (address[depth >> 3]! >> (7 - (depth & 7))) & 1;
+      const offset = node * this.nodeByteSize;
+      node = bit === 0 ? this.left(offset) : this.right(offset);
+    }
+    this.depth = depth;
+    if (node <= nodeCount) return NO_RECORD;
+    // The data section starts 16 bytes (the separator) after the tree; a record value counts from
+    // nodeCount + 16 there (spec: $offset = $record - $node_count + $search_tree_size).
+    return node - nodeCount + this.searchTreeSize;
+  }
+
+  /**
+   * Calls `fn` for every IPv4 network of the tree that holds data, in address order: the network
+   * as a 32-bit number, its prefix length and its data offset (as `find` gives it). Off the query
+   * path: for benchmarks and for building tables from the whole database.
+   */
+  forEachIPv4Network(fn: (network: number, prefix: number, offset: number) => void): void {
+    const visit = (node: number, depth: number, network: number): void => {
+      if (node > this.nodeCount) {
+        fn(network >>> 0, depth, node - this.nodeCount + this.searchTreeSize);
+        return;
+      }
+      if (node === this.nodeCount || depth === 32) return;
+      const offset = node * this.nodeByteSize;
+      visit(this.left(offset), depth + 1, network);
+      visit(this.right(offset), depth + 1, (network | (1 << (31 - depth))) >>> 0);
+    };
+    visit(this.ipv4Start, 0, 0);
+  }
+
+  private left(offset: number): number {
+    const db = this.db;
+    switch (this.recordSize) {
+      case 24:
+        return (db[offset]! << 16) | (db[offset + 1]! << 8) | db[offset + 2]!;
+      case 28:
+        return (
+          ((db[offset + 3]! & 0xf0) << 20) | (db[offset]! << 16) | (db[offset + 1]! << 8) | db[offset + 2]!
+        );
+      default:
+        return db.readUInt32BE(offset);
+    }
+  }
+
+  private right(offset: number): number {
+    const db = this.db;
+    switch (this.recordSize) {
+      case 24:
+        return (db[offset + 3]! << 16) | (db[offset + 4]! << 8) | db[offset + 5]!;
+      case 28:
+        return (
+          ((db[offset + 3]! & 0x0f) << 24) |
+          (db[offset + 4]! << 16) |
+          (db[offset + 5]! << 8) |
+          db[offset + 6]!
+        );
+      default:
+        return db.readUInt32BE(offset + 4);
+    }
+  }
+}
