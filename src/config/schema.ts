@@ -39,6 +39,12 @@ const apiSchema = z.strictObject({
   /** Bearer token for writes; MERIDIAN_API_TOKEN overrides. Without one, writes are refused. */
   token: z.string().min(8, { message: 'expected at least 8 characters' }).optional(),
   bodyLimitBytes: positiveInt.default(65536),
+  /**
+   * HTTP status of /healthz while the node is degraded (state store unreachable, writes failing,
+   * store data lost): 503 lets a load balancer or orchestrator tell; 200 keeps the body's
+   * `status: degraded` for humans only.
+   */
+  healthzDegradedStatus: z.union([z.literal(503), z.literal(200)]).default(503),
 });
 
 const logSchema = z.strictObject({

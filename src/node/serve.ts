@@ -171,6 +171,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         store,
         token: config.api.token,
         bodyLimitBytes: config.api.bodyLimitBytes,
+        healthzDegradedStatus: config.api.healthzDegradedStatus,
         logger,
         registry,
         metrics: () => collectMetrics(registry, dns, proxy),
