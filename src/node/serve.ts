@@ -15,6 +15,7 @@ import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
+import { stateRoutes } from '../api/state-routes.js';
 import { startPolicies, type PolicyServices } from './policies.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
@@ -182,6 +183,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         extraRoutes: [
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
+          ...stateRoutes({ store, audit: ops.audit }),
         ],
       });
       const running = api;

@@ -741,9 +741,10 @@ export class RedisStateStore implements StateStore {
       throw unavailable(`not connected to ${this.target}: a reseed needs a reachable Redis`);
     }
     if (this.dataLost === undefined && options.force !== true) {
-      throw conflict(
-        `a reseed: ${this.target} still holds this node's epoch ${this.epoch ?? '(none)'}, nothing was lost; ` +
-          "reseeding would overwrite the fleet state with this node's view (use force to do it anyway)",
+      throw new MeridianError(
+        'E_CONFLICT',
+        `${this.target} still holds this node's epoch ${this.epoch ?? '(none)'}: nothing was lost, and a reseed ` +
+          "would overwrite the fleet's current state with this node's view (force it with force: true / --force)",
       );
     }
     const snapshot = this.snapshot;
