@@ -172,6 +172,7 @@ export async function startDnsLoad(options: LoadOptions): Promise<{ stop(): Prom
   const pending = new Set<Promise<void>>();
   const expected = JSON.stringify(options.expect);
   const slowMs = options.slowMs ?? 200;
+  const startedAt = performance.now();
   const one = async (target: DnsTarget): Promise<void> => {
     counts.sent++;
     const r = await probe.query(target, options.name, {
@@ -184,7 +185,12 @@ export async function startDnsLoad(options: LoadOptions): Promise<{ stop(): Prom
     else if (r.rcode === 0 && JSON.stringify(r.addresses) === expected) counts.answered++;
     else {
       counts.wrong++;
-      if (counts.samples.length < 5) counts.samples.push(`rcode ${r.rcode} ${JSON.stringify(r.addresses)}`);
+      if (counts.samples.length < 5) {
+        const at = Math.round(performance.now() - startedAt);
+        counts.samples.push(
+          `rcode ${r.rcode} ${JSON.stringify(r.addresses)} from :${target.port} at +${at} ms`,
+        );
+      }
     }
   };
   let turn = 0;

@@ -721,11 +721,17 @@ export class RedisStateStore implements StateStore {
     );
   }
 
-  /** A report written before an outage expires that much later (its lifetime was frozen meanwhile). */
+  /**
+   * A report still valid when an outage began expires later by the part of the outage it lived
+   * through (its lifetime was frozen meanwhile). That includes reports written during the outage by
+   * nodes that could still reach Redis (e.g. just before a Sentinel primary died): for this node the
+   * clock stood still from when they were written.
+   */
   private extendAcrossOutages(report: HealthReport): HealthReport {
     let expiresAt = report.expiresAt;
     for (const o of this.outages) {
-      if (report.reportedAt <= o.from && expiresAt > o.from) expiresAt += o.to - o.from;
+      const frozenFrom = Math.max(o.from, report.reportedAt);
+      if (frozenFrom < o.to && expiresAt > frozenFrom) expiresAt += o.to - frozenFrom;
     }
     return expiresAt === report.expiresAt ? report : { ...report, expiresAt };
   }
