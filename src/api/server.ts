@@ -73,6 +73,8 @@ export interface AdminApiOptions {
   registry?: Registry;
   /** Until this time (ms epoch) expired health reports count with their last value (see core/health.ts). */
   healthGraceUntil?: number;
+  /** The HTTP status of a `degraded` /healthz (default 503; 200 for checkers that must not eject the node). */
+  healthzDegradedStatus?: 200 | 503;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -277,15 +279,21 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     ),
   });
 
+  // `degraded` (HTTP `healthzDegradedStatus`, default 503) while this node's state may be out of
+  // date or cannot be changed: the store is unreachable, writes fail, health is frozen or the store
+  // lost its data. The node still answers DNS and proxies from its last snapshot meanwhile.
   on('GET', '/healthz', () => {
     const status = store.status();
-    if (status.connected) return { body: { status: 'ok', store: status } };
+    const reasons = [...(status.degraded ?? [])];
+    if (!status.connected && reasons.length === 0) reasons.push('the state store is disconnected');
+    if (reasons.length === 0) return { body: { status: 'ok', store: status } };
     return {
-      status: 503,
+      status: options.healthzDegradedStatus ?? 503,
       body: {
-        status: 'unavailable',
+        status: 'degraded',
+        reasons,
         store: status,
-        ...new MeridianError('E_UNAVAILABLE', 'the state store is disconnected').toJSON(),
+        ...new MeridianError('E_UNAVAILABLE', reasons.join('; ')).toJSON(),
       },
     };
   });

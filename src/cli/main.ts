@@ -9,6 +9,7 @@ import type { RunningServer } from '../node/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
+import { registerStateCommands } from './state-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -276,6 +277,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   // ---- policy / audit / alerts / task ---------------------------------------------------------
   registerPolicyCommands(program);
   registerOpsCommands(program);
+  registerStateCommands(program);
 
   return program;
 }

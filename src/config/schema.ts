@@ -58,6 +58,12 @@ const apiSchema = z.strictObject({
       perSeconds: positiveInt.max(86_400).default(60),
     })
     .prefault({}),
+  /**
+   * HTTP status of /healthz while the node is degraded (state store unreachable, writes failing,
+   * store data lost): 503 lets a load balancer or orchestrator tell; 200 keeps the body's
+   * `status: degraded` for humans only.
+   */
+  healthzDegradedStatus: z.union([z.literal(503), z.literal(200)]).default(503),
 });
 
 const logSchema = z.strictObject({

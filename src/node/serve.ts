@@ -16,6 +16,7 @@ import { auditSink } from '../ops/audit.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
+import { stateRoutes } from '../api/state-routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -171,6 +172,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         token: config.api.token,
         bodyLimitBytes: config.api.bodyLimitBytes,
         authFailures: config.api.authFailures,
+        healthzDegradedStatus: config.api.healthzDegradedStatus,
         logger,
         registry,
         metrics: () => collectMetrics(registry, dns, proxy),
@@ -181,6 +183,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         extraRoutes: [
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
+          ...stateRoutes({ store, audit: ops.audit }),
         ],
       });
       const running = api;

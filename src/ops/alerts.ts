@@ -6,6 +6,7 @@
 //   gives its state,
 // - the geo database fails to reload (`geoReloadFailed`, called by the DNS tier),
 // - Redis becomes unreachable for this node and recovers (`status().connected`),
+// - the state store lost the fleet's data (`status().dataLost`: critical, until a reseed),
 // - a scheduled task fails or missed runs (`raise`, called by the task scheduler).
 //
 // Nothing here runs on a query or request path: `onChange` only marks the view dirty, and the
@@ -98,6 +99,8 @@ export class AlertManager {
   private readonly inFlight = new Set<Promise<unknown>>();
   private redisDownSince: number | undefined;
   private redisAlerted = false;
+  /** The foundEpoch of the data loss already alerted (undefined: none). */
+  private dataLossAlerted: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private dirty = false;
@@ -231,6 +234,7 @@ export class AlertManager {
     try {
       this.evaluate(false);
       this.watchRedis();
+      this.watchDataLoss();
       this.calmFlaps();
       if (this.pending.length > 0 && !this.flushing) void this.flushPending();
     } catch (err) {
@@ -368,6 +372,25 @@ export class AlertManager {
         `calm:${subject}:${state.lastTransition}`,
       );
     }
+  }
+
+  private watchDataLoss(): void {
+    const lost = this.store.status().dataLost;
+    if (lost === undefined) {
+      this.dataLossAlerted = undefined;
+      return;
+    }
+    if (this.dataLossAlerted === lost.foundEpoch) return;
+    this.dataLossAlerted = lost.foundEpoch;
+    const found = lost.foundEpoch === '' ? 'is empty' : `holds another epoch (${lost.foundEpoch})`;
+    void this.raise({
+      type: 'state_data_lost',
+      level: 'critical',
+      subject: this.nodeId,
+      message:
+        `the state store ${found}: it lost the fleet's data (epoch ${lost.expectedEpoch}); node ${this.nodeId} ` +
+        'serves its last snapshot and refuses writes until `meridian state reseed --from-node <node>`',
+    });
   }
 
   private watchRedis(): void {

@@ -24,6 +24,7 @@ export const ALERT_TYPES = [
   'geo_reload_failed',
   'redis_unreachable',
   'redis_recovered',
+  'state_data_lost',
   'task_failed',
   'task_missed',
 ] as const;

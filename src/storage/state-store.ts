@@ -31,6 +31,38 @@ export interface StoreStatus {
   readonly resyncs: number;
   /** Milliseconds between a change being published and this node applying it (last seen). */
   readonly changeFeedLagMs: number;
+  // The fields below are reported by stores with a remote source of truth (Redis); a store that
+  // leaves them out is never degraded.
+  /** Why this node's state may be out of date or cannot be changed; empty or absent when all is well. */
+  readonly degraded?: readonly string[];
+  /**
+   * Since when (ms epoch) health reports are frozen: the store is unreachable or lost its data, so
+   * reports valid at that time stay valid (nobody can refresh them) until it is back.
+   */
+  readonly healthFrozenSince?: number;
+  /** Milliseconds since this node's last write was accepted by the store (absent: none yet). */
+  readonly lastWriteAgeMs?: number;
+  /** Writes (health reports included) that failed because the store could not be reached. */
+  readonly failedWrites?: number;
+  /** The store lost the fleet's data (its epoch marker is missing or foreign): see `reseed`. */
+  readonly dataLost?: DataLoss;
+}
+
+export interface DataLoss {
+  /** When this node noticed (ms epoch). */
+  readonly since: number;
+  /** The epoch this node's snapshot belongs to. */
+  readonly expectedEpoch: string;
+  /** The epoch the store holds now ('' = none: it is empty). */
+  readonly foundEpoch: string;
+}
+
+export interface ReseedResult {
+  /** The new epoch written with the snapshot. */
+  readonly epoch: string;
+  readonly regions: number;
+  readonly backends: number;
+  readonly healthReports: number;
 }
 
 /** An audit entry committed with a write, waiting in the memory store's outbox for delivery. */
@@ -79,4 +111,11 @@ export interface StateStore {
 
   /** Records one reporter's view of a region. Unknown region → E_NOT_FOUND. */
   reportHealth(report: HealthReport): Promise<void>;
+
+  /**
+   * Writes this node's snapshot back to the shared store under a new epoch (after the store lost its
+   * data); the other nodes accept it as the continuation of theirs. Without `force`, refused with
+   * E_CONFLICT unless the store did lose its data. Stores without a shared source leave it out.
+   */
+  reseed?(options?: { force?: boolean }): Promise<ReseedResult>;
 }

@@ -7,8 +7,9 @@
 //   P{meridian}:health:<region>    hash  reporterId → HealthReport JSON (last known; pruned after 24 h)
 //   P{meridian}:rev                hash  regionId → revision, +1 on every write touching the region
 //                                        (kept after the region is removed, so stale reads lose)
-//   P{meridian}:epoch              string, random, set by the first write: a new value means Redis
-//                                        lost its data (restart without persistence) → full resync
+//   P{meridian}:epoch              string, random, set by the first write: missing or another value
+//                                        means Redis lost the fleet's data (see "Lost data" below)
+//   P{meridian}:lineage            set of the epochs a reseed continued (see "Lost data")
 //   P{meridian}:changes            pub/sub channel: {"v":1,kind,op,regionId,id,origin,at}
 //   P{meridian}:audit              stream, field `d` = AuditEntry JSON: the audit log, shared with
 //                                        RedisOpsRecordStore (src/ops/redis-records.ts), which reads
@@ -28,6 +29,20 @@
 // capped exponential backoff. `start()` resolves once the first full load is done and fails with
 // E_UNAVAILABLE if that has not happened within `startTimeoutMs` (default 5 s): a node must not come
 // up serving an empty state as if it were real.
+//
+// Outages (issue #12): a heartbeat PING every 250 ms tells a hung Redis (no reply within
+// `HANG_AFTER_MS`, e.g. SIGSTOP) from a live one, faster than the command timeout. While Redis is
+// unreachable the health clock is frozen: every report that was valid when Redis last answered is
+// published with an expiry far ahead (nobody can refresh it, so its expiry says nothing about the
+// region), and writes fail fast. When a full load succeeds again, the outage is over: reports written
+// before it get its length added to their expiry (their remaining lifetime continues from where it was
+// frozen), on this and every later load.
+//
+// Lost data: a node that knows the fleet's epoch and finds it missing or different (Redis restarted
+// empty, FLUSHALL, another deployment's Redis) keeps serving its snapshot with frozen health, refuses
+// writes (every write script checks the epoch it expects) and reports `dataLost` in its status, until
+// `reseed()` on one node writes that node's snapshot back under a new epoch, listing the old one in
+// the lineage set: nodes whose epoch is in the lineage accept the new one.
 import { createHash, randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type {
@@ -50,7 +65,7 @@ import type { DeepReadonly } from '../../config/load.js';
 import type { StateConfig } from '../../config/schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { openRedis, redisSettings } from '../../infra/redis/connection.js';
-import type { ChangeListener, StateStore, StoreStatus } from '../state-store.js';
+import type { ChangeListener, DataLoss, ReseedResult, StateStore, StoreStatus } from '../state-store.js';
 import { auditEntry, backendTarget, checkContext, patchVerb, regionTarget } from '../audit.js';
 import {
   buildBackend,
@@ -85,6 +100,7 @@ export interface RedisKeys {
   readonly regions: string;
   readonly rev: string;
   readonly epoch: string;
+  readonly lineage: string;
   readonly channel: string;
   /** The audit log stream (shared with RedisOpsRecordStore). */
   readonly audit: string;
@@ -101,6 +117,7 @@ export function redisKeys(prefix: string): RedisKeys {
     regions: `${base}regions`,
     rev: `${base}rev`,
     epoch: `${base}epoch`,
+    lineage: `${base}lineage`,
     channel: `${base}changes`,
     audit: `${base}audit`,
     backendsBase: `${base}backends:`,
@@ -112,20 +129,24 @@ export function redisKeys(prefix: string): RedisKeys {
 
 // --- Lua ----------------------------------------------------------------------------------------
 // Region scripts: KEYS = regions, rev, backends:<id>, health:<id>, epoch, audit.
-// ARGV = regionId, channel, message, epoch candidate, then the script's own arguments, and last the
-// audit entry JSON ('' = not audited), which finish() appends to the audit stream.
+// ARGV = regionId, channel, message, `<epoch candidate>|<epoch expected>`, then the script's own
+// arguments, and last the audit entry JSON ('' = not audited), which finish() appends to the audit
+// stream. A write whose expected epoch is not the stored one changes nothing ('epoch-changed'): the
+// store lost its data or was reseeded, and the writer must reload first.
 
 const PRELUDE = `
 local rid = ARGV[1]
 local function epoch()
   return redis.call('GET', KEYS[5]) or ''
 end
+local candidate, expected = string.match(ARGV[4] or '', '^([^|]*)|?(.*)$')
+if expected ~= '' and epoch() ~= expected then return {'epoch-changed'} end
 local function state(status)
   return {status, epoch(), tonumber(redis.call('HGET', KEYS[2], rid) or '0'),
     redis.call('HGET', KEYS[1], rid), redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}
 end
 local function finish()
-  redis.call('SET', KEYS[5], ARGV[4], 'NX')
+  redis.call('SET', KEYS[5], candidate, 'NX')
   redis.call('HINCRBY', KEYS[2], rid, 1)
   local audit = ARGV[#ARGV]
   if audit ~= '' then redis.call('XADD', KEYS[6], '*', 'd', audit) end
@@ -205,7 +226,7 @@ for i = 1, #all, 2 do
 end
 return finish()`);
 
-// KEYS = regions, rev, epoch; ARGV = backends key base, health key base.
+// KEYS = regions, rev, epoch, lineage; ARGV = backends key base, health key base.
 // Reads keys derived from the regions hash: they share the hash tag, hence the slot, on Cluster.
 const READ_ALL = new Script(`
 local out = {}
@@ -215,7 +236,28 @@ for i = 1, #regions, 2 do
   out[#out + 1] = {id, tonumber(redis.call('HGET', KEYS[2], id) or '0'), regions[i + 1],
     redis.call('HGETALL', ARGV[1] .. id), redis.call('HGETALL', ARGV[2] .. id)}
 end
-return {redis.call('GET', KEYS[3]) or '', redis.call('HGETALL', KEYS[2]), out}`);
+return {redis.call('GET', KEYS[3]) or '', redis.call('HGETALL', KEYS[2]), out,
+  redis.call('SMEMBERS', KEYS[4])}`);
+
+// Replaces everything with one node's snapshot under a new epoch (after Redis lost its data).
+// KEYS = regions, rev, epoch, lineage; ARGV = backends key base, health key base, new epoch,
+// channel, message, snapshot JSON [{id, region, backends: [[id, json]], health: [[reporter, json]]}],
+// then the epochs the new one continues (added to the lineage).
+const RESEED = new Script(`
+for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+  redis.call('DEL', ARGV[1] .. id, ARGV[2] .. id)
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+for _, r in ipairs(cjson.decode(ARGV[6])) do
+  redis.call('HSET', KEYS[1], r.id, r.region)
+  for _, b in ipairs(r.backends) do redis.call('HSET', ARGV[1] .. r.id, b[1], b[2]) end
+  for _, h in ipairs(r.health) do redis.call('HSET', ARGV[2] .. r.id, h[1], h[2]) end
+  redis.call('HSET', KEYS[2], r.id, 1)
+end
+redis.call('SET', KEYS[3], ARGV[3])
+for i = 7, #ARGV do redis.call('SADD', KEYS[4], ARGV[i]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 'ok'`);
 
 // --- connections --------------------------------------------------------------------------------
 
@@ -340,6 +382,22 @@ const unavailable = (detail: string, cause?: unknown): MeridianError =>
 
 const MAX_CAS_ATTEMPTS = 10;
 
+/** How often the heartbeat PINGs Redis. */
+const HEARTBEAT_MS = 250;
+/** A PING unanswered this long means Redis hangs (capped by the command timeout). */
+const HANG_AFTER_MS = 750;
+/** Frozen reports expire this long after the freeze at the latest (they are pruned after it anyway). */
+const FROZEN_HORIZON_MS = HEALTH_RETENTION_MS;
+/** A failed write keeps the store degraded this long unless a write succeeds meanwhile. */
+const FAILED_WRITE_MEMORY_MS = 30_000;
+/** Outages remembered for extending the reports written before them. */
+const MAX_OUTAGES = 16;
+
+interface Outage {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** A stored record as the audit log's `before`: its JSON value (the raw text if it is not JSON). */
 function storedValue(raw: string): unknown {
   try {
@@ -380,6 +438,25 @@ export class RedisStateStore implements StateStore {
   private lastError = '';
   private wasConnected = false;
   private firstLoad: { resolve: () => void; promise: Promise<void> } | undefined;
+
+  // Outages and lost data (see the top of this file).
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** When Redis last answered a command (ms epoch). */
+  private lastAnsweredAt = 0;
+  private pingSentAt: number | undefined;
+  /** Connected, but the heartbeat went unanswered for HANG_AFTER_MS. */
+  private hung = false;
+  /** Since when health reports are frozen (undefined: the clock runs). */
+  private frozenSince: number | undefined;
+  /** The reports as they were before the freeze (what a reseed writes back). */
+  private healthBeforeFreeze: Snapshot['health'] | undefined;
+  private outages: Outage[] = [];
+  private failedWrites = 0;
+  private lastWriteOkAt = 0;
+  private lastWriteFailedAt = 0;
+  private dataLost: DataLoss | undefined;
+  /** Epochs the current one continues (from the lineage set). */
+  private lineage = new Set<string>();
 
   constructor(options: RedisStateStoreOptions) {
     this.cfg = options.redis;
@@ -430,6 +507,8 @@ export class RedisStateStore implements StateStore {
       if (this.main?.status === 'ready') this.requestResync('periodic');
     }, this.cfg.resyncSeconds * 1000);
     this.resyncTimer.unref();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
     this.logger.info({ target: this.target, regions: this.snapshot.regions.size }, 'state loaded from Redis');
   }
 
@@ -437,6 +516,7 @@ export class RedisStateStore implements StateStore {
     if (this.closed) return;
     this.closed = true;
     if (this.resyncTimer !== undefined) clearInterval(this.resyncTimer);
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
     const conns = [this.sub, this.main].filter((c): c is Connection => c !== undefined);
     await Promise.all(
       conns.map(async (c) => {
@@ -460,13 +540,223 @@ export class RedisStateStore implements StateStore {
   }
 
   status(): StoreStatus {
+    const now = this.now();
+    const connected = this.started && !this.closed && this.main?.status === 'ready' && !this.hung;
     return {
       kind: 'redis',
-      connected: this.started && !this.closed && this.main?.status === 'ready',
-      snapshotAgeMs: this.lastSyncAt === 0 ? 0 : Math.max(0, this.now() - this.lastSyncAt),
+      connected,
+      snapshotAgeMs: this.lastSyncAt === 0 ? 0 : Math.max(0, now - this.lastSyncAt),
       resyncs: this.resyncs,
       changeFeedLagMs: this.changeFeedLagMs,
+      degraded: this.degradedReasons(connected, now),
+      ...(this.frozenSince === undefined ? {} : { healthFrozenSince: this.frozenSince }),
+      ...(this.lastWriteOkAt === 0 ? {} : { lastWriteAgeMs: Math.max(0, now - this.lastWriteOkAt) }),
+      failedWrites: this.failedWrites,
+      ...(this.dataLost === undefined ? {} : { dataLost: this.dataLost }),
     };
+  }
+
+  private degradedReasons(connected: boolean, now: number): string[] {
+    const reasons: string[] = [];
+    if (!this.started || this.closed) return reasons;
+    if (this.dataLost !== undefined) {
+      const found =
+        this.dataLost.foundEpoch === '' ? 'no epoch (it is empty)' : `epoch ${this.dataLost.foundEpoch}`;
+      reasons.push(
+        `${this.target} lost the fleet's state: it holds ${found}, this node has epoch ${this.dataLost.expectedEpoch}; ` +
+          'serving the last snapshot, writes refused until `meridian state reseed --from-node`',
+      );
+    } else if (!connected) {
+      reasons.push(
+        this.hung
+          ? `${this.target} does not answer (no reply to PING within ${this.hangAfterMs()} ms)`
+          : `not connected to ${this.target}${this.lastError === '' ? '' : ` (${this.lastError})`}`,
+      );
+    }
+    if (
+      this.lastWriteFailedAt > this.lastWriteOkAt &&
+      now - this.lastWriteFailedAt < FAILED_WRITE_MEMORY_MS
+    ) {
+      reasons.push(`writes to ${this.target} are failing (${this.failedWrites} failed so far)`);
+    }
+    if (this.frozenSince !== undefined) {
+      reasons.push(`health reports frozen since ${new Date(this.frozenSince).toISOString()}`);
+    }
+    return reasons;
+  }
+
+  private hangAfterMs(): number {
+    return Math.min(HANG_AFTER_MS, this.cfg.commandTimeoutMs);
+  }
+
+  /** Tells a hung or lost Redis apart from a live one, and notices when it answers again. */
+  private heartbeat(): void {
+    const main = this.main;
+    if (main === undefined || this.closed) return;
+    const now = this.now();
+    if (main.status !== 'ready') {
+      this.freezeHealth('not connected');
+      return;
+    }
+    if (this.pingSentAt !== undefined) {
+      if (!this.hung && now - this.pingSentAt >= this.hangAfterMs()) {
+        this.hung = true;
+        this.logger.warn({ target: this.target }, 'Redis does not answer: serving the last snapshot');
+        this.freezeHealth('not answering');
+      }
+      return;
+    }
+    const sentAt = now;
+    this.pingSentAt = sentAt;
+    main.call('PING', []).then(
+      () => {
+        if (this.pingSentAt === sentAt) this.pingSentAt = undefined;
+        this.lastAnsweredAt = this.now();
+        if (this.hung) {
+          this.hung = false;
+          this.logger.info({ target: this.target }, 'Redis answers again');
+          this.requestResync('Redis answers again');
+        } else if (this.frozenSince !== undefined && this.dataLost === undefined) {
+          // e.g. the load after reconnecting failed: try again until one succeeds
+          this.requestResync('health frozen while Redis answers');
+        }
+      },
+      () => {
+        if (this.pingSentAt === sentAt) this.pingSentAt = undefined;
+        if (!this.hung && main.status === 'ready') {
+          this.hung = true;
+          this.freezeHealth('PING failed');
+        }
+      },
+    );
+  }
+
+  /**
+   * Stops the health clock: reports valid when Redis last answered stay valid (published with an
+   * expiry FROZEN_HORIZON_MS ahead) until a full load ends the outage.
+   */
+  private freezeHealth(why: string): void {
+    if (this.frozenSince !== undefined || this.closed || !this.started) return;
+    const since = this.lastAnsweredAt === 0 ? this.now() : this.lastAnsweredAt;
+    this.frozenSince = since;
+    const before = this.snapshot.health;
+    this.healthBeforeFreeze = before;
+    const b = new SnapshotBuilder(this.snapshot);
+    for (const [regionId, reports] of before) {
+      const frozen = [...reports.values()].map((r) =>
+        r.expiresAt > since ? { ...r, expiresAt: since + FROZEN_HORIZON_MS } : r,
+      );
+      b.replaceHealth(regionId, frozen);
+    }
+    this.logger.warn(
+      { target: this.target, why, frozenSince: new Date(since).toISOString() },
+      'health reports frozen until the state store is back',
+    );
+    this.publish(b.build(), RESYNC_EVENT);
+  }
+
+  /** After a successful full load: the outage is over; reports written before it live on by its length. */
+  private thawHealth(): void {
+    const from = this.frozenSince;
+    if (from === undefined) return;
+    const to = this.now();
+    this.outages.push({ from, to });
+    if (this.outages.length > MAX_OUTAGES) this.outages.shift();
+    this.frozenSince = undefined;
+    this.healthBeforeFreeze = undefined;
+    // Writes refused during the outage say nothing about the store now that it is back.
+    this.lastWriteFailedAt = 0;
+    this.logger.info(
+      { target: this.target, outageMs: to - from },
+      'state store back: health clock runs again (reports from before the outage keep their remaining lifetime)',
+    );
+  }
+
+  /**
+   * A report still valid when an outage began expires later by the part of the outage it lived
+   * through (its lifetime was frozen meanwhile). That includes reports written during the outage by
+   * nodes that could still reach Redis (e.g. just before a Sentinel primary died): for this node the
+   * clock stood still from when they were written.
+   */
+  private extendAcrossOutages(report: HealthReport): HealthReport {
+    let expiresAt = report.expiresAt;
+    for (const o of this.outages) {
+      const frozenFrom = Math.max(o.from, report.reportedAt);
+      if (frozenFrom < o.to && expiresAt > frozenFrom) expiresAt += o.to - frozenFrom;
+    }
+    return expiresAt === report.expiresAt ? report : { ...report, expiresAt };
+  }
+
+  /**
+   * Writes this node's snapshot to Redis under a new epoch that continues the old one (see "Lost
+   * data" at the top), then reloads. Health reports go back as they were before the freeze.
+   */
+  async reseed(options: { force?: boolean } = {}): Promise<ReseedResult> {
+    if (this.closed) throw unavailable('closed');
+    const main = this.main;
+    if (!this.started || main?.status !== 'ready' || this.hung) {
+      throw unavailable(`not connected to ${this.target}: a reseed needs a reachable Redis`);
+    }
+    if (this.dataLost === undefined && options.force !== true) {
+      throw new MeridianError(
+        'E_CONFLICT',
+        `${this.target} still holds this node's epoch ${this.epoch ?? '(none)'}: nothing was lost, and a reseed ` +
+          "would overwrite the fleet's current state with this node's view (force it with force: true / --force)",
+      );
+    }
+    const snapshot = this.snapshot;
+    const health = this.healthBeforeFreeze ?? snapshot.health;
+    let backends = 0;
+    let reports = 0;
+    const payload = [...snapshot.regions.values()].map((region) => {
+      const b = [...(snapshot.backends.get(region.id)?.values() ?? [])].map((x) => [x.id, JSON.stringify(x)]);
+      const h = [...(health.get(region.id)?.values() ?? [])].map((x) => [x.reporterId, JSON.stringify(x)]);
+      backends += b.length;
+      reports += h.length;
+      return { id: region.id, region: JSON.stringify(region), backends: b, health: h };
+    });
+    const epoch = randomBytes(8).toString('hex');
+    const continues = [
+      ...this.lineage,
+      ...(this.epoch === undefined || this.epoch === '' ? [] : [this.epoch]),
+    ];
+    const message = JSON.stringify({
+      v: 1,
+      kind: 'resync',
+      op: 'resync',
+      origin: this.origin,
+      at: this.now(),
+    });
+    const k = this.keys;
+    try {
+      await runScript(
+        main,
+        RESEED,
+        [k.regions, k.rev, k.epoch, k.lineage],
+        [
+          k.backendsBase,
+          k.healthBase,
+          epoch,
+          k.channel,
+          message,
+          JSON.stringify(payload),
+          epoch,
+          ...continues,
+        ],
+      );
+    } catch (err) {
+      throw unavailable(`${this.target}: ${describeError(err)}`, err);
+    }
+    this.logger.warn(
+      { target: this.target, epoch, previous: this.epoch, regions: payload.length },
+      'state store reseeded from this node',
+    );
+    this.epoch = epoch;
+    this.lineage = new Set([...continues, epoch]);
+    this.revs = new Map();
+    this.dataLost = undefined;
+    await this.runResync();
+    return { epoch, regions: payload.length, backends, healthReports: reports };
   }
 
   resync(): Promise<void> {
@@ -649,6 +939,16 @@ export class RedisStateStore implements StateStore {
         `not connected to ${this.target}${this.lastError === '' ? '' : ` (${this.lastError})`}`,
       );
     }
+    if (this.dataLost !== undefined) {
+      throw unavailable(
+        `${this.target} lost the fleet's state (epoch ${this.dataLost.expectedEpoch} is gone); ` +
+          "writes are refused until `meridian state reseed --from-node` writes a node's snapshot back",
+      );
+    }
+    // Fail fast instead of waiting for the command timeout; the heartbeat notices the recovery.
+    if (this.hung) throw unavailable(`${this.target} does not answer`);
+    if (this.frozenSince !== undefined)
+      throw unavailable(`reloading the state from ${this.target} after an outage`);
     return this.main;
   }
 
@@ -679,7 +979,13 @@ export class RedisStateStore implements StateStore {
     /** The audit entry JSON for the stream; '' = not audited. */
     audit = '',
   ): Promise<boolean> {
-    const conn = this.writable();
+    let conn: Connection;
+    try {
+      conn = this.writable();
+    } catch (err) {
+      this.countFailedWrite();
+      throw err;
+    }
     const message = JSON.stringify({ v: 1, ...event, origin: this.origin, at: this.now() });
     let reply: unknown;
     try {
@@ -687,19 +993,29 @@ export class RedisStateStore implements StateStore {
         regionId,
         this.keys.channel,
         message,
-        // Fresh every time: if Redis lost its data, the new epoch must differ from every earlier one.
-        randomBytes(8).toString('hex'),
+        // The candidate is fresh every time: if Redis lost its data, the new epoch must differ from
+        // every earlier one. The expected epoch makes the write fail if Redis lost its data.
+        `${randomBytes(8).toString('hex')}|${this.epoch ?? ''}`,
         ...args,
         audit,
       ]);
     } catch (err) {
+      this.countFailedWrite();
       throw unavailable(`${this.target}: ${describeError(err)}`, err);
     }
+    this.lastAnsweredAt = this.now();
     const status: unknown = Array.isArray(reply) ? reply[0] : undefined;
+    if (status !== 'epoch-changed') this.lastWriteOkAt = this.lastAnsweredAt;
     switch (status) {
       case 'ok':
         this.applyRegionState(regionId, parseRegionState(reply as unknown[]), event);
         return true;
+      case 'epoch-changed':
+        this.countFailedWrite();
+        this.requestResync('a write found another epoch');
+        throw unavailable(
+          `${this.target} no longer holds epoch ${this.epoch ?? ''} (it lost its data or was reseeded); nothing was written`,
+        );
       case 'retry':
         return false;
       case 'conflict':
@@ -713,6 +1029,11 @@ export class RedisStateStore implements StateStore {
       default:
         throw new MeridianError('E_INTERNAL', `unexpected reply from Redis script: ${JSON.stringify(reply)}`);
     }
+  }
+
+  private countFailedWrite(): void {
+    this.failedWrites++;
+    this.lastWriteFailedAt = this.now();
   }
 
   private publish(next: Snapshot, event: ChangeEvent): void {
@@ -760,7 +1081,7 @@ export class RedisStateStore implements StateStore {
       try {
         const h = validateHealthReport(JSON.parse(raw));
         if (h.reporterId !== reporterId || h.regionId !== regionId) throw new Error('key does not match');
-        if (!isPrunable(h, now)) health.push(h);
+        if (!isPrunable(h, now)) health.push(this.extendAcrossOutages(h));
       } catch (err) {
         this.logger.warn(
           { regionId, reporterId, err: describeError(err) },
@@ -773,13 +1094,20 @@ export class RedisStateStore implements StateStore {
 
   /** Applies one region's state if it is newer than what this node has. */
   private applyRegionState(regionId: string, state: RegionState, event: ChangeEvent, sentAt?: number): void {
+    if (this.frozenSince !== undefined) {
+      // Health is frozen (outage or lost data): only a full load may end that.
+      this.requestResync('change while health is frozen');
+      return;
+    }
     if (state.epoch !== this.epoch) {
-      // Redis lost its data (or this is the first write ever): revisions restarted.
-      if (this.epoch !== undefined)
-        this.logger.warn({ target: this.target }, 'Redis state epoch changed: resyncing');
+      if (this.epoch !== undefined && this.epoch !== '') {
+        // Lost data or a reseed: the full load decides whether to accept the new epoch.
+        this.requestResync('epoch changed');
+        return;
+      }
+      // The first write ever set the epoch.
       this.epoch = state.epoch;
       this.revs = new Map();
-      this.requestResync('epoch changed');
     }
     const known = this.revs.get(regionId);
     if (known !== undefined && state.rev <= known) return;
@@ -815,6 +1143,7 @@ export class RedisStateStore implements StateStore {
     main.on('close', () => {
       if (this.wasConnected && !this.closed) {
         this.logger.warn({ target: this.target }, 'lost the Redis connection: serving the last snapshot');
+        this.freezeHealth('connection closed');
       }
     });
     sub.on('close', () => {
@@ -874,6 +1203,52 @@ export class RedisStateStore implements StateStore {
       });
   }
 
+  /**
+   * Whether a full load holding `epoch` may replace this node's snapshot: yes for the epoch this node
+   * knows, for a reseed that continues it, or when this node has nothing to lose; otherwise Redis lost
+   * the fleet's data and this node keeps its snapshot (see "Lost data" at the top).
+   */
+  private acceptEpoch(epoch: string, lineage: ReadonlySet<string>): boolean {
+    const known = this.epoch;
+    const lost =
+      known !== undefined &&
+      known !== '' &&
+      epoch !== known &&
+      !lineage.has(known) &&
+      this.snapshot.regions.size > 0;
+    if (lost) {
+      if (this.dataLost?.foundEpoch !== epoch) {
+        this.dataLost = {
+          since: this.dataLost?.since ?? this.now(),
+          expectedEpoch: known,
+          foundEpoch: epoch,
+        };
+        this.logger.error(
+          {
+            target: this.target,
+            expectedEpoch: known,
+            foundEpoch: epoch,
+            regions: this.snapshot.regions.size,
+          },
+          'the state store lost the fleet state: serving the last snapshot, writes refused; run `meridian state reseed --from-node`',
+        );
+      }
+      this.freezeHealth('the store lost its data');
+      return false;
+    }
+    if (this.dataLost !== undefined) {
+      this.logger.warn({ target: this.target, epoch }, 'the state store holds the fleet state again');
+      this.dataLost = undefined;
+    } else if (known !== undefined && known !== '' && epoch !== known) {
+      this.logger.warn(
+        { target: this.target, epoch, previous: known },
+        'the state store was reseeded: taking its state',
+      );
+    }
+    this.lineage = new Set(lineage);
+    return true;
+  }
+
   /** Starts a resync, or schedules one more if one is running. Never rejects. */
   private requestResync(reason: string): void {
     if (this.closed) return;
@@ -919,15 +1294,23 @@ export class RedisStateStore implements StateStore {
     const k = this.keys;
     let reply: unknown;
     try {
-      reply = await runScript(main, READ_ALL, [k.regions, k.rev, k.epoch], [k.backendsBase, k.healthBase]);
+      reply = await runScript(
+        main,
+        READ_ALL,
+        [k.regions, k.rev, k.epoch, k.lineage],
+        [k.backendsBase, k.healthBase],
+      );
     } catch (err) {
       throw unavailable(`${this.target}: ${describeError(err)}`, err);
     }
     if (this.closed) return;
     if (!Array.isArray(reply))
       throw new MeridianError('E_INTERNAL', 'unexpected reply to the state load script');
-    const [epochRaw, revsFlat, entries] = reply as unknown[];
+    const [epochRaw, revsFlat, entries, lineageRaw] = reply as unknown[];
     const epoch = typeof epochRaw === 'string' ? epochRaw : '';
+    this.lastAnsweredAt = this.now();
+    if (!this.acceptEpoch(epoch, new Set(asStrings(lineageRaw)))) return;
+    this.thawHealth();
     const sameEpoch = epoch === this.epoch;
     const remoteRevs = new Map<string, number>();
     for (const [id, rev] of pairs(asStrings(revsFlat))) remoteRevs.set(id, Number(rev));

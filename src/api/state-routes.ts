@@ -1,0 +1,63 @@
+// Admin API routes about the state store itself (issue #12): `POST /v1/state/reseed` writes this
+// node's last snapshot back to a shared store that lost the fleet's data (Redis restarted empty,
+// flushed, or replaced), under a new epoch the other nodes accept. It is the explicit, audited step
+// that ends the "data lost" state; nodes never do it on their own, since a node cannot tell which of
+// several diverging snapshots is the right one.
+import { MeridianError, invalid } from '../core/errors.js';
+import type { StateStore } from '../storage/state-store.js';
+import type { ApiRoute } from './server.js';
+
+export interface StateRouteDeps {
+  readonly store: Pick<StateStore, 'reseed' | 'status'>;
+  /** An AuditLog (src/ops/audit.ts); never throws. */
+  readonly audit?: {
+    record(entry: {
+      actor: string;
+      action: string;
+      target: string;
+      before?: unknown;
+      after?: unknown;
+      requestId?: string;
+    }): Promise<unknown>;
+  };
+}
+
+/** `{}` or `{"force": true}`; anything else is a 400 naming the field. */
+export function reseedBody(body: unknown): { force: boolean } {
+  if (body === undefined || body === null) return { force: false };
+  if (typeof body !== 'object' || Array.isArray(body)) throw invalid('body', 'expected a JSON object');
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) if (key !== 'force') throw invalid(key, 'unknown field; expected force');
+  if (b.force !== undefined && typeof b.force !== 'boolean') throw invalid('force', 'expected true or false');
+  return { force: b.force === true };
+}
+
+export function stateRoutes(deps: StateRouteDeps): ApiRoute[] {
+  const { store } = deps;
+  return [
+    {
+      method: 'POST',
+      path: '/v1/state/reseed',
+      handler: async (req) => {
+        const { force } = reseedBody(req.body);
+        if (store.reseed === undefined) {
+          throw new MeridianError(
+            'E_CONFLICT',
+            `this node uses the ${store.status().kind} state store: there is no shared store to reseed`,
+          );
+        }
+        const before = store.status().dataLost;
+        const result = await store.reseed({ force });
+        await deps.audit?.record({
+          actor: req.actor ?? 'api',
+          action: 'state.reseed',
+          target: 'state',
+          ...(before === undefined ? {} : { before }),
+          after: { ...result, force },
+          ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
+        });
+        return { body: result };
+      },
+    },
+  ];
+}
