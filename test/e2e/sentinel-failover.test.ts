@@ -33,10 +33,9 @@ void describe('Sentinel failover under load', () => {
   let targets: DnsTarget[] = [];
 
   before(async () => {
-    // Without a password for now: with one, the ops and policy stores' Sentinel connections fail with
-    // NOAUTH (they do not take the URL's credentials; the shared Redis factory in src/infra/redis/
-    // fixes that). Pass { password } here once it has landed.
-    topology = await startSentinelTopology();
+    // Password-protected primary and replica: the URL's credentials must reach every connection the
+    // node opens through the sentinels (state, ops records, tasks, policies) — one Redis factory.
+    topology = await startSentinelTopology({ password: 'sentinel-test-pass' });
     const config = writeTestConfig(dir, (doc) => {
       doc.dns.steering.healthGraceSeconds = 0;
       doc.state = {
