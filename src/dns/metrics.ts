@@ -7,7 +7,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { countries } from 'countries-list';
 import { LocalHistogram, customMetric, registerCustom, type MetricValue } from '../infra/metrics/custom.js';
 import type { UdpBatchStats } from './transport/udp-batch.js';
-import { RCODE_NAME, qtypeLabel } from './wire/codec.js';
+import { RCODE_NAME, qtypeLabel } from './wire/constants.js';
 
 export type Transport = 'udp' | 'tcp';
 

@@ -6,7 +6,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseQueryDns2 } from '../../src/dns/wire/query.js';
-import { ecsProblem, parseQueryFast } from '../../src/dns/wire/codec.js';
+import { ecsProblem, parseQueryFast } from '../../src/dns/wire/reader.js';
 import { dig } from '../helpers/dig.js';
 import { startFixture, type Fixture } from './fixture.js';
 

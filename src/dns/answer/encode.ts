@@ -4,8 +4,10 @@
 import type { DnsConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import type { DnsMetrics, Transport } from '../metrics.js';
-import { Encoder, FLAG_AA, FLAG_QR, FLAG_TC, RCODE } from '../wire/codec.js';
-import type { EcsOption, ParsedQuery, Question, Rr } from '../wire/codec.js';
+import { FLAG_AA, FLAG_QR, FLAG_TC, RCODE } from '../wire/constants.js';
+import { Encoder } from '../wire/encoder.js';
+import type { Rr } from '../wire/encoder.js';
+import type { EcsOption, ParsedQuery, Question } from '../wire/reader.js';
 
 /** The reply being built for one query. */
 export interface Answer {

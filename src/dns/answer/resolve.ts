@@ -6,8 +6,10 @@ import type { Zone, ZoneNode, ZoneSet } from './zones.js';
 import type { Answer } from './encode.js';
 import type { Steerer } from './steer.js';
 import type { ClientAddress } from './steer.js';
-import { RCODE, TYPE, characterStrings } from '../wire/codec.js';
-import type { EcsOption, Rr } from '../wire/codec.js';
+import { RCODE, TYPE } from '../wire/constants.js';
+import { characterStrings } from '../wire/encoder.js';
+import type { Rr } from '../wire/encoder.js';
+import type { EcsOption } from '../wire/reader.js';
 
 const MAX_CNAME_CHAIN = 8;
 const RFC8482_HINFO = characterStrings([Buffer.from('RFC8482'), Buffer.alloc(0)]);

@@ -13,17 +13,10 @@ import type { SteeringEngine } from '../steering/engine.js';
 import type { DnsMetrics, Transport } from '../metrics.js';
 import { addressText } from '../wire/address.js';
 import { parseQuery } from '../wire/query.js';
-import {
-  RCODE,
-  RCODE_NAME,
-  TYPE,
-  CLASS_IN,
-  ecsProblem,
-  headerOnlyReply,
-  parseQueryFast,
-  qtypeLabel,
-} from '../wire/codec.js';
-import type { EcsOption, ParsedQuery } from '../wire/codec.js';
+import { RCODE, RCODE_NAME, TYPE, CLASS_IN, qtypeLabel } from '../wire/constants.js';
+import { ecsProblem, parseQueryFast } from '../wire/reader.js';
+import { headerOnlyReply } from '../wire/encoder.js';
+import type { EcsOption, ParsedQuery } from '../wire/reader.js';
 import { AnswerCache, patchCached } from './answer-cache.js';
 import { ReplyEncoder, emptyAnswer } from './encode.js';
 import { explain, type ExplainQuery, type ExplainResult } from './explain.js';

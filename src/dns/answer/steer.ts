@@ -8,8 +8,8 @@ import { ipToBytes } from '../../core/ip.js';
 import type { SteeringEngine } from '../steering/engine.js';
 import type { DnsMetrics } from '../metrics.js';
 import { type AddressBytes, ecsAddressBytes } from '../wire/address.js';
-import { TYPE } from '../wire/codec.js';
-import type { EcsOption } from '../wire/codec.js';
+import { TYPE } from '../wire/constants.js';
+import type { EcsOption } from '../wire/reader.js';
 import type { Answer } from './encode.js';
 import type { Zone } from './zones.js';
 

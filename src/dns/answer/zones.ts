@@ -5,8 +5,9 @@ import type { DeepReadonly } from '../../config/load.js';
 import type { BalancedNameConfig, StaticRecordConfig, ZoneConfig } from '../../config/dns-schema.js';
 import { MeridianError } from '../../core/errors.js';
 import { ipToBytes } from '../../core/ip.js';
-import { TYPE, characterStrings } from '../wire/codec.js';
-import type { RdataPart, Rr } from '../wire/codec.js';
+import { TYPE } from '../wire/constants.js';
+import { characterStrings } from '../wire/encoder.js';
+import type { RdataPart, Rr } from '../wire/encoder.js';
 
 export interface RRset {
   readonly owner: string;

@@ -3,7 +3,7 @@
 // batched UDP addon) or text (node:dgram, TCP), the ECS option gives bytes; from here to the geo
 // tree walk nothing turns them into text again. Text is made only for logs and `explain`.
 import { bytesToIp, ipToBytes } from '../../core/ip.js';
-import type { EcsOption } from './codec.js';
+import type { EcsOption } from './reader.js';
 
 /** 4 bytes (IPv4) or 16 bytes (IPv6, never IPv4-mapped). */
 export type AddressBytes = Uint8Array;

@@ -2,8 +2,9 @@
 // (almost every real query), dns2's Packet.parse for everything else (compressed QNAMEs, several
 // questions or additional records, records in the answer/authority sections, garbage).
 import dns2 from 'dns2';
-import { EDNS_ECS, TYPE, parseQueryFast } from './codec.js';
-import type { EcsOption, OptInfo, ParsedQuery, Question } from './codec.js';
+import { EDNS_ECS, TYPE } from './constants.js';
+import { parseQueryFast } from './reader.js';
+import type { EcsOption, OptInfo, ParsedQuery, Question } from './reader.js';
 
 const { Packet } = dns2;
 

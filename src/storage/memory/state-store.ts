@@ -7,22 +7,14 @@
 // publishing the new snapshot happen one write at a time, so two concurrent creates of the same id
 // give one success and one E_CONFLICT.
 //
-// Audited writes (a WriteContext given) use a transactional outbox. The file is
-//   { format, version, syncedAt, regions, backends, health, auditOutbox: AuditOutboxEntry[] }
-// and the write's audit entry, with a fresh random id, goes into `auditOutbox` in the same atomic
-// temp-file + rename as the change itself: either both are on disk or neither is. After the rename
-// the entry is handed to the sink given to `attachAuditSink` (serve.ts: the ops record store) and,
-// once the sink resolves, dropped from the outbox; a prompt follow-up write of the file (or the next
-// change's) persists the smaller outbox. The write's promise resolves after that delivery attempt,
-// so the audit log normally shows the change as soon as the API answers; a failed delivery is
-// logged, retried with backoff, and never fails the write. Entries still in the outbox at start-up
-// (a crash between the rename and the delivery, or no sink attached yet) are delivered once a sink
-// is attached. Delivery is at-least-once; the sink makes it exactly-once by skipping an entry id it
-// already has (`idempotencyKey`, see src/storage/ops-record-store.ts). With no sink the outbox is bounded
-// (`auditOutboxLimit`, default 10,000): beyond it the oldest entries are dropped with a warning.
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+// Audited writes (a WriteContext given) use a transactional outbox: the write's audit entry goes
+// into the state file's `auditOutbox` in the same atomic write as the change itself (either both
+// are on disk or neither is), then to the sink given to `attachAuditSink`; the write resolves after
+// that delivery attempt and never fails on it.
+//
+// Here: the snapshot, the write chain and the writes. The file (format, atomic writes, when to
+// write) is state-file.ts; the outbox, its delivery and its bound are audit-outbox.ts.
+import { randomUUID } from 'node:crypto';
 import type {
   Backend,
   BackendInput,
@@ -39,7 +31,7 @@ import { EMPTY_SNAPSHOT } from '../../core/types.js';
 import { MeridianError, describeError, notFound, conflict } from '../../core/errors.js';
 import { assertId } from '../../core/validate.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { reviveData, type AuditEntry } from '../ops-record-store.js';
+import type { AuditEntry } from '../ops-record-store.js';
 import type { AuditOutboxEntry, AuditSink, ChangeListener, StateStore, StoreStatus } from '../state-store.js';
 import {
   auditEntry,
@@ -58,15 +50,9 @@ import {
   patchRegion,
   validateHealthReport,
 } from '../state-records.js';
-import {
-  RESYNC_EVENT,
-  SnapshotBuilder,
-  decodeSnapshot,
-  encodeSnapshot,
-  notifyListeners,
-  withSyncedAt,
-  type SnapshotJson,
-} from '../snapshot-codec.js';
+import { RESYNC_EVENT, SnapshotBuilder, notifyListeners, withSyncedAt } from '../snapshot-codec.js';
+import { AuditOutbox } from './audit-outbox.js';
+import { StateFile, readStateFile, removeStaleTempFiles } from './state-file.js';
 
 export interface MemoryStateStoreOptions {
   /** JSON file to persist to; without one the state lives only in memory. */
@@ -83,73 +69,75 @@ export interface MemoryStateStoreOptions {
 }
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
-const MAX_AUDIT_RETRY_MS = 30_000;
 
 export class MemoryStateStore implements StateStore {
   private snapshot: Snapshot = EMPTY_SNAPSHOT;
   private readonly listeners = new Set<ChangeListener>();
-  private readonly file: string | undefined;
   private readonly logger: Logger;
   private readonly now: () => number;
-  private readonly healthFlushMs: number;
+  /** The state file (absent: the state lives only in memory). */
+  private readonly file: StateFile | undefined;
+  private readonly fileName: string | undefined;
+  private readonly outbox: AuditOutbox;
   /** Tail of the write chain; every write and every file write runs after the previous one. */
   private chain: Promise<void> = Promise.resolve();
   private started = false;
   private closed = false;
   private resyncs = 0;
-  private healthFlushTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
-  /** Whether the file lags the snapshot (health written but not yet persisted). */
-  private dirty = false;
-
-  // Audit outbox (see the top of this file).
-  private readonly auditOutboxLimit: number;
-  private readonly auditRetryMs: number;
-  /** Committed audit entries not yet delivered, oldest first. Replaced, never mutated in place. */
-  private outbox: readonly AuditOutboxEntry[] = [];
-  /** +1 on every change of `outbox`; the file holds the outbox as of `fileOutboxVersion`. */
-  private outboxVersion = 0;
-  private fileOutboxVersion = 0;
-  private outboxFlushQueued = false;
-  private sink: AuditSink | undefined;
-  private delivering: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs: number;
 
   constructor(options: MemoryStateStoreOptions = {}) {
-    this.file = options.file;
+    this.fileName = options.file;
     this.logger = (options.logger ?? silentLogger).child({ component: 'state', store: 'memory' });
     this.now = options.now ?? Date.now;
-    this.healthFlushMs = options.healthFlushMs ?? 1000;
-    this.auditOutboxLimit = Math.max(1, options.auditOutboxLimit ?? 10_000);
-    this.auditRetryMs = Math.max(1, options.auditRetryMs ?? 1000);
-    this.retryDelayMs = this.auditRetryMs;
+    const retryMs = Math.max(1, options.auditRetryMs ?? 1000);
+    this.outbox = new AuditOutbox({
+      logger: this.logger,
+      limit: Math.max(1, options.auditOutboxLimit ?? 10_000),
+      retryMs,
+      persisted: options.file !== undefined,
+      isStarted: () => this.started,
+      isClosed: () => this.closed,
+      persistSoon: () => this.file?.scheduleOutboxFlush(),
+    });
+    this.file =
+      options.file === undefined
+        ? undefined
+        : new StateFile({
+            file: options.file,
+            logger: this.logger,
+            outbox: this.outbox,
+            healthFlushMs: options.healthFlushMs ?? 1000,
+            current: () => this.snapshot,
+            enqueue: (fn) => this.enqueue(fn),
+            isClosed: () => this.closed,
+          });
   }
 
   async start(): Promise<void> {
     if (this.started) return;
-    if (this.file !== undefined) {
-      await this.removeStaleTempFiles(this.file);
-      const loaded = await readStateFile(this.file);
+    if (this.fileName !== undefined) {
+      await removeStaleTempFiles(this.fileName);
+      const loaded = await readStateFile(this.fileName);
       const b = new SnapshotBuilder(loaded?.snapshot ?? EMPTY_SNAPSHOT);
       const pruned = b.pruneHealth((r) => isPrunable(r, this.now()));
       this.snapshot = b.build({ version: (loaded?.snapshot.version ?? 0) + 1, syncedAt: this.now() });
       if (loaded !== undefined) {
         if (loaded.skippedOutboxEntries > 0) {
           this.logger.warn(
-            { file: this.file, skipped: loaded.skippedOutboxEntries },
+            { file: this.fileName, skipped: loaded.skippedOutboxEntries },
             'skipped unreadable audit outbox entries in the state file',
           );
         }
         // The file holds exactly this outbox: nothing to rewrite until it changes.
-        this.outbox = this.bounded([...this.outbox, ...loaded.auditOutbox]);
+        this.outbox.loaded(loaded.auditOutbox);
       }
       this.logger.info(
         {
-          file: this.file,
+          file: this.fileName,
           regions: this.snapshot.regions.size,
           prunedHealthReports: pruned,
-          auditOutbox: this.outbox.length,
+          auditOutbox: this.outbox.entries.length,
         },
         loaded === undefined ? 'no state file yet: starting empty' : 'state loaded',
       );
@@ -160,7 +148,7 @@ export class MemoryStateStore implements StateStore {
     this.pruneTimer.unref();
     this.started = true;
     // Entries left over from a crash (or committed before start) go out once a sink is attached.
-    void this.deliver();
+    void this.outbox.deliver();
   }
 
   /**
@@ -168,31 +156,24 @@ export class MemoryStateStore implements StateStore {
    * delivering what the outbox holds.
    */
   attachAuditSink(sink: AuditSink): void {
-    this.sink = sink;
-    void this.deliver();
+    this.outbox.attachSink(sink);
   }
 
   /** Audit entries committed but not yet delivered (oldest first). */
   pendingAudit(): readonly AuditOutboxEntry[] {
-    return this.outbox;
+    return this.outbox.entries;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.pruneTimer !== undefined) clearInterval(this.pruneTimer);
-    if (this.healthFlushTimer !== undefined) {
-      clearTimeout(this.healthFlushTimer);
-      this.healthFlushTimer = undefined;
-    }
-    if (this.retryTimer !== undefined) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = undefined;
-    }
+    this.file?.stop();
     // A delivery in progress finishes its current entry; undelivered entries stay in the file.
-    await this.delivering;
-    if (this.started && this.file !== undefined && (this.dirty || this.outboxDirty())) {
-      await this.enqueue(() => this.flush()).catch((err: unknown) => {
+    await this.outbox.stop();
+    const file = this.file;
+    if (this.started && file !== undefined && file.needsFlush()) {
+      await this.enqueue(() => file.flush()).catch((err: unknown) => {
         this.logger.error({ err: describeError(err) }, 'could not write the state file on close');
       });
     } else {
@@ -320,7 +301,7 @@ export class MemoryStateStore implements StateStore {
         id: valid.reporterId,
         op: 'upsert',
       });
-      this.scheduleHealthFlush();
+      this.file?.scheduleHealthFlush();
       return Promise.resolve();
     });
   }
@@ -359,7 +340,7 @@ export class MemoryStateStore implements StateStore {
   private write<T>(fn: () => Promise<T>): Promise<T> {
     if (this.closed)
       return Promise.reject(new MeridianError('E_UNAVAILABLE', 'state store unavailable: closed'));
-    if (!this.started && this.file !== undefined) {
+    if (!this.started && this.fileName !== undefined) {
       return Promise.reject(
         new MeridianError('E_UNAVAILABLE', 'state store unavailable: start() was not called'),
       );
@@ -378,7 +359,7 @@ export class MemoryStateStore implements StateStore {
     const result = this.write(() => fn(checkContext(context)));
     if (context === undefined) return result;
     return result.then(async (value) => {
-      await this.deliver();
+      await this.outbox.deliver();
       return value;
     });
   }
@@ -409,116 +390,12 @@ export class MemoryStateStore implements StateStore {
     const next = b.build({ syncedAt: this.now() });
     const item: AuditOutboxEntry | undefined =
       audit === undefined ? undefined : { id: randomUUID(), time: this.now(), entry: audit };
-    const version = this.outboxVersion;
-    if (this.file !== undefined) await this.persist(next, item);
+    const version = this.outbox.version;
+    if (this.file !== undefined) await this.file.persist(next, item);
     this.publish(next, event);
     // `next` carried every health report too, so the file is now up to date.
-    this.dirty = false;
-    if (item !== undefined) {
-      // Deliveries may have shortened the outbox while the file was written: add to what is
-      // current now. The file then matches unless the outbox changed meanwhile.
-      const unchanged = version === this.outboxVersion;
-      this.setOutbox(this.bounded([...this.outbox, item]));
-      if (unchanged) this.fileOutboxVersion = this.outboxVersion;
-    }
-  }
-
-  private setOutbox(next: readonly AuditOutboxEntry[]): void {
-    this.outbox = next;
-    this.outboxVersion++;
-  }
-
-  /** Keeps at most `auditOutboxLimit` entries, dropping the oldest (with a warning unless `quiet`). */
-  private bounded(list: AuditOutboxEntry[], quiet = false): AuditOutboxEntry[] {
-    const excess = list.length - this.auditOutboxLimit;
-    if (excess <= 0) return list;
-    if (!quiet) {
-      this.logger.warn(
-        {
-          dropped: excess,
-          limit: this.auditOutboxLimit,
-          oldest: list[0]?.entry,
-          attached: this.sink !== undefined,
-        },
-        'audit outbox full: dropping the oldest undelivered audit entries',
-      );
-    }
-    return list.slice(excess);
-  }
-
-  private outboxDirty(): boolean {
-    return this.file !== undefined && this.outboxVersion !== this.fileOutboxVersion;
-  }
-
-  /**
-   * Delivers the outbox to the sink, oldest first, until it is empty, the sink fails (then a retry
-   * is scheduled) or the store closes. One run at a time; callers share the running one. Never rejects.
-   */
-  private deliver(): Promise<void> {
-    if (this.delivering !== undefined) {
-      // The running loop picks up entries added meanwhile; wait for it, then make sure.
-      return this.delivering.then(() => (this.outbox.length > 0 ? this.deliverOnce() : undefined));
-    }
-    return this.deliverOnce();
-  }
-
-  private deliverOnce(): Promise<void> {
-    if (this.delivering !== undefined) return this.delivering;
-    if (this.sink === undefined || !this.started || this.closed || this.outbox.length === 0) {
-      return Promise.resolve();
-    }
-    const run = async (): Promise<void> => {
-      let delivered = 0;
-      try {
-        for (;;) {
-          const sink = this.sink;
-          const item = this.outbox[0];
-          if (sink === undefined || item === undefined || this.closed) break;
-          try {
-            await sink(item);
-          } catch (err) {
-            this.logger.warn(
-              { err: describeError(err), audit: item.entry, retryInMs: this.retryDelayMs },
-              'could not deliver an audit entry: it stays in the outbox',
-            );
-            this.scheduleRetry();
-            break;
-          }
-          this.retryDelayMs = this.auditRetryMs;
-          // It may have been dropped (outbox full) while the sink ran.
-          if (this.outbox.includes(item)) this.setOutbox(this.outbox.filter((e) => e !== item));
-          delivered++;
-        }
-      } finally {
-        this.delivering = undefined;
-        if (delivered > 0) this.scheduleOutboxFlush();
-      }
-    };
-    this.delivering = run();
-    return this.delivering;
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer !== undefined || this.closed) return;
-    const delay = this.retryDelayMs;
-    this.retryDelayMs = Math.min(delay * 2, MAX_AUDIT_RETRY_MS);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.deliver();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  /** Persists the shortened outbox soon (coalesced; a change written meanwhile already did). */
-  private scheduleOutboxFlush(): void {
-    if (this.file === undefined || this.outboxFlushQueued || this.closed) return;
-    this.outboxFlushQueued = true;
-    this.enqueue(() => {
-      this.outboxFlushQueued = false;
-      return this.flush();
-    }).catch((err: unknown) => {
-      this.logger.warn({ err: describeError(err) }, 'could not persist the audit outbox');
-    });
+    this.file?.healthWritten();
+    if (item !== undefined) this.outbox.committed(item, version);
   }
 
   private publish(next: Snapshot, event: ChangeEvent): void {
@@ -528,186 +405,16 @@ export class MemoryStateStore implements StateStore {
     });
   }
 
-  private scheduleHealthFlush(): void {
-    if (this.file === undefined) return;
-    this.dirty = true;
-    if (this.healthFlushTimer !== undefined || this.closed) return;
-    this.healthFlushTimer = setTimeout(() => {
-      this.healthFlushTimer = undefined;
-      if (!this.dirty || this.closed) return;
-      this.enqueue(() => this.flush()).catch((err: unknown) => {
-        this.logger.warn({ err: describeError(err) }, 'could not persist health reports');
-      });
-    }, this.healthFlushMs);
-    this.healthFlushTimer.unref();
-  }
-
   private pruneOldHealth(): void {
     this.write(() => {
       const b = new SnapshotBuilder(this.snapshot);
       if (b.pruneHealth((r) => isPrunable(r, this.now())) > 0) {
         this.publish(b.build(), { kind: 'health', op: 'delete' });
-        this.scheduleHealthFlush();
+        this.file?.scheduleHealthFlush();
       }
       return Promise.resolve();
     }).catch((err: unknown) => {
       this.logger.warn({ err: describeError(err) }, 'pruning old health reports failed');
     });
-  }
-
-  /**
-   * Writes the current snapshot if health or the audit outbox changed since the last write (runs
-   * inside the chain).
-   */
-  private async flush(): Promise<void> {
-    if (!this.dirty && !this.outboxDirty()) return;
-    const wasDirty = this.dirty;
-    this.dirty = false;
-    try {
-      await this.persist(this.snapshot);
-    } catch (err) {
-      this.dirty = wasDirty;
-      throw err;
-    }
-  }
-
-  /** Writes `s` and the outbox (plus `pending`, a write's own entry) in one atomic file write. */
-  private async persist(s: Snapshot, pending?: AuditOutboxEntry): Promise<void> {
-    const file = this.file;
-    if (file === undefined) return;
-    const version = this.outboxVersion;
-    const auditOutbox = pending === undefined ? this.outbox : this.bounded([...this.outbox, pending], true);
-    const state: StateFileJson = { ...encodeSnapshot(s), auditOutbox };
-    try {
-      await writeFileAtomic(file, `${JSON.stringify(state)}\n`);
-      // With `pending`, the caller records what the file holds once it has added the entry.
-      if (pending === undefined) this.fileOutboxVersion = version;
-    } catch (err) {
-      throw new MeridianError(
-        'E_UNAVAILABLE',
-        `state store unavailable: cannot write ${file}: ${describeError(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
-  }
-
-  private async removeStaleTempFiles(file: string): Promise<void> {
-    const prefix = `.${basename(file)}.`;
-    let names: string[];
-    try {
-      names = await readdir(dirname(file));
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (name.startsWith(prefix) && name.endsWith('.tmp')) {
-        await unlink(join(dirname(file), name)).catch(() => undefined);
-      }
-    }
-  }
-}
-
-/** The state file: the snapshot's JSON form plus the audit outbox (absent in older files). */
-export interface StateFileJson extends SnapshotJson {
-  readonly auditOutbox?: readonly AuditOutboxEntry[];
-}
-
-export interface StateFileContents {
-  readonly snapshot: Snapshot;
-  readonly auditOutbox: AuditOutboxEntry[];
-  /** Outbox entries that could not be read (skipped, not fatal). */
-  readonly skippedOutboxEntries: number;
-}
-
-/** Reads and validates a state file. Missing → undefined; unreadable or corrupt → E_CONFIG. */
-export async function loadStateFile(file: string): Promise<Snapshot | undefined> {
-  return (await readStateFile(file))?.snapshot;
-}
-
-/** One outbox entry from a state file; undefined when it is not a valid one. */
-function reviveOutboxEntry(x: unknown): AuditOutboxEntry | undefined {
-  if (typeof x !== 'object' || x === null) return undefined;
-  const { id, time, entry } = x as Record<string, unknown>;
-  if (typeof id !== 'string' || id.length === 0 || id.length > 200) return undefined;
-  if (typeof time !== 'number' || !Number.isSafeInteger(time) || time < 0) return undefined;
-  const data = reviveData('audit', entry);
-  return data === undefined ? undefined : { id, time, entry: data };
-}
-
-/** Like `loadStateFile`, with the audit outbox too. */
-export async function readStateFile(file: string): Promise<StateFileContents | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new MeridianError('E_CONFIG', `cannot read state file ${file}: ${describeError(err)}`, {
-      cause: err,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new MeridianError(
-      'E_CONFIG',
-      `state file ${file} is corrupt (invalid JSON: ${describeError(err)}); fix or move it away — it was left untouched`,
-      { cause: err },
-    );
-  }
-  let snapshot: Snapshot;
-  try {
-    snapshot = decodeSnapshot(json);
-  } catch (err) {
-    throw new MeridianError(
-      'E_CONFIG',
-      `state file ${file} is corrupt (${describeError(err)}); fix or move it away — it was left untouched`,
-      { cause: err },
-    );
-  }
-  const rawOutbox = (json as { auditOutbox?: unknown }).auditOutbox;
-  const auditOutbox: AuditOutboxEntry[] = [];
-  let skippedOutboxEntries = 0;
-  if (Array.isArray(rawOutbox)) {
-    for (const raw of rawOutbox as unknown[]) {
-      const entry = reviveOutboxEntry(raw);
-      if (entry === undefined) skippedOutboxEntries++;
-      else auditOutbox.push(entry);
-    }
-  } else if (rawOutbox !== undefined) {
-    skippedOutboxEntries++;
-  }
-  return { snapshot, auditOutbox, skippedOutboxEntries };
-}
-
-/** Writes `text` to `file` atomically: a temp file in the same folder, fsync, rename, fsync the folder. */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const dir = dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.writeFile(text, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename itself is still atomic.
   }
 }

@@ -16,7 +16,7 @@
 // `maxScan` entries and then returns a cursor so the caller continues.
 import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
 import { MeridianError, describeError, isMeridianError } from '../../core/errors.js';
-import { redisKeys } from './state-store.js';
+import { redisKeys } from './state-keys.js';
 import {
   formatId,
   inRange,

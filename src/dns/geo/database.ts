@@ -1,0 +1,108 @@
+// One MaxMind DB file loaded for lookups: read whole, parsed with maxmind's `new Reader(buffer)`,
+// its metadata checked and a few test lookups run, so a damaged file fails here (at open or on a
+// reload) and never on the query path. Also the file signature (size, times, inode) the reload
+// check compares to notice a changed file.
+import { stat, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { Reader, type CityResponse } from 'maxmind';
+import { MeridianError, describeError } from '../../core/errors.js';
+import { RecordCache } from './geo-records.js';
+import { SearchTree } from './mmdb-tree.js';
+
+export interface FileSignature {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly ino: number;
+}
+
+export interface LoadedDatabase {
+  readonly path: string;
+  readonly reader: Reader<CityResponse>;
+  readonly tree: SearchTree;
+  readonly records: RecordCache;
+  readonly ipVersion: number;
+  readonly databaseType: string;
+  readonly buildEpoch: string;
+  readonly signature: FileSignature;
+}
+
+export const signatureOf = (s: Stats): FileSignature => ({
+  size: s.size,
+  mtimeMs: s.mtimeMs,
+  ctimeMs: s.ctimeMs,
+  ino: s.ino,
+});
+
+export const sameSignature = (a: FileSignature, b: FileSignature): boolean =>
+  a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.ino === b.ino;
+
+const MIN_SANE_SIZE = 64;
+
+/** Parses and checks one database image. Throws a plain Error describing what is wrong. */
+export function buildReader(
+  path: string,
+  buffer: Buffer,
+  signature: FileSignature,
+  cacheSize: number,
+): LoadedDatabase {
+  if (buffer.length < MIN_SANE_SIZE) throw new Error(`file too small (${buffer.length} bytes)`);
+  // No decoder cache: each record is decoded once and then kept normalised (RecordCache).
+  const reader = new Reader<CityResponse>(buffer);
+  const m = reader.metadata;
+  if (typeof m.databaseType !== 'string' || m.databaseType === '')
+    throw new Error('metadata has no database_type');
+  if (m.ipVersion !== 4 && m.ipVersion !== 6)
+    throw new Error(`metadata ip_version ${String(m.ipVersion)} is not 4 or 6`);
+  if (m.recordSize !== 24 && m.recordSize !== 28 && m.recordSize !== 32) {
+    throw new Error(`metadata record_size ${String(m.recordSize)} is not 24, 28 or 32`);
+  }
+  if (!Number.isInteger(m.nodeCount) || m.nodeCount <= 0)
+    throw new Error(`metadata node_count ${m.nodeCount} is not sane`);
+  if (m.searchTreeSize + 16 > buffer.length) {
+    throw new Error(
+      `search tree (${m.searchTreeSize} bytes) does not fit in the file (${buffer.length} bytes)`,
+    );
+  }
+  // Test lookups: a damaged tree or data section usually throws here rather than in production.
+  const probes =
+    m.ipVersion === 6 ? ['192.0.2.1', '8.8.8.8', '2001:db8::1', '2001:4860::1'] : ['192.0.2.1', '8.8.8.8'];
+  for (const ip of probes) reader.getWithPrefixLength(ip);
+  const epoch =
+    m.buildEpoch instanceof Date && !Number.isNaN(m.buildEpoch.getTime()) ? m.buildEpoch.toISOString() : '';
+  return {
+    path,
+    reader,
+    tree: new SearchTree(buffer, m),
+    records: new RecordCache(Math.max(1, cacheSize)),
+    ipVersion: m.ipVersion,
+    databaseType: m.databaseType,
+    buildEpoch: epoch,
+    signature,
+  };
+}
+
+/** Loads a file named in the configuration; E_CONFIG naming the file when it cannot be used. */
+export async function loadAtOpen(path: string, cacheSize: number): Promise<LoadedDatabase> {
+  let buffer: Buffer;
+  let signature: FileSignature;
+  try {
+    signature = signatureOf(await stat(path));
+    buffer = await readFile(path);
+  } catch (err) {
+    throw new MeridianError('E_CONFIG', `geo database ${path}: cannot read: ${describeError(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    return buildReader(path, buffer, signature, cacheSize);
+  } catch (err) {
+    throw new MeridianError(
+      'E_CONFIG',
+      `geo database ${path}: not a valid MaxMind DB file: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
