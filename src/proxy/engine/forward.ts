@@ -139,7 +139,18 @@ export class Forwarder implements AttemptOwner {
     if (ex.upgrade !== undefined || !this.retryStatuses.has(status) || !this.canRetry(ex)) return false;
     // Only when another target exists; otherwise the backend's own answer is the best we have.
     const used = (ex.tried?.size ?? 0) + 1;
-    return (ex.peers !== undefined ? ex.peers.length : this.deps.selector.size) > used;
+    if ((ex.peers !== undefined ? ex.peers.length : this.deps.selector.size) <= used) return false;
+    // The slot is taken now, while the answer is dropped: were it taken after the body was read,
+    // other requests could fill the budget meanwhile and this client would get a proxy-made 502
+    // instead of the backend's answer it was denied.
+    this.holdRetrySlot(ex);
+    return true;
+  }
+
+  private holdRetrySlot(ex: Exchange): void {
+    if (ex.retryCounted) return;
+    ex.retryCounted = true;
+    this.retriesInFlight++;
   }
 
   retry(ex: Exchange, failed: Upstream, failure: ProxyError | undefined): void {
@@ -150,10 +161,7 @@ export class Forwarder implements AttemptOwner {
       this.fail(ex, error);
       return;
     }
-    if (!ex.retryCounted) {
-      ex.retryCounted = true;
-      this.retriesInFlight++;
-    }
+    this.holdRetrySlot(ex);
     this.deps.metrics.retry();
     this.next(ex, error);
   }
