@@ -46,15 +46,30 @@ const timeouts = z.strictObject({
 });
 
 const upstream = z.strictObject({
-  /** Connections per backend (undici Pool `connections`). */
-  connections: positiveInt.default(128),
   /** Must stay below the backends' own keep-alive idle timeout (Node's default is 5 s). */
   keepAliveTimeoutMs: positiveInt.default(4000),
 });
 
-const circuit = z.strictObject({
-  /** Requests pending plus running on one backend above which it gets no more (next candidate or 503). */
-  maxPendingPerBackend: positiveInt.default(1024),
+/**
+ * Envoy-style circuit breakers, per backend and per proxy process. A backend at a limit is passed
+ * over for the next candidate; when every candidate is, the request gets a 503 `E_CIRCUIT_OPEN`
+ * naming the limit. Each trip counts in `meridian_proxy_circuit_breaker_trips_total`.
+ */
+const circuitBreakers = z.strictObject({
+  /**
+   * Connections to one backend (the undici pool's cap). A request beyond it waits for a free
+   * connection (it is not refused; the trip is counted).
+   */
+  maxConnections: positiveInt.default(128),
+  /** Requests waiting for a connection to one backend; one more is refused. */
+  maxPendingRequests: nonNegativeInt.default(1024),
+  /** Requests in flight (waiting or running) to one backend; one more is refused. */
+  maxRequests: positiveInt.default(1024),
+  /**
+   * Retries in flight to one backend; a retry that finds it full goes to another backend, or is not
+   * made (the client gets the answer that would have been retried).
+   */
+  maxRetries: nonNegativeInt.default(3),
 });
 
 const retries = z.strictObject({
@@ -113,7 +128,7 @@ export const proxySchema = z
     panicThresholdPercent: z.number().min(0).max(100).default(50),
     timeouts: timeouts.prefault({}),
     upstream: upstream.prefault({}),
-    circuit: circuit.prefault({}),
+    circuitBreakers: circuitBreakers.prefault({}),
     retries: retries.prefault({}),
     /** Peers whose X-Forwarded-* headers are believed (addresses or CIDRs). */
     trustedProxies: z.array(cidr).default([]),

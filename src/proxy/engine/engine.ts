@@ -18,6 +18,7 @@ import { createBalancer } from '../selection/registry.js';
 import { Selector } from '../selection/selector.js';
 import { Admission } from './admit.js';
 import type { Outcome } from './attempt.js';
+import { CircuitBreakers } from './circuit-breakers.js';
 import type { Exchange } from './exchange.js';
 import { ClientGone } from './exchange.js';
 import { PeerDirectory } from './fallback.js';
@@ -93,7 +94,7 @@ export class ProxyEngine {
     this.admission = new Admission(config);
     const t = config.timeouts;
     const poolOptions = {
-      connections: config.upstream.connections,
+      connections: config.circuitBreakers.maxConnections,
       keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
       connectMs: t.connectMs,
       headersMs: t.headersMs,
@@ -104,6 +105,7 @@ export class ProxyEngine {
     this.peers = new PeerDirectory(config, this.peerUpstreams, options.defaultPeerPort);
     const upstreams = this.upstreams;
     const health = this.health;
+    const breakers = new CircuitBreakers(config.circuitBreakers, upstreams, options.metrics);
     this.selector = new Selector({
       algorithm: createBalancer(config.balancer, {
         vnodes: config.vnodes,
@@ -111,7 +113,7 @@ export class ProxyEngine {
       }),
       isHealthy: (id) => health.isHealthy(id),
       inFlight: (id) => upstreams.get(id)?.inFlight ?? 0,
-      maxPendingPerBackend: config.circuit.maxPendingPerBackend,
+      refuses: (id, retry) => breakers.refuses(id, retry),
       panicThresholdPercent: config.panicThresholdPercent,
     });
     this.forwarder = new Forwarder({
@@ -121,6 +123,7 @@ export class ProxyEngine {
       health,
       selector: this.selector,
       upstreams,
+      breakers,
       peers: this.peers,
       policies: this.policies,
       tunnels: this.tunnels,

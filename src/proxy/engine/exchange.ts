@@ -25,6 +25,8 @@ export class Exchange {
   /** Normalised origin-form target (what policies see and the backend receives). */
   target: string;
   tried: Set<string> | undefined;
+  /** The backend a retry goes to, picked when the retryable answer arrived. */
+  retryTarget: string | undefined;
   attempts = 0;
   retryCounted = false;
   /** The upstream whose answer (or failure) the client got; 'none' when the proxy answered itself. */
