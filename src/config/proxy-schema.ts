@@ -81,6 +81,36 @@ const retries = z.strictObject({
   budgetPercent: z.number().min(0).max(100).default(20),
 });
 
+/**
+ * W3C Trace Context and optional OpenTelemetry export. The proxy always continues the caller's
+ * `traceparent` (or starts a trace) and sends the backend its own span id; spans are only built
+ * when `otlp` is set.
+ */
+const tracing = z.strictObject({
+  /** Read and forward `traceparent`/`tracestate` (false: pass the client's headers through untouched). */
+  propagate: z.boolean().default(true),
+  /** Export one span per request over OTLP/HTTP JSON; absent = off (no span is built). */
+  otlp: z
+    .strictObject({
+      /** Collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT style): spans go to `<endpoint>/v1/traces`. */
+      endpoint: z.url({
+        protocol: /^https?$/,
+        error: 'expected an http(s) URL such as http://127.0.0.1:4318',
+      }),
+      serviceName: z.string().min(1).default('meridian-proxy'),
+      /** Share of new traces recorded; a continued trace follows the caller's sampled flag. */
+      sampleRate: z.number().min(0).max(1).default(1),
+      /** Extra request headers for the collector (authentication). */
+      headers: z.record(z.string(), z.string()).default({}),
+      flushIntervalMs: positiveInt.max(60_000).default(1000),
+      /** Spans held while waiting for the collector; more are dropped. */
+      maxQueueSpans: positiveInt.default(8192),
+      maxBatchSpans: positiveInt.default(512),
+      timeoutMs: positiveInt.default(10_000),
+    })
+    .optional(),
+});
+
 const tls = z.strictObject({
   /** PEM files, relative to the config file. */
   cert: z.string().min(1),
@@ -138,6 +168,7 @@ export const proxySchema = z
     debugHeader: z.boolean().default(false),
     /** With no healthy backend here, forward to the nearest healthy region's proxy (once). */
     crossRegionFallback: z.boolean().default(false),
+    tracing: tracing.prefault({}),
     health: healthCheckSchema.prefault({}),
     outlier: outlierSchema.prefault({}),
     report: reportSchema.prefault({}),
