@@ -46,15 +46,30 @@ const timeouts = z.strictObject({
 });
 
 const upstream = z.strictObject({
-  /** Connections per backend (undici Pool `connections`). */
-  connections: positiveInt.default(128),
   /** Must stay below the backends' own keep-alive idle timeout (Node's default is 5 s). */
   keepAliveTimeoutMs: positiveInt.default(4000),
 });
 
-const circuit = z.strictObject({
-  /** Requests pending plus running on one backend above which it gets no more (next candidate or 503). */
-  maxPendingPerBackend: positiveInt.default(1024),
+/**
+ * Envoy-style circuit breakers, per backend and per proxy process. A backend at a limit is passed
+ * over for the next candidate; when every candidate is, the request gets a 503 `E_CIRCUIT_OPEN`
+ * naming the limit. Each trip counts in `meridian_proxy_circuit_breaker_trips_total`.
+ */
+const circuitBreakers = z.strictObject({
+  /**
+   * Connections to one backend (the undici pool's cap). A request beyond it waits for a free
+   * connection (it is not refused; the trip is counted).
+   */
+  maxConnections: positiveInt.default(128),
+  /** Requests waiting for a connection to one backend; one more is refused. */
+  maxPendingRequests: nonNegativeInt.default(1024),
+  /** Requests in flight (waiting or running) to one backend; one more is refused. */
+  maxRequests: positiveInt.default(1024),
+  /**
+   * Retries in flight to one backend; a retry that finds it full goes to another backend, or is not
+   * made (the client gets the answer that would have been retried).
+   */
+  maxRetries: nonNegativeInt.default(3),
 });
 
 const retries = z.strictObject({
@@ -64,6 +79,36 @@ const retries = z.strictObject({
   onStatuses: z.array(z.number().int().min(500).max(599)).default([502, 503, 504]),
   /** Retries in flight may not exceed this percentage of active requests (minimum 3). */
   budgetPercent: z.number().min(0).max(100).default(20),
+});
+
+/**
+ * W3C Trace Context and optional OpenTelemetry export. The proxy always continues the caller's
+ * `traceparent` (or starts a trace) and sends the backend its own span id; spans are only built
+ * when `otlp` is set.
+ */
+const tracing = z.strictObject({
+  /** Read and forward `traceparent`/`tracestate` (false: pass the client's headers through untouched). */
+  propagate: z.boolean().default(true),
+  /** Export one span per request over OTLP/HTTP JSON; absent = off (no span is built). */
+  otlp: z
+    .strictObject({
+      /** Collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT style): spans go to `<endpoint>/v1/traces`. */
+      endpoint: z.url({
+        protocol: /^https?$/,
+        error: 'expected an http(s) URL such as http://127.0.0.1:4318',
+      }),
+      serviceName: z.string().min(1).default('meridian-proxy'),
+      /** Share of new traces recorded; a continued trace follows the caller's sampled flag. */
+      sampleRate: z.number().min(0).max(1).default(1),
+      /** Extra request headers for the collector (authentication). */
+      headers: z.record(z.string(), z.string()).default({}),
+      flushIntervalMs: positiveInt.max(60_000).default(1000),
+      /** Spans held while waiting for the collector; more are dropped. */
+      maxQueueSpans: positiveInt.default(8192),
+      maxBatchSpans: positiveInt.default(512),
+      timeoutMs: positiveInt.default(10_000),
+    })
+    .optional(),
 });
 
 const tls = z.strictObject({
@@ -113,7 +158,7 @@ export const proxySchema = z
     panicThresholdPercent: z.number().min(0).max(100).default(50),
     timeouts: timeouts.prefault({}),
     upstream: upstream.prefault({}),
-    circuit: circuit.prefault({}),
+    circuitBreakers: circuitBreakers.prefault({}),
     retries: retries.prefault({}),
     /** Peers whose X-Forwarded-* headers are believed (addresses or CIDRs). */
     trustedProxies: z.array(cidr).default([]),
@@ -123,6 +168,7 @@ export const proxySchema = z
     debugHeader: z.boolean().default(false),
     /** With no healthy backend here, forward to the nearest healthy region's proxy (once). */
     crossRegionFallback: z.boolean().default(false),
+    tracing: tracing.prefault({}),
     health: healthCheckSchema.prefault({}),
     outlier: outlierSchema.prefault({}),
     report: reportSchema.prefault({}),

@@ -147,6 +147,7 @@ export class ProxyMetrics {
   private readonly retries: Counter<'region'>;
   private readonly retriesChild: { inc(): void };
   private readonly ejections: Counter<'region' | 'backend'>;
+  private readonly breakerTrips: Counter<'region' | 'backend' | 'limit'>;
   private readonly healthy: Gauge<'region' | 'backend'>;
   private readonly share: Gauge<'region' | 'backend'>;
   private readonly inFlight: Gauge<'region'>;
@@ -194,6 +195,16 @@ export class ProxyMetrics {
           name: 'meridian_proxy_ejections_total',
           help: 'Times a backend was marked unhealthy (active checks or outlier detection)',
           labelNames: ['region', 'backend'],
+          registers,
+        }),
+    );
+    this.breakerTrips = reuse(
+      'meridian_proxy_circuit_breaker_trips_total',
+      () =>
+        new Counter({
+          name: 'meridian_proxy_circuit_breaker_trips_total',
+          help: 'Times a circuit breaker refused a backend a request (or made one wait, max_connections)',
+          labelNames: ['region', 'backend', 'limit'],
           registers,
         }),
     );
@@ -267,6 +278,11 @@ export class ProxyMetrics {
     this.retriesChild.inc();
   }
 
+  /** A circuit breaker refused `backend` a request (trips are rare: a labelled child is fine). */
+  circuitBreakerTrip(backend: string, limit: string): void {
+    this.breakerTrips.labels(this.region, backend, limit).inc();
+  }
+
   ejected(backend: string): void {
     this.ejections.labels(this.region, backend).inc();
   }
@@ -290,6 +306,7 @@ export class ProxyMetrics {
         this.accounting.histogram.name,
         'meridian_proxy_retries_total',
         'meridian_proxy_ejections_total',
+        'meridian_proxy_circuit_breaker_trips_total',
         'meridian_proxy_backend_healthy',
         'meridian_proxy_ring_share_ratio',
         'meridian_proxy_in_flight_requests',

@@ -90,14 +90,14 @@ void describe('proxy error answers', () => {
     assert.equal((JSON.parse(res.text) as { error: { requestId: string } }).error.requestId, 'abc-123');
   });
 
-  void it('fails fast with 503 when the backend reached maxPendingPerBackend', async () => {
+  void it('fails fast with 503 when the backend reached circuitBreakers.maxRequests', async () => {
     const b = await startBackend('narrow');
     backends.push(b);
     await store.createBackend('circuit', { id: 'narrow', url: b.url, weight: 100 });
     const proxy = await startTestProxy({
       store,
       region: 'circuit',
-      config: { ...QUIET_HEALTH, circuit: { maxPendingPerBackend: 1 } },
+      config: { ...QUIET_HEALTH, circuitBreakers: { maxRequests: 1 } },
     });
     proxies.push(proxy);
     const slow = httpRequest(`${proxy.url}/slow?ms=600`);

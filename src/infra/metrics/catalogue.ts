@@ -88,6 +88,12 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     help: 'Passive ejections of a backend after consecutive failures.',
   },
   {
+    name: 'meridian_proxy_circuit_breaker_trips_total',
+    type: 'counter',
+    labels: ['region', 'backend', 'limit'],
+    help: 'Circuit-breaker trips per backend: limit is max_connections (the request waited for a connection), max_pending_requests, max_requests or max_retries (refused).',
+  },
+  {
     name: 'meridian_proxy_backend_healthy',
     type: 'gauge',
     labels: ['region', 'backend'],

@@ -1,13 +1,14 @@
 // Admission: turns a request from any front-end into an Exchange — request id, client address
 // (X-Forwarded-For only from trusted proxies), session key (affinity cookie or header, else the
-// client address; a new cookie is issued when the cookie is missing), headers for the backend — and
-// refuses what no backend should see: an HTTP/1.1 request without Host, two Host lines, a request
-// target that cannot be normalised or whose absolute-form authority contradicts Host (all 400).
-// Ordinary and upgrade requests are admitted by the same code.
+// client address; a new cookie is issued when the cookie is missing), the W3C trace it continues
+// or starts, headers for the backend — and refuses what no backend should see: an HTTP/1.1 request
+// without Host, two Host lines, a request target that cannot be normalised or whose absolute-form
+// authority contradicts Host (all 400). Ordinary and upgrade requests are admitted by the same code.
 import { randomBytes } from 'node:crypto';
 import type { DeepReadonly } from '../../config/load.js';
 import type { ProxyConfig } from '../../config/proxy-schema.js';
 import { unmapIPv4 } from '../../core/ip.js';
+import { traceContextOf } from '../../infra/tracing/trace-context.js';
 import type { ProxyError } from '../error-response.js';
 import { Exchange } from './exchange.js';
 import {
@@ -24,9 +25,16 @@ import { normaliseTarget } from './target.js';
 
 export class Admission {
   private readonly trusted: TrustedProxies;
+  /** Whether a new trace is recorded (exported); undefined when trace headers are not handled. */
+  private readonly sampleNewTrace: (() => boolean) | undefined;
 
   constructor(private readonly config: DeepReadonly<ProxyConfig>) {
     this.trusted = new TrustedProxies(config.trustedProxies);
+    const tracing = config.tracing;
+    if (tracing.propagate) {
+      const rate = tracing.otlp?.sampleRate ?? 0;
+      this.sampleNewTrace = rate >= 1 ? () => true : rate <= 0 ? () => false : () => Math.random() < rate;
+    }
   }
 
   admit(
@@ -37,6 +45,10 @@ export class Admission {
   ): Exchange {
     const headers = req.headers;
     const requestId = requestIdOf(headers);
+    const trace =
+      this.sampleNewTrace === undefined
+        ? undefined
+        : traceContextOf(headers.traceparent, headers.tracestate, this.sampleNewTrace);
     const peer = unmapIPv4(req.remoteAddress ?? '');
     const trusted = this.trusted.contains(peer);
 
@@ -63,7 +75,7 @@ export class Admission {
     const clientIp = trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
     key ??= clientIp;
 
-    return new Exchange(
+    const ex = new Exchange(
       req,
       res,
       req.method,
@@ -74,8 +86,8 @@ export class Admission {
       clientIp,
       setCookie,
       req.httpVersionMajor === 1 && !trusted
-        ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId)
-        : upstreamHeaders(headers, { peer, trusted, proto, requestId }),
+        ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId, trace)
+        : upstreamHeaders(headers, { peer, trusted, proto, requestId, trace }),
       upgrade === undefined ? req.body : null,
       upgrade === undefined
         ? undefined
@@ -85,6 +97,8 @@ export class Admission {
             protocol: typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket',
           },
     );
+    ex.trace = trace;
+    return ex;
   }
 
   /** What is wrong with the request, if anything; on success `ex.target` is the normalised target. */

@@ -26,7 +26,7 @@ export interface Outcome {
 export interface AttemptOwner {
   readonly logger: Logger;
   /** True to drop this response and try another backend. */
-  shouldRetryStatus(ex: Exchange, status: number): boolean;
+  shouldRetryStatus(ex: Exchange, failed: Upstream, status: number): boolean;
   /** Starts the client's response with the backend's status and headers. */
   writeHead(ex: Exchange, attempt: Attempt, status: number, raw: Buffer[]): void;
   /** The backend switched protocols: join the two connections. */
@@ -63,6 +63,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
     readonly upstream: Upstream,
     /** A backend of this region (false: a peer region's proxy). */
     readonly local: boolean,
+    /** Not the request's first attempt (counted in the upstream's retriesInFlight). */
+    private readonly isRetry: boolean,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -74,7 +76,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx informational: Node answers Expect itself
     this.status = statusCode;
     this.resume = resume;
-    if (this.owner.shouldRetryStatus(this.ex, statusCode)) {
+    if (this.owner.shouldRetryStatus(this.ex, this.upstream, statusCode)) {
       this.discard = true; // read and drop the body, then try the next backend
       return true;
     }
@@ -166,6 +168,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.settled) return false;
     this.settled = true;
     this.upstream.inFlight--;
+    if (this.isRetry) this.upstream.retriesInFlight--;
     return true;
   }
 }

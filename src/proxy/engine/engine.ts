@@ -18,11 +18,13 @@ import { createBalancer } from '../selection/registry.js';
 import { Selector } from '../selection/selector.js';
 import { Admission } from './admit.js';
 import type { Outcome } from './attempt.js';
+import { CircuitBreakers } from './circuit-breakers.js';
 import type { Exchange } from './exchange.js';
 import { ClientGone } from './exchange.js';
 import { PeerDirectory } from './fallback.js';
 import { Forwarder } from './forward.js';
 import { PolicyGate } from './policy-gate.js';
+import { ProxySpans } from './trace-span.js';
 import type { ProxyRequest, ProxyResponse, UpgradeSocket } from './request.js';
 import { UpstreamSet } from './upstreams.js';
 
@@ -69,6 +71,8 @@ export class ProxyEngine {
   private readonly policies: PolicyEngine | undefined;
   private readonly gate: PolicyGate | undefined;
   private readonly forwarder: Forwarder;
+  /** Span export (tracing.otlp); undefined when off. */
+  private readonly spans: ProxySpans | undefined;
 
   inFlight = 0;
   closing = false;
@@ -91,9 +95,14 @@ export class ProxyEngine {
           );
     this.untrackInFlight = options.metrics.trackInFlight(() => this.inFlight);
     this.admission = new Admission(config);
+    const otlp = config.tracing.otlp;
+    this.spans =
+      otlp === undefined || !config.tracing.propagate
+        ? undefined
+        : new ProxySpans(otlp, config.region, options.logger);
     const t = config.timeouts;
     const poolOptions = {
-      connections: config.upstream.connections,
+      connections: config.circuitBreakers.maxConnections,
       keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
       connectMs: t.connectMs,
       headersMs: t.headersMs,
@@ -104,6 +113,7 @@ export class ProxyEngine {
     this.peers = new PeerDirectory(config, this.peerUpstreams, options.defaultPeerPort);
     const upstreams = this.upstreams;
     const health = this.health;
+    const breakers = new CircuitBreakers(config.circuitBreakers, upstreams, options.metrics);
     this.selector = new Selector({
       algorithm: createBalancer(config.balancer, {
         vnodes: config.vnodes,
@@ -111,7 +121,7 @@ export class ProxyEngine {
       }),
       isHealthy: (id) => health.isHealthy(id),
       inFlight: (id) => upstreams.get(id)?.inFlight ?? 0,
-      maxPendingPerBackend: config.circuit.maxPendingPerBackend,
+      refuses: (id, retry) => breakers.refuses(id, retry),
       panicThresholdPercent: config.panicThresholdPercent,
     });
     this.forwarder = new Forwarder({
@@ -121,6 +131,7 @@ export class ProxyEngine {
       health,
       selector: this.selector,
       upstreams,
+      breakers,
       peers: this.peers,
       policies: this.policies,
       tunnels: this.tunnels,
@@ -218,8 +229,10 @@ export class ProxyEngine {
   private afterPolicy(ex: Exchange, preq: PolicyRequest, verdict: PolicyVerdict): void {
     // The client left (or was answered) while a cluster-wide check was pending.
     if (ex.done || ex.clientGone || ex.res.writableEnded) return;
+    ex.policyAction = verdict.action;
     if (verdict.action === 'reject') {
       const error = verdict.body.error;
+      ex.policyRule = error.ruleId;
       this.forwarder.fail(
         ex,
         { code: error.code, message: error.message, ruleId: error.ruleId },
@@ -261,10 +274,12 @@ export class ProxyEngine {
     ex.paced?.destroy();
     this.inFlight--;
     this.forwarder.release(ex);
-    const ms = performance.now() - ex.start;
+    const end = performance.now();
+    const ms = end - ex.start;
     this.latency.record(ms);
     const status = ex.status === 0 ? 499 : ex.status;
     this.metrics.request(ex.answeredBy, ex.method, status, ms / 1000);
+    this.spans?.record(ex, status, end);
     const sampleRate = this.config.accessLog.sampleRate;
     if (sampleRate > 0 && Math.random() < sampleRate) {
       this.logger.info(
@@ -288,7 +303,11 @@ export class ProxyEngine {
     this.untrackInFlight();
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
-    await Promise.all([this.upstreams.close(deadline), this.peerUpstreams.close(deadline)]);
+    await Promise.all([
+      this.upstreams.close(deadline),
+      this.peerUpstreams.close(deadline),
+      this.spans?.close(deadline),
+    ]);
   }
 }
 

@@ -3,6 +3,7 @@
 // attempts (backends tried, the retry budget slot, who answered). Plain data, no behaviour beyond
 // "may this request be sent again".
 import type { Readable, Transform } from 'node:stream';
+import type { TraceContext } from '../../infra/tracing/trace-context.js';
 import type { PolicyRequest } from '../policy/engine.js';
 import type { ProxyRequest, ProxyResponse, UpgradeSocket } from './request.js';
 import type { Upstream } from './upstreams.js';
@@ -25,6 +26,8 @@ export class Exchange {
   /** Normalised origin-form target (what policies see and the backend receives). */
   target: string;
   tried: Set<string> | undefined;
+  /** The backend a retry goes to, picked when the retryable answer arrived. */
+  retryTarget: string | undefined;
   attempts = 0;
   retryCounted = false;
   /** The upstream whose answer (or failure) the client got; 'none' when the proxy answered itself. */
@@ -44,6 +47,11 @@ export class Exchange {
   policyReq: PolicyRequest | undefined;
   /** The bandwidth pacer the body goes through (piped into the response). */
   paced: Transform | undefined;
+  /** The W3C trace this request continues or starts (undefined with `tracing.propagate` off). */
+  trace: TraceContext | undefined;
+  /** The policy gate's verdict ('none': no policies), and the rule of a rejection. */
+  policyAction: 'none' | 'pass' | 'reject' = 'none';
+  policyRule: string | undefined;
 
   constructor(
     readonly req: ProxyRequest,

@@ -12,6 +12,7 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { PolicyEngine } from '../policy/engine.js';
 import type { NoSelection, Selector } from '../selection/selector.js';
 import { Attempt, type AttemptOwner, type Outcome } from './attempt.js';
+import type { CircuitBreakers } from './circuit-breakers.js';
 import type { Exchange } from './exchange.js';
 import { PEER_PREFIX, type PeerDirectory } from './fallback.js';
 import { DEBUG_HEADER, FALLBACK_HEADER, openTunnel, writeResponseHead } from './respond.js';
@@ -25,6 +26,7 @@ export interface ForwarderDeps {
   readonly health: { recordResult(id: string, outcome: Outcome): void };
   readonly selector: Selector;
   readonly upstreams: UpstreamSet;
+  readonly breakers: CircuitBreakers;
   readonly peers: PeerDirectory;
   readonly policies: PolicyEngine | undefined;
   readonly tunnels: Set<Duplex>;
@@ -82,15 +84,19 @@ export class Forwarder implements AttemptOwner {
       if (ex.peers !== undefined) {
         upstream = ex.peers.find((p) => ex.tried?.has(p.id) !== true && !p.retired);
         if (upstream === undefined) {
-          this.fail(ex, lastError ?? noBackend('no-healthy'));
+          this.fail(ex, lastError ?? noBackend('no-healthy', ''));
           return;
         }
         this.dispatch(ex, upstream, false);
         return;
       }
-      const picked = this.deps.selector.pick(ex.key, ex.sticky, ex.tried);
+      let picked = ex.retryTarget;
+      ex.retryTarget = undefined;
+      picked ??= this.deps.selector.pick(ex.key, ex.sticky, ex.tried, ex.attempts > 0);
       if (picked === undefined) {
-        this.fail(ex, lastError ?? noBackend(this.deps.selector.failure));
+        // A retry nobody may take answers with the failure it would have replaced.
+        const selector = this.deps.selector;
+        this.fail(ex, lastError ?? noBackend(selector.failure, selector.refusedBy));
         return;
       }
       upstream = this.deps.upstreams.get(picked);
@@ -104,9 +110,12 @@ export class Forwarder implements AttemptOwner {
   }
 
   private dispatch(ex: Exchange, upstream: Upstream, local: boolean): void {
+    const isRetry = ex.attempts > 0;
     ex.attempts++;
     upstream.inFlight++;
-    const attempt = new Attempt(this, ex, upstream, local);
+    if (isRetry) upstream.retriesInFlight++;
+    if (local) this.deps.breakers.dispatched(upstream);
+    const attempt = new Attempt(this, ex, upstream, local, isRetry);
     const path = upstream.path(ex.target);
     try {
       upstream.pool.dispatch(
@@ -134,12 +143,31 @@ export class Forwarder implements AttemptOwner {
     return this.retriesInFlight < budget;
   }
 
-  shouldRetryStatus(ex: Exchange, status: number): boolean {
+  shouldRetryStatus(ex: Exchange, failed: Upstream, status: number): boolean {
     // An upgrade's answer is the client's business (a 403 is not the backend failing).
     if (ex.upgrade !== undefined || !this.retryStatuses.has(status) || !this.canRetry(ex)) return false;
     // Only when another target exists; otherwise the backend's own answer is the best we have.
     const used = (ex.tried?.size ?? 0) + 1;
-    return (ex.peers !== undefined ? ex.peers.length : this.deps.selector.size) > used;
+    if ((ex.peers !== undefined ? ex.peers.length : this.deps.selector.size) <= used) return false;
+    if (ex.peers === undefined) {
+      // The retry's backend is picked now, so that when none may take it (circuit breakers, all
+      // tried) the client still gets this answer rather than a proxy-made error after dropping it.
+      const tried = (ex.tried ??= new Set());
+      tried.add(failed.id);
+      ex.retryTarget = this.deps.selector.pick(ex.key, ex.sticky, tried, true);
+      if (ex.retryTarget === undefined) return false;
+    }
+    // The slot is taken now, while the answer is dropped: were it taken after the body was read,
+    // other requests could fill the budget meanwhile and this client would get a proxy-made 502
+    // instead of the backend's answer it was denied.
+    this.holdRetrySlot(ex);
+    return true;
+  }
+
+  private holdRetrySlot(ex: Exchange): void {
+    if (ex.retryCounted) return;
+    ex.retryCounted = true;
+    this.retriesInFlight++;
   }
 
   retry(ex: Exchange, failed: Upstream, failure: ProxyError | undefined): void {
@@ -150,10 +178,7 @@ export class Forwarder implements AttemptOwner {
       this.fail(ex, error);
       return;
     }
-    if (!ex.retryCounted) {
-      ex.retryCounted = true;
-      this.retriesInFlight++;
-    }
+    this.holdRetrySlot(ex);
     this.deps.metrics.retry();
     this.next(ex, error);
   }
@@ -207,12 +232,15 @@ export class Forwarder implements AttemptOwner {
   }
 }
 
-function noBackend(reason: NoSelection): ProxyError {
+function noBackend(reason: NoSelection, refusedBy: string): ProxyError {
   switch (reason) {
     case 'no-backends':
       return { code: 'E_NO_BACKEND', message: 'no backend is configured for this region' };
     case 'saturated':
-      return { code: 'E_CIRCUIT_OPEN', message: 'every eligible backend is at its pending-request limit' };
+      return {
+        code: 'E_CIRCUIT_OPEN',
+        message: `every eligible backend is at its circuit-breaker limit ${refusedBy}`,
+      };
     case 'no-healthy':
     case 'exhausted':
       return { code: 'E_NO_HEALTHY_BACKEND', message: 'no healthy backend available' };

@@ -1,6 +1,6 @@
 // Header rewriting between client and backend: hop-by-hop stripping (RFC 9110 §7.6.1), the
-// X-Forwarded-* family, X-Request-ID, and reading the affinity cookie. Pure apart from
-// `crypto.randomUUID`.
+// X-Forwarded-* family, X-Request-ID, W3C traceparent/tracestate (the proxy's own span id), and
+// reading the affinity cookie. Pure apart from `crypto.randomUUID`.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { cidrContains, ipToBytes, parseCidr, unmapIPv4, type Cidr } from '../../core/ip.js';
@@ -50,6 +50,19 @@ export interface ForwardContext {
   readonly trusted: boolean;
   readonly proto: 'http' | 'https';
   readonly requestId: string;
+  /** The trace this request continues (its headers replace the client's), or undefined to pass them. */
+  readonly trace?: TraceHeaders | undefined;
+}
+
+/** What the backend gets of the request's trace. */
+export interface TraceHeaders {
+  readonly traceparent: string;
+  readonly tracestate: string | undefined;
+}
+
+/** True for `traceparent` and `tracestate` (lower-case names). */
+function isTraceHeader(lower: string): boolean {
+  return (lower.length === 11 || lower.length === 10) && (lower === 'traceparent' || lower === 'tracestate');
 }
 
 export class TrustedProxies {
@@ -107,6 +120,7 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, ctx: ForwardConte
     if (name.charCodeAt(0) === 58 /* ':' */) continue;
     if (HOP_BY_HOP.has(name) || name.startsWith('proxy-')) continue;
     if (extra !== undefined && extra.includes(name)) continue;
+    if (ctx.trace !== undefined && isTraceHeader(name)) continue;
     out[name] = Array.isArray(value) ? value.join(name === 'cookie' ? '; ' : ', ') : value;
   }
   const authority = incoming[':authority'];
@@ -120,6 +134,10 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, ctx: ForwardConte
     else delete out['x-forwarded-host'];
   }
   out['x-request-id'] = ctx.requestId;
+  if (ctx.trace !== undefined) {
+    out.traceparent = ctx.trace.traceparent;
+    if (ctx.trace.tracestate !== undefined) out.tracestate = ctx.trace.tracestate;
+  }
   return out;
 }
 
@@ -127,13 +145,14 @@ export function upstreamHeaders(incoming: IncomingHttpHeaders, ctx: ForwardConte
  * The HTTP/1 fast path of `upstreamHeaders` for a peer that is not a trusted proxy: a flat
  * name/value list (undici takes it as is) built from the request's raw headers, in their order and
  * case, with the same rules — hop-by-hop (and those named in `Connection`) dropped, the client's
- * X-Forwarded-* and X-Request-ID replaced.
+ * X-Forwarded-*, X-Request-ID and (with `trace`) traceparent/tracestate replaced.
  */
 export function upstreamHeaderList(
   raw: readonly string[],
   peer: string,
   proto: 'http' | 'https',
   requestId: string,
+  trace: TraceHeaders | undefined,
 ): string[] {
   const out: string[] = [];
   let host: string | undefined;
@@ -146,6 +165,7 @@ export function upstreamHeaderList(
       if (lower === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
     }
+    if (trace !== undefined && isTraceHeader(lower)) continue;
     if (lower === 'host') {
       if (host !== undefined) continue; // one Host only
       host = value;
@@ -163,6 +183,10 @@ export function upstreamHeaderList(
   out.push('x-forwarded-for', peer, 'x-forwarded-proto', proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
   out.push('x-request-id', requestId);
+  if (trace !== undefined) {
+    out.push('traceparent', trace.traceparent);
+    if (trace.tracestate !== undefined) out.push('tracestate', trace.tracestate);
+  }
   return out;
 }
 

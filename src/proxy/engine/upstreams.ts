@@ -23,6 +23,8 @@ export class Upstream {
   readonly pool: Pool;
   /** Requests pending or running on this upstream (this process's count). */
   inFlight = 0;
+  /** Of those, retries (the max_retries circuit breaker). */
+  retriesInFlight = 0;
   retired = false;
 
   constructor(id: string, url: string, options: UpstreamOptions, logger: Logger) {

@@ -3,8 +3,9 @@
 // candidate lists every algorithm sees: healthy active backends (all active ones in panic mode,
 // Envoy-style, when fewer than `panicThresholdPercent` are healthy) and, for algorithms that place
 // by session, the same plus draining ones for requests of an existing session. A pick then skips
-// backends already tried by this request and backends whose circuit is open (too many pending),
-// asking the algorithm again among the rest. Nothing here awaits anything.
+// backends already tried by this request and backends a circuit breaker refuses (the engine's
+// circuit-breakers.ts says which limit), asking the algorithm again among the rest. Nothing here
+// awaits anything.
 import type { Backend } from '../../core/types.js';
 import type { Balancer, Candidate } from './types.js';
 
@@ -16,8 +17,11 @@ export interface SelectorOptions {
   readonly isHealthy: (id: string) => boolean;
   /** Requests in flight to a backend from this proxy. */
   readonly inFlight: (id: string) => number;
-  /** A backend at or above this many in-flight requests has its circuit open. */
-  readonly maxPendingPerBackend: number;
+  /**
+   * The circuit-breaker limit that refuses one more request (`retry`: a retry) to a backend, or
+   * undefined when it may take it.
+   */
+  readonly refuses: (id: string, retry: boolean) => string | undefined;
   readonly panicThresholdPercent: number;
   readonly random?: () => number;
 }
@@ -47,6 +51,8 @@ export class Selector {
   panic = false;
   /** Why the last pick returned undefined. */
   failure: NoSelection = 'no-backends';
+  /** With failure 'saturated': the circuit-breaker limit that refused the last candidate. */
+  refusedBy = '';
 
   constructor(private readonly options: SelectorOptions) {
     this.algorithm = options.algorithm;
@@ -124,10 +130,15 @@ export class Selector {
 
   /**
    * Picks a backend for one attempt. `sticky`: the request belongs to an existing session (it may
-   * stay on a draining backend); `tried`: backends this request already failed on. Undefined when
-   * nothing can be picked, with the reason in `failure`.
+   * stay on a draining backend); `tried`: backends this request already failed on; `retry`: the
+   * pick is for a retry. Undefined when nothing can be picked, with the reason in `failure`.
    */
-  pick(key: string | undefined, sticky: boolean, tried: ReadonlySet<string> | undefined): string | undefined {
+  pick(
+    key: string | undefined,
+    sticky: boolean,
+    tried: ReadonlySet<string> | undefined,
+    retry = false,
+  ): string | undefined {
     if (this.pool.size === 0) return this.fail('no-backends');
     let list = sticky ? this.sticky : this.fresh;
     if (list.length === 0) return this.fail('no-healthy');
@@ -137,12 +148,13 @@ export class Selector {
     }
     const ctx = this.ctx;
     ctx.key = key;
-    const limit = this.options.maxPendingPerBackend;
     for (;;) {
       const id = this.algorithm.pick(list, ctx);
       if (id === undefined) return this.fail('exhausted');
-      if (this.options.inFlight(id) < limit) return id;
-      // Circuit open on that one: choose among the others.
+      const refusedBy = this.options.refuses(id, retry);
+      if (refusedBy === undefined) return id;
+      // A circuit breaker refuses that one: choose among the others.
+      this.refusedBy = refusedBy;
       list = list.filter((c) => c.id !== id);
       if (list.length === 0) return this.fail('saturated');
     }
