@@ -9,8 +9,8 @@
 // already merges several geo files: an address missed by the first file is answered by the next, over
 // the more specific of the two networks), so the trie reflects the fall-through between files.
 // Leaves that cannot be widened — the reply depends on the client network (weighted band, address
-// rotation) or an override CIDR contains the leaf — are "blocked": they never merge, and their
-// clients keep the geo-network scope (scope.ts). A node that contains an override CIDR boundary is
+// rotation) or an override CIDR contains the leaf — are "blocked": they never merge with a reply,
+// and their clients keep the geo-network scope (scope.ts). A node that contains an override CIDR boundary is
 // always split, so no widened scope straddles an override. IPv6 clients are not covered (their
 // scope stays the geo network's): the IPv6 space would need a sparse walk this file does not do.
 //
@@ -27,7 +27,10 @@ import type { SteeredAnswer } from './types.js';
 /** The top of the trie is built one /CHUNK_BITS subtree per unit of work. */
 const CHUNK_BITS = 12;
 
-/** Leaf encoding in the child array: ~replyId (negative); reply id 0 = blocked (never merged). */
+/**
+ * Leaf encoding in the child array: ~replyId (negative); reply id 0 = blocked (never widened; two
+ * blocked siblings may share a leaf, which saves nodes: a blocked leaf answers no scope at all).
+ */
 const BLOCKED = ~0;
 
 /** Whether two replies put the same records in the DNS answer (what a resolver would cache). */
@@ -160,7 +163,7 @@ export class ScopeTableBuilder {
 
   /** A node over two subtrees, or the subtrees' common leaf when they give the same reply. */
   private join(left: number, right: number): number {
-    if (left < 0 && left === right && left !== BLOCKED) return left;
+    if (left < 0 && left === right) return left;
     if (this.count >= this.source.maxNodes) {
       this.failure = `more than ${this.source.maxNodes} nodes`;
       return BLOCKED;
