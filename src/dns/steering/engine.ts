@@ -34,7 +34,7 @@ import { nearest } from './nearest.js';
 import { overrides } from './overrides.js';
 import { RecordAnswers } from './record-answers.js';
 import { scope } from './scope.js';
-import { ScopeTables, type ScopeTableSource } from './scope-table.js';
+import { ScopeTables, type ScopeTable, type ScopeTableSource } from './scope-table.js';
 import type { ClientLocation, Decision, RegionVerdict, SteeredAnswer, SteeringQuery } from './types.js';
 
 export interface SteeringEngineOptions {
@@ -235,7 +235,7 @@ export class SteeringEngine {
     if (this.scopeTables === undefined || bytes?.length !== 4) return client.scopePrefix;
     const table = this.scopeTables.get(query.name, query.family);
     if (table === undefined) {
-      void this.prepareScopes(query.name, query.family, query.now);
+      void this.requestScopes(query.name, query.family);
       return client.scopePrefix;
     }
     const widest = table.widest(bytes, steered);
@@ -255,6 +255,17 @@ export class SteeringEngine {
     // Settle the generation first: a table is only kept while it stays the same.
     this.syncAll(now);
     if (now > this.latestNow) this.latestNow = now;
+    return (await this.requestScopes(name, family)) !== undefined;
+  }
+
+  /** `prepareScopes` for the hot path, which has synced the generation already. */
+  private requestScopes(
+    name: DeepReadonly<BalancedNameConfig>,
+    family: 4 | 6,
+  ): Promise<ScopeTable | undefined> {
+    const tables = this.scopeTables;
+    const locator = this.locator;
+    if (tables === undefined || locator === undefined) return Promise.resolve(undefined);
     const source = (): Omit<ScopeTableSource, 'maxNodes'> => ({
       locator,
       rules: this.config.cidr4,
@@ -266,7 +277,7 @@ export class SteeringEngine {
         return networkDependent ? undefined : this.recordAnswers.intern(decision);
       },
     });
-    return (await tables.ensure(name, family, source)) !== undefined;
+    return tables.ensure(name, family, source);
   }
 
   /** Like `decide`, computed afresh (no cache) so every reason reflects `query.now`: for `explain`. */

@@ -274,7 +274,13 @@ export class ScopeTables {
           resolve(undefined);
           return;
         }
-        const table = builder.step(this.options.sliceMs);
+        let table: ScopeTable | undefined;
+        try {
+          table = builder.step(this.options.sliceMs);
+        } catch (err) {
+          // A failed build only costs the wider scopes: its clients keep the geo network's.
+          builder.failure = `build failed: ${String(err)}`;
+        }
         // A decision made during the slice may itself have noticed a change of health.
         if (this.epoch !== epoch) resolve(undefined);
         else if (table !== undefined) {
