@@ -10,12 +10,13 @@
 // snapshot version, the health epoch or the geo data changes:
 // - `answer` (the DNS hot path) keeps, per (name, query family, geo record), the small answer of
 //   every decision that depends on the client's location alone (record-answers.ts) — the one that
-//   keeps hitting when every query comes from a new subnet;
+//   keeps hitting when every query comes from a new subnet, and per (name, query family) the trie
+//   of the widest ECS scope for IPv4 clients (scope-table.ts), built in the background;
 // - whole decisions per (name, query family, client network at the decision's scope, geo facts),
 //   bounded in entries and in estimated bytes.
 // Client addresses are not memoized: a lookup is a tree walk over the geo file, cheaper than a
 // cache that never hits on distinct subnets.
-import type { SteeringConfig } from '../../config/dns-schema.js';
+import type { BalancedNameConfig, SteeringConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
 import { evaluateRegionHealth, type RegionHealthView } from '../../core/health.js';
@@ -33,6 +34,7 @@ import { nearest } from './nearest.js';
 import { overrides } from './overrides.js';
 import { RecordAnswers } from './record-answers.js';
 import { scope } from './scope.js';
+import { ScopeTables, type ScopeTable, type ScopeTableSource } from './scope-table.js';
 import type { ClientLocation, Decision, RegionVerdict, SteeredAnswer, SteeringQuery } from './types.js';
 
 export interface SteeringEngineOptions {
@@ -48,6 +50,13 @@ export interface SteeringEngineOptions {
   decisionCacheBytes?: number;
   /** Answers kept per geo record (over all names and families). Default 262144. */
   recordAnswerCacheSize?: number;
+  /**
+   * Widest-ECS-scope tables (scope-table.ts): tables held at once (names × families), 0 = none
+   * (every scope is the geo network's). Default 16.
+   */
+  scopeTables?: number;
+  /** Inner nodes per widest-scope table (8 bytes each). Default 2,000,000. */
+  scopeTableNodes?: number;
 }
 
 /** A steered answer with the client's own ECS scope. */
@@ -146,6 +155,9 @@ export class SteeringEngine {
   /** Decision cache by network: name config object → key → decision. Replaced wholesale on invalidation. */
   private cache = new WeakMap<object, Map<string, CachedDecision>>();
   private readonly recordAnswers: RecordAnswers;
+  private readonly scopeTables: ScopeTables | undefined;
+  /** The latest query time seen: background table builds decide as of then. */
+  private latestNow = 0;
   private cacheEntries = 0;
   private cacheBytes = 0;
   private cacheVersion = -1;
@@ -168,6 +180,11 @@ export class SteeringEngine {
     this.cacheSize = options.decisionCacheSize ?? 65536;
     this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
     this.recordAnswers = new RecordAnswers(options.recordAnswerCacheSize ?? 262144);
+    const tables = options.scopeTables ?? 16;
+    this.scopeTables =
+      tables > 0 && this.locator !== undefined
+        ? new ScopeTables({ maxTables: tables, maxNodes: options.scopeTableNodes ?? 2_000_000, sliceMs: 4 })
+        : undefined;
     // Split around the cache lookup: locate and scope give the key, the rest decides.
     this.chainHead = [locate, scope];
     this.chainTail = [eligible, overrides, nearest, capacity, answer];
@@ -188,6 +205,7 @@ export class SteeringEngine {
       return { steered: this.recordAnswers.intern(decision), scopePrefix: decision.scopePrefix };
     }
     this.syncAll(query.now);
+    if (query.now > this.latestNow) this.latestNow = query.now;
     const client = locateClient(queryAddress(query).address, this.locator, this.config);
     // A record's answer holds for each of its clients outside the CIDR overrides.
     const recordKey = client.inCidrRule ? undefined : client.geo?.recordKey;
@@ -196,15 +214,70 @@ export class SteeringEngine {
       if (steered !== undefined) {
         this.decisions++;
         this.cacheHits++;
-        return { steered, scopePrefix: steered.locationIndependent ? 0 : client.scopePrefix };
+        return { steered, scopePrefix: this.widestScope(query, client, steered) };
       }
     }
     const { decision, networkDependent } = this.run(query, true, client, recordKey !== undefined);
-    const steered =
-      recordKey !== undefined && !networkDependent
-        ? this.recordAnswers.set(query.name, query.family, recordKey, decision)
-        : this.recordAnswers.intern(decision);
-    return { steered, scopePrefix: decision.scopePrefix };
+    if (recordKey !== undefined && !networkDependent) {
+      const steered = this.recordAnswers.set(query.name, query.family, recordKey, decision);
+      return { steered, scopePrefix: this.widestScope(query, client, steered) };
+    }
+    return { steered: this.recordAnswers.intern(decision), scopePrefix: decision.scopePrefix };
+  }
+
+  /**
+   * The ECS scope of a location-only answer: from the name's widest-scope table when it is built
+   * (requested here when not), else the geo network's (correct, narrower).
+   */
+  private widestScope(query: SteeringQuery, client: ClientFacts, steered: SteeredAnswer): number {
+    if (steered.locationIndependent) return 0;
+    const bytes = client.bytes;
+    if (this.scopeTables === undefined || bytes?.length !== 4) return client.scopePrefix;
+    const table = this.scopeTables.get(query.name, query.family);
+    if (table === undefined) {
+      void this.requestScopes(query.name, query.family);
+      return client.scopePrefix;
+    }
+    const widest = table.widest(bytes, steered);
+    return widest === undefined ? client.scopePrefix : Math.min(widest, client.scopePrefix);
+  }
+
+  /**
+   * Builds (in the background, in slices) the widest-scope table of a name and query family for
+   * the current state; resolves true once it is ready, false when it was not built (disabled, too
+   * big, too many tables, or the state changed mid-way). Queries use it from then on. `now`: the
+   * time its decisions are made at (later queries move it on).
+   */
+  async prepareScopes(name: DeepReadonly<BalancedNameConfig>, family: 4 | 6, now: number): Promise<boolean> {
+    const tables = this.scopeTables;
+    const locator = this.locator;
+    if (tables === undefined || locator === undefined) return false;
+    // Settle the generation first: a table is only kept while it stays the same.
+    this.syncAll(now);
+    if (now > this.latestNow) this.latestNow = now;
+    return (await this.requestScopes(name, family)) !== undefined;
+  }
+
+  /** `prepareScopes` for the hot path, which has synced the generation already. */
+  private requestScopes(
+    name: DeepReadonly<BalancedNameConfig>,
+    family: 4 | 6,
+  ): Promise<ScopeTable | undefined> {
+    const tables = this.scopeTables;
+    const locator = this.locator;
+    if (tables === undefined || locator === undefined) return Promise.resolve(undefined);
+    const source = (): Omit<ScopeTableSource, 'maxNodes'> => ({
+      locator,
+      rules: this.config.cidr4,
+      replyFor: (address) => {
+        const facts = locateClient(address, locator, this.config);
+        if (facts.inCidrRule) return undefined;
+        const query = { name, family, source: address, now: this.latestNow };
+        const { decision, networkDependent } = this.run(query, false, facts, false, false);
+        return networkDependent ? undefined : this.recordAnswers.intern(decision);
+      },
+    });
+    return tables.ensure(name, family, source);
   }
 
   /** Like `decide`, computed afresh (no cache) so every reason reflects `query.now`: for `explain`. */
@@ -251,6 +324,7 @@ export class SteeringEngine {
   private dropDecisions(outdated: boolean): void {
     this.cache = new WeakMap();
     this.recordAnswers.clear();
+    if (outdated) this.scopeTables?.reset();
     this.cacheEntries = 0;
     this.cacheBytes = 0;
     if (outdated) this.generationCounter++;
@@ -266,8 +340,9 @@ export class SteeringEngine {
     useCache: boolean,
     located?: ClientFacts,
     byRecord = false,
+    counted = true,
   ): CachedDecision {
-    this.decisions++;
+    if (counted) this.decisions++;
     const snapshot = this.snapshot();
     const snap = this.preparedFor(snapshot);
     const health = this.healthFor(snapshot, snap, query.now);

@@ -148,6 +148,9 @@ void describe('steering decision caches (by geo record, by network) against fres
         locator: geo,
         steering: dns.steering,
         startedAt: NOW - 3_600_000,
+        // The answer's scope is compared with the decision's (the geo network's): no widening
+        // here, scope-table.test.ts checks that against its own truth.
+        scopeTables: 0,
       });
       const resolver = Uint8Array.of(192, 0, 2, 53);
       const clients = addresses(20_000, 0x1234567);

@@ -1,7 +1,8 @@
 // End-to-end truth for the hot path: for random client /24s that GeoLite2 locates, the answer the
 // steering engine gives by ECS (tree walk from bytes → record → answer by record) must be the region
 // nearest to the record's coordinates, computed here independently: maxmind's own lookup of the
-// address and a haversine distance to each region.
+// address and a haversine distance to each region. Then the same with the name's widest-scope table
+// built: the scopes it widens are sampled against fresh decisions, and its average scope reported.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,7 +59,7 @@ void describe('nearest-region truth on GeoLite2 client /24s', () => {
   });
   after(() => geo.close());
 
-  void it('answers every one of 5,000 random located /24s with the nearest region', (t) => {
+  void it('answers every one of 5,000 random located /24s with the nearest region', async (t) => {
     const reader = new Reader<Response>(readFileSync(REAL_V4));
     const regions = SITES.map(([id, lat, lon], i) => region(id, lat, lon, i));
     const snapshot: Snapshot = {
@@ -90,6 +91,7 @@ void describe('nearest-region truth on GeoLite2 client /24s', () => {
     let checked = 0;
     let scopeSum = 0;
     const wrong: string[] = [];
+    const asked: Uint8Array[] = [];
     while (checked < 5000) {
       x ^= x << 13;
       x ^= x >>> 17;
@@ -112,6 +114,7 @@ void describe('nearest-region truth on GeoLite2 client /24s', () => {
       if (steered.region !== truth)
         wrong.push(`${subnet.join('.')}/24 → ${steered.region}, nearest ${truth}`);
       scopeSum += scopePrefix;
+      asked.push(subnet);
       checked++;
     }
     assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} of ${checked} not nearest`);
@@ -119,5 +122,45 @@ void describe('nearest-region truth on GeoLite2 client /24s', () => {
     const averageScope = scopeSum / checked;
     assert.ok(averageScope > 0 && averageScope <= 32, `average scope /${averageScope.toFixed(1)}`);
     t.diagnostic(`${checked} located /24s, all nearest; average ECS scope /${averageScope.toFixed(1)}`);
+
+    // With the name's widest-scope table built: the same answers, scopes merged over equal
+    // answers; the scope network of every 10th /24 sampled (64 addresses) against fresh decisions.
+    assert.equal(await engine.prepareScopes(name, 4, NOW), true);
+    let widenedSum = 0;
+    const notHeld: string[] = [];
+    asked.forEach((subnet, i) => {
+      const query = {
+        name,
+        family: 4 as const,
+        source: Uint8Array.of(192, 0, 2, 53),
+        ecs: { address: subnet, sourcePrefix: 24 },
+        now: NOW,
+      };
+      const { steered, scopePrefix } = engine.answer(query);
+      widenedSum += scopePrefix;
+      if (i % 10 !== 0) return;
+      const size = 2 ** (32 - scopePrefix);
+      const base =
+        Math.floor(((subnet[0]! << 24) >>> 0) / size + (subnet[1]! * 65536 + subnet[2]! * 256) / size) * size;
+      for (let k = 0; k < 64; k++) {
+        x ^= x << 13;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        const v = base + ((x >>> 0) % size);
+        const other = engine.explain({
+          ...query,
+          ecs: {
+            address: Uint8Array.of(v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255),
+            sourcePrefix: 32,
+          },
+        });
+        if (other.addresses.join() !== steered.addresses.join())
+          notHeld.push(
+            `${subnet.join('.')}/24 scope /${scopePrefix}: ${other.location.ip} → ${other.regions.join()}`,
+          );
+      }
+    });
+    assert.deepEqual(notHeld.slice(0, 10), [], `${notHeld.length} sampled addresses answered differently`);
+    t.diagnostic(`widest-scope table: average ECS scope /${(widenedSum / checked).toFixed(1)}`);
   });
 });
