@@ -2,9 +2,9 @@
 // on 127.0.0.1 and ::1.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { answerData, dig } from '../helpers/dig.js';
-import { BIG_TXT, healthReport, startFixture, type Fixture } from './fixture.js';
-import { waitFor } from '../helpers/wait.js';
+import { answerData, dig } from '../../helpers/dig.js';
+import { BIG_TXT, healthReport, startFixture, type Fixture } from '../fixture.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const EU4 = ['192.0.2.10'];
 const US4 = ['198.51.100.10'];

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { RateLimiter } from '../../src/dns/answer/rrl.js';
-import { addressFromText } from '../../src/dns/wire/address.js';
-import { dig } from '../helpers/dig.js';
-import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
-import { waitFor } from '../helpers/wait.js';
+import { RateLimiter } from '../../../src/dns/answer/rrl.js';
+import { addressFromText } from '../../../src/dns/wire/address.js';
+import { dig } from '../../helpers/dig.js';
+import { startFixture, testDnsConfig, type Fixture } from '../fixture.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /** Client addresses reach the limiter as bytes, as from the socket. */
 function ip(text: string): Uint8Array {

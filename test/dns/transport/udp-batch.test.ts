@@ -9,16 +9,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createRuntime, type Runtime } from '../../src/dns/runtime.js';
-import { DnsListeners } from '../../src/dns/transport/server.js';
-import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError } from '../../src/dns/transport/udp-batch.js';
-import { addressFromText, addressText } from '../../src/dns/wire/address.js';
-import type { Logger } from '../../src/infra/logger.js';
-import { silentLogger } from '../../src/infra/logger.js';
-import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { dig, type DigResult } from '../helpers/dig.js';
-import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from './fixture.js';
-import { waitFor } from '../helpers/wait.js';
+import { createRuntime, type Runtime } from '../../../src/dns/runtime.js';
+import { DnsListeners } from '../../../src/dns/transport/server.js';
+import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError } from '../../../src/dns/transport/udp-batch.js';
+import { addressFromText, addressText } from '../../../src/dns/wire/address.js';
+import type { Logger } from '../../../src/infra/logger.js';
+import { silentLogger } from '../../../src/infra/logger.js';
+import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
+import { dig, type DigResult } from '../../helpers/dig.js';
+import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from '../fixture.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -10,10 +10,15 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { llhttp } from '../../src/proxy/frontend/http1/llhttp.js';
-import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { regionWithBackends, startTestProxy, type TestBackend, type TestProxy } from '../helpers/backends.js';
-import { waitFor } from '../helpers/wait.js';
+import { llhttp } from '../../../src/proxy/frontend/http1/llhttp.js';
+import type { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
+import {
+  regionWithBackends,
+  startTestProxy,
+  type TestBackend,
+  type TestProxy,
+} from '../../helpers/backends.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SERVERS = ['node', 'meridian'] as const;
 
