@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closedPort, startBackend, waitFor, type TestBackend } from '../test/helpers/backends.js';
+import { closedPort, startBackend, type TestBackend } from '../test/helpers/backends.js';
 import { startDnsLoad, type DnsTarget, type LoadCounts } from '../test/helpers/dns-load.js';
 import {
   runCli,
@@ -25,6 +25,7 @@ import {
   type MeridianProcess,
 } from '../test/helpers/meridian-process.js';
 import { SENTINEL_MASTER, startSentinelTopology } from '../test/helpers/sentinel.js';
+import { waitFor } from '../test/helpers/wait.js';
 
 const FAULT_SECONDS = Number(process.env.CHAOS_FAULT_SECONDS ?? 30);
 const TOKEN = 'chaos-token-abcdefgh';
@@ -156,7 +157,7 @@ async function startFleet(
       const r = (await (await fetch(`${a.apiUrl}/v1/regions/eu`)).json()) as { health?: { status?: string } };
       return r.health?.status === 'healthy';
     },
-    20_000,
+    { timeoutMs: 20_000 },
   );
   return {
     a,
@@ -252,7 +253,7 @@ async function main(): Promise<void> {
           }
           return true;
         },
-        15_000,
+        { timeoutMs: 15_000 },
       );
       await sleep(5000);
       const r = await runCli(['state', 'reseed', '--from-node', f.a.apiUrl], { MERIDIAN_API_TOKEN: TOKEN });
@@ -289,11 +290,13 @@ async function main(): Promise<void> {
           const old = await topology.primaryPort();
           topology.killDataNode(old);
           const killed = Date.now();
-          await waitFor('a new primary', async () => (await topology.primaryPort()) !== old, 30_000);
+          await waitFor('a new primary', async () => (await topology.primaryPort()) !== old, {
+            timeoutMs: 30_000,
+          });
           await waitFor(
             'writes again',
             async () => (await api(g.a, 'PATCH', '/v1/regions/us', { weight: 80 })).ok,
-            30_000,
+            { timeoutMs: 30_000 },
           );
           return `writes resumed ${Date.now() - killed} ms after the kill`;
         },

@@ -5,13 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
 import { promtoolProblems } from '../helpers/promtool.js';
-import { startBackend, waitFor, type TestBackend } from '../helpers/backends.js';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
 import {
   startMeridian,
   tempDir,
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'any-folder-token';
 

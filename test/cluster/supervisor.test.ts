@@ -9,8 +9,9 @@ import { Supervisor } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { waitFor } from '../helpers/backends.js';
+
 import type { TestInit } from './fixtures/worker.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PROTOCOL = protocol('meridian-test');
 const logger = createLogger('silent');
@@ -81,7 +82,7 @@ void describe('cluster supervisor', () => {
           await new Promise((resolve) => setTimeout(resolve, 50));
           return [1, 2].every((n) => replies.get(n)?.regions.includes('r1') === true);
         },
-        5000,
+        { timeoutMs: 5000 },
       );
 
       const dead = supervisor.slots[0]?.worker as Worker;
@@ -93,7 +94,7 @@ void describe('cluster supervisor', () => {
           const w = supervisor.slots[0]?.worker;
           return w !== undefined && w !== dead && supervisor.workers().includes(w);
         },
-        10_000,
+        { timeoutMs: 10_000 },
       );
       assert.deepEqual(inits.slice(2), [1]);
       replies.clear();
@@ -105,7 +106,7 @@ void describe('cluster supervisor', () => {
           const reply = replies.get(1);
           return reply !== undefined && reply.pid !== deadPid && reply.regions.includes('r1');
         },
-        5000,
+        { timeoutMs: 5000 },
       );
     } finally {
       await supervisor.stop();

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
-import { pollUntil, startFixture, testDnsConfig, type Fixture } from './fixture.js';
+import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
+import { waitFor } from '../helpers/wait.js';
 
 void describe('cluster mode (2 workers)', () => {
   let f: Fixture;
@@ -32,7 +33,11 @@ void describe('cluster mode (2 workers)', () => {
     assert.deepEqual(await paris(), ['192.0.2.10'], 'Paris clients go to Frankfurt first');
     await f.store.createRegion({ id: 'fr', name: 'Paris', lat: 48.86, lon: 2.35, ipv4: ['192.0.2.200'] });
     const t0 = Date.now();
-    assert.ok(await pollUntil(async () => (await paris())[0] === '192.0.2.200', 1000));
+    await waitFor(
+      'Paris to be answered by the new region fr',
+      async () => (await paris())[0] === '192.0.2.200',
+      { timeoutMs: 1000, intervalMs: 50 },
+    );
     assert.ok(Date.now() - t0 <= 1200);
     // Queries are spread over both workers by the shared socket: all of them must know it by now.
     for (let i = 0; i < 12; i++) assert.deepEqual(await paris(), ['192.0.2.200']);

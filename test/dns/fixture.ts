@@ -146,17 +146,3 @@ export function healthReport(regionId: string, healthy: boolean, ttlMs: number):
     expiresAt: now + ttlMs,
   };
 }
-
-/** Calls `probe` until it returns true or the deadline passes; returns the last value. */
-export async function pollUntil(
-  probe: () => Promise<boolean>,
-  deadlineMs: number,
-  intervalMs = 50,
-): Promise<boolean> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (await probe()) return true;
-    if (Date.now() >= end) return false;
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}

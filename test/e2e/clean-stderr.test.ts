@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dig } from '../helpers/dig.js';
-import { startBackend, waitFor, type TestBackend } from '../helpers/backends.js';
+import { startBackend, type TestBackend } from '../helpers/backends.js';
 import { assertJsonLines } from '../helpers/json-lines.js';
 import {
   startMeridian,
@@ -13,6 +13,7 @@ import {
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'clean-stderr-token';
 

@@ -13,6 +13,7 @@ import {
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'failover-test-token';
 const EU_ADDRESS = '192.0.2.10';
@@ -33,17 +34,16 @@ void describe('DNS failover driven by the proxy tier', () => {
     return answerData(r, 'A');
   };
 
-  /** Polls until the answer equals `want`; returns the milliseconds it took, or fails at `limitMs`. */
-  const waitForAnswer = async (want: string, limitMs: number): Promise<number> => {
-    const start = Date.now();
-    let last: string[] = [];
-    while (Date.now() - start < limitMs) {
-      last = await answerForFrankfurt();
-      if (last.length === 1 && last[0] === want) return Date.now() - start;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.fail(`answer still ${JSON.stringify(last)} after ${limitMs} ms (wanted ${want})`);
-  };
+  /** Polls until the answer for Frankfurt is exactly `want`, or fails at `limitMs`. */
+  const waitForAnswer = (want: string, limitMs: number): Promise<true> =>
+    waitFor(
+      `the answer ${want}`,
+      async () => {
+        const answer = await answerForFrankfurt();
+        return answer.length === 1 && answer[0] === want;
+      },
+      { timeoutMs: limitMs, intervalMs: 50 },
+    );
 
   before(async () => {
     backends.push(await startBackend('b1'), await startBackend('b2'));
@@ -67,15 +67,16 @@ void describe('DNS failover driven by the proxy tier', () => {
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     }
     // Wait until the proxy has reported eu healthy.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
-        health: { status: string };
-      };
-      if (status.health.status === 'healthy') break;
-      assert.ok(Date.now() < deadline, `eu never reported healthy: ${JSON.stringify(status.health)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'eu reported healthy',
+      async () => {
+        const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+          health: { status: string };
+        };
+        return status.health.status === 'healthy';
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
   });
 
   after(async () => {
@@ -89,7 +90,9 @@ void describe('DNS failover driven by the proxy tier', () => {
 
   void it('stops handing out a region within 3 s once all its backends fail', async () => {
     for (const b of backends) b.failing = true; // every route, /healthz included, answers 503
-    const tookMs = await waitForAnswer(US_ADDRESS, 3000);
+    const started = Date.now();
+    await waitForAnswer(US_ADDRESS, 3000);
+    const tookMs = Date.now() - started;
     const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
       health: { status: string };
     };

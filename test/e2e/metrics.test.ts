@@ -14,6 +14,7 @@ import {
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'metrics-test-token';
 
@@ -85,14 +86,11 @@ void describe('metrics of a whole node', () => {
     ]);
     assert.equal(answer.status, 'NOERROR');
     const proxyPort = portOf(node.stdout(), /proxy http on 127\.0\.0\.1:(\d+)/);
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await fetch(`http://127.0.0.1:${proxyPort}/hello`)).status;
-      if (status === 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(status, 200, 'the proxy forwards to the registered backend');
+    await waitFor(
+      'the proxy to forward to the registered backend',
+      async () => (await fetch(`http://127.0.0.1:${proxyPort}/hello`)).status === 200,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
 
     const res = await fetch(`${node.apiUrl}/metrics`);
     assert.equal(res.status, 200);

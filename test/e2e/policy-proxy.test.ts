@@ -13,12 +13,12 @@ import {
   httpRequest,
   startBackends,
   startTestProxy,
-  waitFor,
   type SimpleResponse,
   type TestBackend,
   type TestProxy,
 } from '../helpers/backends.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const REGION = 'r1';
 
@@ -241,14 +241,16 @@ void describe('traffic policies through a running proxy (memory policy store)', 
       type: 'waf',
       rules: [{ id: 'late-block', target: 'path', pattern: '^/late', action: 'block' }],
     });
-    await waitFor('the new policy blocks', async () => (await httpRequest(url)).status === 403, 1000);
+    await waitFor('the new policy blocks', async () => (await httpRequest(url)).status === 403, {
+      timeoutMs: 1000,
+    });
     assert.ok(Date.now() - added <= 1000);
     const disabled = Date.now();
     await policies.setEnabled('late', false);
     await waitFor(
       'the disabled policy lets requests through',
       async () => (await httpRequest(url)).status === 200,
-      1000,
+      { timeoutMs: 1000 },
     );
     assert.ok(Date.now() - disabled <= 1000);
   });
@@ -300,11 +302,11 @@ void describe('traffic policies in cluster mode (2 workers, memory policy store 
       type: 'waf',
       rules: [{ id: 'late-block', target: 'path', pattern: '^/late', action: 'block' }],
     });
-    await waitFor('both workers block', () => allBlocked(403), 1000);
+    await waitFor('both workers block', () => allBlocked(403), { timeoutMs: 1000 });
     assert.ok(Date.now() - added <= 1000, `took ${Date.now() - added} ms`);
     const disabled = Date.now();
     await policies.setEnabled('late', false);
-    await waitFor('both workers let it through', () => allBlocked(200), 1000);
+    await waitFor('both workers let it through', () => allBlocked(200), { timeoutMs: 1000 });
     assert.ok(Date.now() - disabled <= 1000, `took ${Date.now() - disabled} ms`);
     // Policy metrics come back from the workers, and proxy metrics carry the region.
     const metrics = await proxy.proxy.proxyMetrics();
@@ -390,7 +392,7 @@ void describe('cluster-wide limits: two proxies on one real Redis (RedisPolicySt
         });
         return header(res, 'ratelimit-limit') !== undefined && header(resB, 'ratelimit-limit') !== undefined;
       },
-      3000,
+      { timeoutMs: 3000 },
     );
     await new Promise((r) => setTimeout(r, 1000)); // the replica pushes reach every worker
 

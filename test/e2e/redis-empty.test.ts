@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../helpers/backends.js';
+
 import { startDnsLoad, type DnsTarget } from '../helpers/dns-load.js';
 import {
   runCli,
@@ -17,6 +17,7 @@ import {
 } from '../helpers/meridian-process.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { api, dnsTarget, healthz, reportHealthy } from './fault-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'empty-redis-token-abcdefgh';
 const EU = '192.0.2.10';
@@ -81,7 +82,7 @@ void describe('Redis restarted empty under two nodes', () => {
           const h = await healthz(node);
           return h.httpStatus === 503 && h.reasons.some((r) => r.includes('lost the fleet'));
         },
-        10_000,
+        { timeoutMs: 10_000 },
       );
     }
     // Past the report TTL: health is frozen, nothing expires for lack of writes.

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../helpers/backends.js';
+
 import { DnsProbe, startDnsLoad, type DnsTarget } from '../helpers/dns-load.js';
 import {
   startMeridian,
@@ -15,6 +15,7 @@ import {
 } from '../helpers/meridian-process.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { api, dnsTarget, redisPid, reportHealthy } from './fault-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'outage-token-abcdefgh';
 const EU = '192.0.2.10';
@@ -113,7 +114,7 @@ void describe('a Redis hang longer than the report TTL', () => {
             const body = (await res.json()) as { status: string; reasons?: string[] };
             return res.status === 503 && body.status === 'degraded' && (body.reasons?.length ?? 0) > 0;
           },
-          5000,
+          { timeoutMs: 5000 },
         );
       }
       // A write during the hang fails at once with a clear 503 instead of waiting on Redis.
@@ -151,11 +152,9 @@ void describe('a Redis hang longer than the report TTL', () => {
   void it('after Redis returns, reports are written again and expire normally', async () => {
     const a = nodes[0]!;
     for (const node of nodes) {
-      await waitFor(
-        `/healthz ok on ${node.apiUrl}`,
-        async () => (await fetch(`${node.apiUrl}/healthz`)).ok,
-        10_000,
-      );
+      await waitFor(`/healthz ok on ${node.apiUrl}`, async () => (await fetch(`${node.apiUrl}/healthz`)).ok, {
+        timeoutMs: 10_000,
+      });
     }
     await reportHealthy(a, TOKEN, ['eu', 'us'], REPORT_TTL_S);
     const metrics = await (await fetch(`${a.apiUrl}/metrics`)).text();
@@ -174,7 +173,7 @@ void describe('a Redis hang longer than the report TTL', () => {
           }
           return true;
         },
-        REPORT_TTL_S * 1000 + 5000,
+        { timeoutMs: REPORT_TTL_S * 1000 + 5000 },
       );
     } finally {
       probe.close();

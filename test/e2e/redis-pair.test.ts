@@ -11,6 +11,7 @@ import {
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'pair-token-abcdefgh';
 
@@ -18,16 +19,6 @@ async function regionsOf(node: MeridianProcess): Promise<{ id: string; state: st
   const res = await fetch(`${node.apiUrl}/v1/regions`);
   assert.equal(res.status, 200);
   return ((await res.json()) as { regions: { id: string; state: string; weight: number }[] }).regions;
-}
-
-/** Polls `probe` until it returns true or `ms` pass; returns the time it took. */
-async function within(ms: number, probe: () => Promise<boolean>, what: string): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await probe()) return Date.now() - start;
-    if (Date.now() - start > ms) assert.fail(`${what}: not seen within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 void describe('two meridian serve nodes on one redis', () => {
@@ -68,10 +59,10 @@ void describe('two meridian serve nodes on one redis', () => {
       body: JSON.stringify({ id: 'eu-west', lat: 50.1, lon: 8.7, ipv4: ['192.0.2.10'] }),
     });
     assert.equal(res.status, 201);
-    await within(
-      1000,
-      async () => (await regionsOf(b)).some((r) => r.id === 'eu-west' && r.state === 'active'),
+    await waitFor(
       'eu-west on B',
+      async () => (await regionsOf(b)).some((r) => r.id === 'eu-west' && r.state === 'active'),
+      { timeoutMs: 1000 },
     );
   });
 
@@ -81,10 +72,10 @@ void describe('two meridian serve nodes on one redis', () => {
       MERIDIAN_API_TOKEN: TOKEN,
     });
     assert.equal(r.code, 0, r.stderr);
-    await within(
-      1000,
-      async () => (await regionsOf(a)).find((x) => x.id === 'eu-west')?.state === 'draining',
+    await waitFor(
       'drain on A',
+      async () => (await regionsOf(a)).find((x) => x.id === 'eu-west')?.state === 'draining',
+      { timeoutMs: 1000 },
     );
   });
 
@@ -94,6 +85,6 @@ void describe('two meridian serve nodes on one redis', () => {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     assert.equal(res.status, 204);
-    await within(1000, async () => (await regionsOf(b)).length === 0, 'removal on B');
+    await waitFor('removal on B', async () => (await regionsOf(b)).length === 0, { timeoutMs: 1000 });
   });
 });

@@ -10,6 +10,7 @@ import {
   writeTestConfig,
   type MeridianProcess,
 } from '../helpers/meridian-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'request-log-token';
 
@@ -49,14 +50,15 @@ async function startNode(backend: TestBackend, sampleRate: number | undefined): 
 async function traffic(node: Node): Promise<void> {
   const answer = await dig({ host: '127.0.0.1', port: node.dnsPort }, ['www.example.test', 'A']);
   assert.equal(answer.status, 'NOERROR');
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const res = await fetch(`http://127.0.0.1:${node.proxyPort}/logged?x=1`);
-    await res.arrayBuffer();
-    if (res.status === 200) return;
-    assert.ok(Date.now() < deadline, `proxy kept answering ${res.status}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    'the proxy to answer 200',
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${node.proxyPort}/logged?x=1`);
+      await res.arrayBuffer();
+      return res.status === 200;
+    },
+    { timeoutMs: 10_000, intervalMs: 100 },
+  );
 }
 
 function logLines(proc: MeridianProcess, kind: string): Record<string, unknown>[] {
@@ -68,11 +70,15 @@ function logLines(proc: MeridianProcess, kind: string): Record<string, unknown>[
     .filter((l) => l.log === kind);
 }
 
-async function waitForLine(proc: MeridianProcess, kind: string): Promise<Record<string, unknown>[]> {
-  const deadline = Date.now() + 5000;
-  while (logLines(proc, kind).length === 0 && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 50));
-  return logLines(proc, kind);
+function waitForLine(proc: MeridianProcess, kind: string): Promise<Record<string, unknown>[]> {
+  return waitFor(
+    `a ${kind} log line`,
+    () => {
+      const lines = logLines(proc, kind);
+      return lines.length > 0 ? lines : undefined;
+    },
+    { timeoutMs: 5000, intervalMs: 50 },
+  );
 }
 
 void describe('sampled query and access logs', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../helpers/backends.js';
+
 import { startDnsLoad, type DnsTarget } from '../helpers/dns-load.js';
 import {
   startMeridian,
@@ -15,6 +15,7 @@ import {
 } from '../helpers/meridian-process.js';
 import { SENTINEL_MASTER, startSentinelTopology, type SentinelTopology } from '../helpers/sentinel.js';
 import { api, dnsTarget, healthz, reportHealthy } from './fault-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'sentinel-token-abcdefgh';
 const EU = '192.0.2.10';
@@ -112,13 +113,13 @@ void describe('Sentinel failover under load', () => {
     const oldPrimary = await topology.primaryPort();
     topology.killDataNode(oldPrimary);
     const killedAt = Date.now();
-    await waitFor('a new primary', async () => (await topology.primaryPort()) !== oldPrimary, 20_000);
+    await waitFor('a new primary', async () => (await topology.primaryPort()) !== oldPrimary, {
+      timeoutMs: 20_000,
+    });
     const ackedAtKill = acknowledged.length;
-    await waitFor(
-      'writes acknowledged after the failover',
-      () => acknowledged.length > ackedAtKill + 3,
-      20_000,
-    ).catch(async (err: unknown) => {
+    await waitFor('writes acknowledged after the failover', () => acknowledged.length > ackedAtKill + 3, {
+      timeoutMs: 20_000,
+    }).catch(async (err: unknown) => {
       const h = await (await fetch(`${a.apiUrl}/healthz`)).text();
       throw new Error(`${String(err)}; node A: ${h}; stderr: ${a.stderr().slice(-3000)}`);
     });

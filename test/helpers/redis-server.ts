@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 export interface RedisHandle {
   /** `redis://127.0.0.1:<port>`, with the password (`redis://:<password>@…`) when it has one. */
@@ -138,22 +139,20 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     proc.once('exit', () => {
       exited = true;
     });
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exited) throw new Error(`redis-server exited during start-up on port ${port}: ${stderr}`);
-      try {
-        if ((await rawCommand(port, ['PING'], 500, password)).startsWith('+PONG')) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) {
-        proc.kill('SIGKILL');
-        throw new Error(
-          `redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms: ${stderr}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitFor(
+      `redis-server on port ${port} to answer PING`,
+      async () => {
+        if (exited) throw new Error(`redis-server exited during start-up on port ${port}: ${stderr}`);
+        // A refused connection means "not listening yet".
+        const reply = await rawCommand(port, ['PING'], 500, password).catch(() => '');
+        return reply.startsWith('+PONG');
+      },
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 25 },
+    ).catch((err: unknown) => {
+      if (exited) throw err;
+      proc.kill('SIGKILL');
+      throw new Error(`${err instanceof Error ? err.message : String(err)}: ${stderr}`);
+    });
   };
 
   const halt = async (): Promise<void> => {

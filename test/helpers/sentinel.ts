@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 export const SENTINEL_MASTER = 'mymaster';
 
@@ -24,6 +25,8 @@ export interface SentinelTopology {
 }
 
 const WAIT_MS = 20_000;
+/** Starting nodes are probed every 100 ms for up to WAIT_MS. */
+const SENTINEL_WAIT = { timeoutMs: WAIT_MS, intervalMs: 100 };
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -94,17 +97,9 @@ function repliesComplete(text: string, n: number): boolean {
   return true;
 }
 
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`sentinel topology: ${what} not within ${WAIT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** A probe of a node that may not be listening yet: a connection error counts as "not yet". */
+function tolerant(check: () => Promise<boolean>): () => Promise<boolean> {
+  return () => check().catch(() => false);
 }
 
 export async function startSentinelTopology(options: { password?: string } = {}): Promise<SentinelTopology> {
@@ -138,8 +133,12 @@ export async function startSentinelTopology(options: { password?: string } = {})
   try {
     launch(primary!, dataArgs(primary!));
     launch(replica!, [...dataArgs(replica!), '--replicaof', '127.0.0.1', String(primary)]);
-    await until('replica in sync', async () =>
-      (await command(replica!, 'INFO', 'replication')).includes('master_link_status:up'),
+    await waitFor(
+      'replica in sync',
+      tolerant(async () =>
+        (await command(replica!, 'INFO', 'replication')).includes('master_link_status:up'),
+      ),
+      SENTINEL_WAIT,
     );
     for (const port of sentinelPorts) {
       const file = join(dir, `sentinel-${port}.conf`);
@@ -161,15 +160,19 @@ export async function startSentinelTopology(options: { password?: string } = {})
     }
     // Every sentinel knows the replica and its two peers before anything is killed.
     for (const port of sentinelPorts) {
-      await until(`sentinel ${port} ready`, async () => {
-        const text = await send(
-          port,
-          [['SENTINEL', 'MASTER', SENTINEL_MASTER]],
-          // Field names and values are bulk strings; `quorum` comes after the two counts read here.
-          (t) => t.includes('quorum'),
-        );
-        return /num-slaves\r\n\$1\r\n1\r\n/.test(text) && /num-other-sentinels\r\n\$1\r\n2\r\n/.test(text);
-      });
+      await waitFor(
+        `sentinel ${port} ready`,
+        tolerant(async () => {
+          const text = await send(
+            port,
+            [['SENTINEL', 'MASTER', SENTINEL_MASTER]],
+            // Field names and values are bulk strings; `quorum` comes after the two counts read here.
+            (t) => t.includes('quorum'),
+          );
+          return /num-slaves\r\n\$1\r\n1\r\n/.test(text) && /num-other-sentinels\r\n\$1\r\n2\r\n/.test(text);
+        }),
+        SENTINEL_WAIT,
+      );
     }
   } catch (err) {
     killAll();

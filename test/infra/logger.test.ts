@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/infra/logger.js';
-import { waitFor } from '../helpers/backends.js';
+
 import { tempDir } from '../helpers/meridian-process.js';
 import { assertJsonLines, duplicateKeys } from '../helpers/json-lines.js';
+import { waitFor } from '../helpers/wait.js';
 
 void describe('logger children', () => {
   void it('detects duplicate keys in raw JSON (the check the tests rely on)', () => {

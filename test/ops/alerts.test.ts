@@ -7,7 +7,8 @@ import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.
 import type { AlertRecord, AlertType } from '../../src/storage/ops-record-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import type { StoreStatus } from '../../src/storage/state-store.js';
-import { Clock, regionInput, report, sleep, waitFor } from './fixtures.js';
+import { Clock, regionInput, report, sleep } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Rig {
   clock: Clock;
@@ -63,10 +64,14 @@ async function alerts(r: Rig, type?: AlertType): Promise<AlertRecord[]> {
 }
 
 async function waitAlerts(r: Rig, type: AlertType, count: number): Promise<AlertRecord[]> {
-  return waitFor(async () => {
-    const got = await alerts(r, type);
-    return got.length >= count ? got : undefined;
-  }, `${count} ${type} alert(s)`);
+  return waitFor(
+    `${count} ${type} alert(s)`,
+    async () => {
+      const got = await alerts(r, type);
+      return got.length >= count ? got : undefined;
+    },
+    { timeoutMs: 5000 },
+  );
 }
 
 void describe('AlertManager: region health', () => {
@@ -165,7 +170,9 @@ void describe('AlertManager: flapping', () => {
       healthy = !healthy;
       r.clock.advance(6000);
       await r.store.reportHealth(report('eu-west', r.clock.t, healthy));
-      await waitFor(() => r.manager['regions'].get('eu-west') === healthy, 'the manager to see the change');
+      await waitFor('the manager to see the change', () => r.manager['regions'].get('eu-west') === healthy, {
+        timeoutMs: 5000,
+      });
     }
     await r.manager.idle();
     const health = await alerts(r, 'region_health');

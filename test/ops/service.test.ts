@@ -11,7 +11,8 @@ import { silentLogger } from '../../src/infra/logger.js';
 import { startOps } from '../../src/ops/service.js';
 import { openStores } from '../../src/storage/open.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
-import { startReceiver, waitFor, type Receiver } from './fixtures.js';
+import { startReceiver, type Receiver } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'meridian-ops-service-'));
 let redis: RedisHandle;
@@ -48,7 +49,7 @@ void describe('startOps', () => {
         registry,
       });
       svc.alerts.geoReloadFailed('/geo.mmdb', new Error('corrupt'));
-      await waitFor(() => receiver.bodies.length > 0, 'the webhook');
+      await waitFor('the webhook', () => receiver.bodies.length > 0, { timeoutMs: 5000 });
       receiver.bodies.length = 0;
       await svc.audit.record({ actor: 'token:ab12cd34…', action: 'region.create', target: 'region/x' });
       assert.equal((await svc.records.query('audit')).items.length, 1);

@@ -22,7 +22,8 @@ import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { RedisStateStore } from '../../src/storage/redis/state-store.js';
 import type { StateStore } from '../../src/storage/state-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
-import { regionInput, sleep, waitFor } from './fixtures.js';
+import { regionInput, sleep } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RedisHandle;
 const closers: (() => Promise<void>)[] = [];
@@ -111,7 +112,9 @@ void describe('TaskScheduler on two nodes sharing one Redis', () => {
     const stateA = await redisState(prefix, 'node-a');
     const stateB = await redisState(prefix, 'node-b');
     await stateA.createRegion(regionInput('eu-west'));
-    await waitFor(() => stateB.current().regions.has('eu-west'), 'node b to see the region');
+    await waitFor('node b to see the region', () => stateB.current().regions.has('eu-west'), {
+      timeoutMs: 5000,
+    });
 
     const drains: { node: string; at: number }[] = [];
     // Each node's view of the state store counts drains; the "operator" puts the region back at
@@ -153,7 +156,7 @@ void describe('TaskScheduler on two nodes sharing one Redis', () => {
       durationMinutes: 30,
     });
 
-    await waitFor(() => drains.length >= 4, 'four drains', 10_000);
+    await waitFor('four drains', () => drains.length >= 4, { timeoutMs: 10_000 });
     await a.scheduler.setEnabled('every-second', false);
     await sleep(1200); // both nodes have seen the disable
     await a.scheduler.close();
@@ -264,13 +267,19 @@ void describe('TaskScheduler on one node', () => {
       region: 'eu-west',
       durationMinutes: 2,
     });
-    await waitFor(() => state.current().regions.get('eu-west')?.state === 'draining', 'the drain');
+    await waitFor('the drain', () => state.current().regions.get('eu-west')?.state === 'draining', {
+      timeoutMs: 5000,
+    });
     await n.scheduler.setEnabled('maint', false);
     assert.equal((await tasks.undrains()).length, 1);
 
     offset += 2 * 60_000 + 1000; // the drain's two minutes are over
-    await waitFor(() => state.current().regions.get('eu-west')?.state === 'active', 'the un-drain');
-    await waitFor(async () => (await tasks.undrains()).length === 0, 'the pending un-drain to be removed');
+    await waitFor('the un-drain', () => state.current().regions.get('eu-west')?.state === 'active', {
+      timeoutMs: 5000,
+    });
+    await waitFor('the pending un-drain to be removed', async () => (await tasks.undrains()).length === 0, {
+      timeoutMs: 5000,
+    });
     const audit = (await records.query('audit', { order: 'asc' })).items.map(
       (r) => `${r.actor} ${r.action} ${r.target}`,
     );
@@ -300,15 +309,20 @@ void describe('TaskScheduler on one node', () => {
       region: 'eu-west',
       durationMinutes: 1,
     });
-    await waitFor(() => state.current().regions.get('eu-west')?.state === 'draining', 'the drain');
+    await waitFor('the drain', () => state.current().regions.get('eu-west')?.state === 'draining', {
+      timeoutMs: 5000,
+    });
     await state.updateRegion('eu-west', { state: 'disabled' });
     await waitFor(
-      async () => (await tasks.runs()).get('maint')?.result === 'skipped',
       'a run skipped: region not active',
+      async () => (await tasks.runs()).get('maint')?.result === 'skipped',
+      { timeoutMs: 5000 },
     );
     await n.scheduler.setEnabled('maint', false);
     offset += 61_000;
-    await waitFor(async () => (await tasks.undrains()).length === 0, 'the pending un-drain to be dropped');
+    await waitFor('the pending un-drain to be dropped', async () => (await tasks.undrains()).length === 0, {
+      timeoutMs: 5000,
+    });
     assert.equal(state.current().regions.get('eu-west')?.state, 'disabled');
   });
 
@@ -329,7 +343,9 @@ void describe('TaskScheduler on one node', () => {
       cleanupCron: '* * * * * *',
     });
     await n.scheduler.start();
-    await waitFor(async () => (await records.query('audit')).items.length === 1, 'the cleanup');
+    await waitFor('the cleanup', async () => (await records.query('audit')).items.length === 1, {
+      timeoutMs: 5000,
+    });
     assert.equal((await records.query('audit')).items[0]?.target, 'young');
     const [builtin] = await n.scheduler.list();
     assert.equal(builtin?.task.id, BUILTIN_RETENTION_ID);
@@ -359,8 +375,9 @@ void describe('TaskScheduler on one node', () => {
       durationMinutes: 5,
     });
     const failed = await waitFor(
-      async () => (await records.query('alert', { type: 'task_failed' })).items[0],
       'task_failed',
+      async () => (await records.query('alert', { type: 'task_failed' })).items[0],
+      { timeoutMs: 5000 },
     );
     assert.equal(failed.subject, 'task/ghost');
     assert.match(failed.message, /region nowhere not found/);

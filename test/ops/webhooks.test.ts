@@ -10,7 +10,8 @@ import { MemoryOpsRecordStore } from '../../src/storage/memory/ops-record-store.
 import type { AlertInput, AlertRecord, OpsRecordStore } from '../../src/storage/ops-record-store.js';
 import { WebhookDispatcher, redactUrl, type WebhookConfig } from '../../src/ops/webhooks.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { startReceiver, waitFor, type Receiver } from './fixtures.js';
+import { startReceiver, type Receiver } from './fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 let good: Receiver;
 let hanging: Receiver;
@@ -94,7 +95,7 @@ void describe('WebhookDispatcher', () => {
     const warn = await m.raise(alert('warning', 2));
     const crit = await m.raise(alert('critical', 3));
     assert.ok(info && warn && crit);
-    await waitFor(() => good.bodies.length === 2, 'two deliveries');
+    await waitFor('two deliveries', () => good.bodies.length === 2, { timeoutMs: 5000 });
     assert.deepEqual(good.bodies, [
       { source: 'meridian', alert: warn },
       { source: 'meridian', alert: crit },
@@ -108,10 +109,10 @@ void describe('WebhookDispatcher', () => {
     const d = dispatcher([hook(good.url)], registry);
     const m = await manager(d);
     await m.raise(alert('warning', 1));
-    await waitFor(() => good.bodies.length === 1, 'delivery after a retry');
+    await waitFor('delivery after a retry', () => good.bodies.length === 1, { timeoutMs: 5000 });
     assert.equal(good.hits, 2);
     await m.raise(alert('warning', 2));
-    await waitFor(() => d.pending() === 0 && good.hits === 3, 'the 400 answer');
+    await waitFor('the 400 answer', () => d.pending() === 0 && good.hits === 3, { timeoutMs: 5000 });
     assert.equal(good.bodies.length, 1, 'a 400 is not retried');
     const text = await registry.metrics();
     // Labelled by the webhook's id (here the default by position), never by its URL.
@@ -134,7 +135,7 @@ void describe('WebhookDispatcher', () => {
       assert.ok(r !== undefined, 'raise resolves with the record although two webhooks are dead');
       raised.push(r);
     }
-    await waitFor(() => good.bodies.length === 5, 'the good webhook got every alert');
+    await waitFor('the good webhook got every alert', () => good.bodies.length === 5, { timeoutMs: 5000 });
     assert.deepEqual(
       good.bodies.map((b) => (b as { alert: AlertRecord }).alert.id),
       raised.map((r) => r.id),
@@ -167,7 +168,7 @@ void describe('WebhookDispatcher', () => {
     const d = dispatcher([hook(`${good.url}${secretPath}`, { id: 'ops-chat' })], registry);
     const m = await manager(d);
     await m.raise(alert('warning', 1));
-    await waitFor(() => d.pending() === 0 && good.hits === 1, 'the delivery');
+    await waitFor('the delivery', () => d.pending() === 0 && good.hits === 1, { timeoutMs: 5000 });
     const text = await registry.metrics();
     assert.match(text, /meridian_ops_webhook_deliveries_total\{webhook="ops-chat",result="delivered"\} 1/);
     assert.ok(!text.includes('s3cretChatToken'));
@@ -205,11 +206,13 @@ void describe('AlertManager with an unreachable record store', () => {
       message: 'gone',
     });
     assert.equal(result, undefined, 'not recorded yet');
-    await waitFor(() => good.bodies.length === 1, 'the webhook delivery');
+    await waitFor('the webhook delivery', () => good.bodies.length === 1, { timeoutMs: 5000 });
     assert.equal((good.bodies[0] as { alert: AlertRecord }).alert.type, 'redis_unreachable');
     assert.equal((await inner.query('alert')).items.length, 0);
     down = false;
-    const written = await waitFor(async () => (await inner.query('alert')).items[0], 'the deferred write');
+    const written = await waitFor('the deferred write', async () => (await inner.query('alert')).items[0], {
+      timeoutMs: 5000,
+    });
     assert.equal(written.message, 'gone');
     assert.equal(written.node, 'node-a');
     assert.equal(good.bodies.length, 1, 'the deferred write does not send the webhook again');

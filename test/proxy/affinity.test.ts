@@ -8,11 +8,11 @@ import {
   httpRequest,
   startBackends,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
   regionWithBackends,
 } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 const COOKIE = 'meridian_affinity';
 

@@ -8,14 +8,9 @@ import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { HashRing } from '../../src/core/ring.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import {
-  startBackend,
-  startBackends,
-  waitFor,
-  type TestBackend,
-  type TestProxy,
-} from '../helpers/backends.js';
+import { startBackend, startBackends, type TestBackend, type TestProxy } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 const COOKIE = 'meridian_affinity';
 
@@ -108,7 +103,7 @@ void describe('proxy cluster mode (2 workers)', () => {
         streak = res.backend === 'c4' ? streak + 1 : 0;
         return streak >= 4;
       },
-      1000,
+      { timeoutMs: 1000 },
     );
     assert.ok(Date.now() - addedAt <= 1500);
   });

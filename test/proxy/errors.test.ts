@@ -9,11 +9,11 @@ import {
   httpRequest,
   startBackend,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
   regionWithBackends,
 } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Active checks every minute (the first one at once), so the tests control when a backend looks down.
 const QUIET_HEALTH = { health: { intervalMs: 60_000, timeoutMs: 500, jitter: 0 } };

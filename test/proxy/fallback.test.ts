@@ -9,10 +9,10 @@ import {
   httpRequest,
   startBackend,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
 } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 void describe('cross-region fallback', () => {
   let store: MemoryStateStore;

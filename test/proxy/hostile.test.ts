@@ -10,7 +10,8 @@ import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MemoryPolicyStore } from '../../src/storage/memory/policy-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { startTestProxy, waitFor, type TestProxy } from '../helpers/backends.js';
+import { startTestProxy, type TestProxy } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FRONT_ENDS = ['node', 'meridian'] as const;
 const WAIT_MS = 5000;
@@ -128,11 +129,9 @@ for (const http1Server of FRONT_ENDS) {
         config: { http1Server },
         policies: { store: policies, keyPrefix: 'test:' },
       });
-      await waitFor(
-        'the backend healthy',
-        () => proxy.proxy.backendStates().every((s) => s.healthy),
-        WAIT_MS,
-      );
+      await waitFor('the backend healthy', () => proxy.proxy.backendStates().every((s) => s.healthy), {
+        timeoutMs: WAIT_MS,
+      });
     });
 
     after(async () => {
@@ -219,11 +218,9 @@ for (const http1Server of FRONT_ENDS) {
         await state.createBackend(region, { id: backend.id, url: backend.url, weight: 100 });
         const proxy = await startTestProxy({ store: state, region, config: { http1Server } });
         proxies.push(proxy);
-        await waitFor(
-          'the backend healthy',
-          () => proxy.proxy.backendStates().every((s) => s.healthy),
-          WAIT_MS,
-        );
+        await waitFor('the backend healthy', () => proxy.proxy.backendStates().every((s) => s.healthy), {
+          timeoutMs: WAIT_MS,
+        });
       }
     });
 

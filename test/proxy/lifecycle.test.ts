@@ -10,11 +10,11 @@ import {
   httpRequest,
   startBackends,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
 } from '../helpers/backends.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
+import { waitFor } from '../helpers/wait.js';
 
 void describe('proxy region health in Redis and graceful close', () => {
   let redis: RedisHandle;
@@ -96,7 +96,7 @@ void describe('proxy region health in Redis and graceful close', () => {
     await waitFor(
       'the report to expire',
       () => evaluateRegionHealth(dnsView.current().health.get('eu'), Date.now()).status === 'expired',
-      5000,
+      { timeoutMs: 5000 },
     );
   });
 });

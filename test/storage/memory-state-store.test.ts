@@ -11,6 +11,7 @@ import type { StateFileJson } from '../../src/storage/memory/state-file.js';
 import { ReplicaStateStore, decodeSnapshot, encodeSnapshot } from '../../src/storage/snapshot-codec.js';
 import type { AuditOutboxEntry, AuditSink } from '../../src/storage/state-store.js';
 import { region, rejectsWith, report, runStateStoreContract } from './state-store-contract.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -49,15 +50,6 @@ runStateStoreContract('memory (no file)', async () => {
   await store.start();
   return { store, auditTrail: trailOf(records), cleanup: () => store.close() };
 });
-
-/** Polls `check` until it returns true or the deadline passes. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const readState = (file: string): StateFileJson => JSON.parse(readFileSync(file, 'utf8')) as StateFileJson;
 
@@ -159,7 +151,9 @@ void describe('MemoryStateStore audit outbox', () => {
     );
     const { sink, calls } = countingSink(records);
     store.attachAuditSink(sink);
-    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    await waitFor('the outbox to be persisted empty', () => readState(file).auditOutbox?.length === 0, {
+      timeoutMs: 5000,
+    });
     assert.deepEqual(calls, [item.id]);
     const trail = await trailOf(records)();
     assert.equal(trail.length, 1);
@@ -197,7 +191,9 @@ void describe('MemoryStateStore audit outbox', () => {
     await store.start();
     const { sink, calls } = countingSink(records);
     store.attachAuditSink(sink);
-    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    await waitFor('the outbox to be persisted empty', () => readState(file).auditOutbox?.length === 0, {
+      timeoutMs: 5000,
+    });
     assert.deepEqual(calls, [item.id], 'delivered again (at least once)');
     assert.equal((await trailOf(records)()).length, 1, 'but recorded once (idempotent on the entry id)');
     await store.close();
@@ -214,7 +210,7 @@ void describe('MemoryStateStore audit outbox', () => {
     );
     const records = new MemoryOpsRecordStore();
     store.attachAuditSink(auditSink(records));
-    await eventually(() => store.pendingAudit().length === 0, 'the outbox to drain');
+    await waitFor('the outbox to drain', () => store.pendingAudit().length === 0, { timeoutMs: 5000 });
     assert.deepEqual(
       (await trailOf(records)()).map((r) => r.target),
       ['region/r-2', 'region/r-3', 'region/r-4'],
@@ -238,9 +234,13 @@ void describe('MemoryStateStore audit outbox', () => {
     });
     const created = await store.createRegion(region('eu'), ctx);
     assert.equal(store.current().regions.get('eu'), created);
-    await eventually(async () => (await trailOf(records)()).length === 1, 'the retried delivery');
+    await waitFor('the retried delivery', async () => (await trailOf(records)()).length === 1, {
+      timeoutMs: 5000,
+    });
     assert.equal(failures, 0);
-    await eventually(() => readState(file).auditOutbox?.length === 0, 'the outbox to be persisted empty');
+    await waitFor('the outbox to be persisted empty', () => readState(file).auditOutbox?.length === 0, {
+      timeoutMs: 5000,
+    });
     assert.deepEqual(store.pendingAudit(), []);
     await store.close();
   });
@@ -276,15 +276,11 @@ void describe('MemoryStateStore persistence', () => {
     await a.start();
     await a.createRegion(region('eu'));
     await a.reportHealth(report('eu', 'proxy-a'));
-    const deadline = Date.now() + 5000;
-    let persisted = 0;
-    while (Date.now() < deadline) {
-      const json = JSON.parse(readFileSync(file, 'utf8')) as { health: unknown[] };
-      persisted = json.health.length;
-      if (persisted === 1) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.equal(persisted, 1);
+    await waitFor(
+      'the health report to be persisted',
+      () => (JSON.parse(readFileSync(file, 'utf8')) as { health: unknown[] }).health.length === 1,
+      { timeoutMs: 5000 },
+    );
     await a.close();
   });
 

@@ -2,7 +2,8 @@
 import { strict as assert } from 'node:assert';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Policy, PolicyStore } from '../../src/storage/policy-store.js';
-import { bandwidth, eventually, quota, rateLimit, waf, asRateLimit } from '../proxy/policy/fixtures.js';
+import { bandwidth, quota, rateLimit, waf, asRateLimit } from '../proxy/policy/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface StoreFixture {
   readonly store: PolicyStore;
@@ -188,13 +189,13 @@ export function runPolicyStoreContract(
       const seen: string[][] = [];
       const off = store.onChange((policies) => seen.push(ids(policies)));
       await store.put(rateLimit('one'));
-      await eventually(() => seen.some((s) => s.join() === 'one'), 1000, 'listener saw the create');
+      await waitFor('listener saw the create', () => seen.some((s) => s.join() === 'one'), {
+        timeoutMs: 1000,
+      });
       await store.put(quota('two'));
-      await eventually(
-        () => seen.some((s) => s.join() === 'one,two'),
-        1000,
-        'listener saw the second create',
-      );
+      await waitFor('listener saw the second create', () => seen.some((s) => s.join() === 'one,two'), {
+        timeoutMs: 1000,
+      });
       off();
       const count = seen.length;
       await store.remove('one');
@@ -208,14 +209,13 @@ export function runPolicyStoreContract(
       assert.deepEqual(ids(peer.current()), ['first']);
       if (traits.live) {
         await store.put(quota('second'));
-        const ms = await eventually(
-          () => ids(peer.current()).join() === 'first,second',
-          1000,
-          'peer saw the change',
-        );
-        assert.ok(ms <= 1000);
+        const started = Date.now();
+        await waitFor('peer saw the change', () => ids(peer.current()).join() === 'first,second', {
+          timeoutMs: 1000,
+        });
+        assert.ok(Date.now() - started <= 1000);
         await store.setEnabled('first', false);
-        await eventually(() => peer.get('first').enabled === false, 1000, 'peer saw the disable');
+        await waitFor('peer saw the disable', () => peer.get('first').enabled === false, { timeoutMs: 1000 });
       }
     });
   });

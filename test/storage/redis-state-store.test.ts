@@ -6,6 +6,7 @@ import { RedisOpsRecordStore } from '../../src/storage/redis/ops-record-store.js
 import { RedisStateStore } from '../../src/storage/redis/state-store.js';
 import { startRedis, type RedisHandle } from '../helpers/redis-server.js';
 import { region, rejectsWith, report, runStateStoreContract } from './state-store-contract.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RedisHandle;
 let prefixes = 0;
@@ -36,29 +37,6 @@ async function makeStore(keyPrefix: string, resyncSeconds = 30): Promise<RedisSt
   open.push(store);
   await store.start();
   return store;
-}
-
-/** Polls `check` until it returns true or the deadline passes; returns the last result. */
-async function eventually(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Retries `fn` until it resolves (Redis coming back), bounded in time. */
-async function retryUntil<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 runStateStoreContract('redis', async () => {
@@ -155,25 +133,22 @@ void describe('RedisStateStore across nodes', () => {
     b.onChange((_s, c) => events.push(c));
 
     await a.createRegion(region('eu', { weight: 3 }));
-    assert.ok(await eventually(() => b.current().regions.get('eu')?.weight === 3, 1000), 'create reached B');
+    await waitFor('create reached B', () => b.current().regions.get('eu')?.weight === 3, { timeoutMs: 1000 });
     assert.deepEqual(events.at(-1), { kind: 'region', regionId: 'eu', id: 'eu', op: 'upsert' });
 
     await a.createBackend('eu', { id: 'web-1', url: 'http://127.0.0.1:8080' });
     await a.reportHealth(report('eu', 'proxy-a'));
-    assert.ok(
-      await eventually(
-        () =>
-          b.current().backends.get('eu')?.has('web-1') === true && b.current().health.get('eu')?.size === 1,
-        1000,
-      ),
+    await waitFor(
       'backend and health reached B',
+      () => b.current().backends.get('eu')?.has('web-1') === true && b.current().health.get('eu')?.size === 1,
+      { timeoutMs: 1000 },
     );
 
     await b.updateRegion('eu', { state: 'draining' });
-    assert.ok(await eventually(() => a.current().regions.get('eu')?.state === 'draining', 1000), 'B → A');
+    await waitFor('B → A', () => a.current().regions.get('eu')?.state === 'draining', { timeoutMs: 1000 });
 
     await a.removeRegion('eu');
-    assert.ok(await eventually(() => !b.current().regions.has('eu'), 1000), 'remove reached B');
+    await waitFor('remove reached B', () => !b.current().regions.has('eu'), { timeoutMs: 1000 });
     assert.equal(b.current().backends.has('eu'), false);
     assert.equal(b.current().health.has('eu'), false);
     assert.deepEqual(events.at(-1), { kind: 'region', regionId: 'eu', id: 'eu', op: 'delete' });
@@ -194,8 +169,16 @@ void describe('RedisStateStore across nodes', () => {
     for (const r of results)
       if (r.status === 'rejected') assert.equal((r.reason as { code: string }).code, 'E_CONFLICT');
     const winner = results.find((r) => r.status === 'fulfilled')?.value;
-    assert.ok(await eventually(() => a.current().regions.get('race')?.weight === winner?.weight, 1000));
-    assert.ok(await eventually(() => b.current().regions.get('race')?.weight === winner?.weight, 1000));
+    await waitFor(
+      'A to see the winning write',
+      () => a.current().regions.get('race')?.weight === winner?.weight,
+      { timeoutMs: 1000 },
+    );
+    await waitFor(
+      'B to see the winning write',
+      () => b.current().regions.get('race')?.weight === winner?.weight,
+      { timeoutMs: 1000 },
+    );
   });
 
   void it('createBackend on a region another node just removed fails with 404', async () => {
@@ -203,7 +186,7 @@ void describe('RedisStateStore across nodes', () => {
     const a = await makeStore(prefix);
     const b = await makeStore(prefix);
     await a.createRegion(region('eu'));
-    assert.ok(await eventually(() => b.current().regions.has('eu'), 1000));
+    await waitFor('B to see region eu', () => b.current().regions.has('eu'), { timeoutMs: 1000 });
     await a.removeRegion('eu');
     // B may still see the region in its snapshot; Redis decides atomically.
     await rejectsWith(b.createBackend('eu', { url: 'http://127.0.0.1:8080' }), 'E_NOT_FOUND');
@@ -214,7 +197,7 @@ void describe('RedisStateStore across nodes', () => {
     const a = await makeStore(prefix, 3600); // no periodic resync during the test
     const b = await makeStore(prefix, 3600);
     await a.createRegion(region('eu'));
-    assert.ok(await eventually(() => b.current().regions.has('eu'), 1000));
+    await waitFor('B to see region eu', () => b.current().regions.has('eu'), { timeoutMs: 1000 });
     const resyncsBefore = b.status().resyncs;
 
     const killed = await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub');
@@ -223,17 +206,17 @@ void describe('RedisStateStore across nodes', () => {
     await a.updateRegion('eu', { weight: 42 });
     await a.createRegion(region('us'));
 
-    assert.ok(
-      await eventually(
-        () => b.current().regions.get('eu')?.weight === 42 && b.current().regions.has('us'),
-        5000,
-      ),
+    await waitFor(
       'B converged',
+      () => b.current().regions.get('eu')?.weight === 42 && b.current().regions.has('us'),
+      { timeoutMs: 5000 },
     );
     assert.ok(b.status().resyncs > resyncsBefore, 'B resynced');
     // And B's subscription works again.
     await a.updateRegion('eu', { weight: 43 });
-    assert.ok(await eventually(() => b.current().regions.get('eu')?.weight === 43, 1000));
+    await waitFor('B to see weight 43', () => b.current().regions.get('eu')?.weight === 43, {
+      timeoutMs: 1000,
+    });
   });
 
   void it('keys are isolated by keyPrefix', async () => {
@@ -265,7 +248,7 @@ void describe('RedisStateStore when Redis goes away', () => {
     await rejectsWith(a.updateRegion('eu', { weight: 1 }), 'E_UNAVAILABLE');
     await rejectsWith(a.reportHealth(report('eu', 'proxy-a')), 'E_UNAVAILABLE');
     assert.ok(Date.now() - started < 3000, `failed in ${Date.now() - started} ms`);
-    assert.ok(await eventually(() => !a.status().connected, 3000), 'status shows disconnected');
+    await waitFor('status shows disconnected', () => !a.status().connected, { timeoutMs: 3000 });
     // The same regions; health reports frozen (still valid) rather than expiring with the clock.
     assert.deepEqual(a.current().regions, last.regions);
     assert.equal(a.current().regions.get('eu')?.weight, 100);
@@ -276,14 +259,18 @@ void describe('RedisStateStore when Redis goes away', () => {
     assert.deepEqual(a.current().regions, last.regions);
 
     await redis.start(); // a fresh, empty Redis: it lost the fleet's data (issue #12)
-    assert.ok(await eventually(() => a.status().dataLost !== undefined, 10_000), 'data loss noticed');
+    await waitFor('data loss noticed', () => a.status().dataLost !== undefined, { timeoutMs: 10_000 });
     assert.equal(a.current().regions.get('eu')?.weight, 100, 'the last snapshot is kept');
     await rejectsWith(a.createRegion(region('us')), 'E_UNAVAILABLE');
     await a.reseed();
     const us = await a.createRegion(region('us'));
     assert.equal(us.id, 'us');
     assert.deepEqual([...a.current().regions.keys()].sort(), ['eu', 'us']);
-    assert.ok(await eventually(() => a.status().connected && a.status().dataLost === undefined, 3000));
+    await waitFor(
+      'A reconnected with no data loss flagged',
+      () => a.status().connected && a.status().dataLost === undefined,
+      { timeoutMs: 3000 },
+    );
   });
 
   void it("B keeps its state when Redis restarts empty, and takes A's reseed", async () => {
@@ -291,19 +278,24 @@ void describe('RedisStateStore when Redis goes away', () => {
     const a = await makeStore(prefix, 3600);
     const b = await makeStore(prefix, 3600);
     await a.createRegion(region('old'));
-    assert.ok(await eventually(() => b.current().regions.has('old'), 1000));
+    await waitFor('B to see region old', () => b.current().regions.has('old'), { timeoutMs: 1000 });
 
     await redis.restart();
-    assert.ok(await eventually(() => b.status().dataLost !== undefined, 10_000), 'B noticed the loss');
+    await waitFor('B noticed the loss', () => b.status().dataLost !== undefined, { timeoutMs: 10_000 });
     assert.ok(b.current().regions.has('old'), 'B kept its snapshot');
-    assert.ok(await eventually(() => a.status().dataLost !== undefined, 10_000), 'A noticed the loss');
+    await waitFor('A noticed the loss', () => a.status().dataLost !== undefined, { timeoutMs: 10_000 });
     await a.reseed();
-    await retryUntil(() => b.createRegion(region('new')), 10_000);
-    assert.ok(
-      await eventually(() => a.current().regions.has('new') && a.current().regions.has('old'), 8000),
+    // B's writes fail until it has reconnected to the reseeded Redis.
+    await waitFor('B to accept a write', () => b.createRegion(region('new')).catch(() => undefined), {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    await waitFor(
       `A converged: ${[...a.current().regions.keys()].join(',')}`,
+      () => a.current().regions.has('new') && a.current().regions.has('old'),
+      { timeoutMs: 8000 },
     );
-    assert.ok(await eventually(() => b.status().connected, 3000));
+    await waitFor('B reconnected', () => b.status().connected, { timeoutMs: 3000 });
   });
 
   void it('start() fails clearly when Redis cannot be reached', async () => {

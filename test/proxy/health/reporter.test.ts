@@ -4,14 +4,7 @@ import type { HealthReport } from '../../../src/core/types.js';
 import { evaluateRegionHealth } from '../../../src/core/health.js';
 import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
 import { RegionHealthReporter, type RegionHealthSample } from '../../../src/proxy/health/reporter.js';
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from '../../helpers/wait.js';
 
 /** The real store, with slow health writes that record how many overlap. */
 class SlowStore extends MemoryStateStore {
@@ -68,7 +61,7 @@ const reportOf = (regionId: string, reporterId: string): HealthReport | undefine
 void test('reports appear in the snapshot with an expiry and keep being refreshed; writes never overlap', async () => {
   const r = reporter('r1', 'proxy-a');
   r.start();
-  await waitFor('first report', () => reportOf('r1', 'proxy-a') !== undefined);
+  await waitFor('first report', () => reportOf('r1', 'proxy-a') !== undefined, { timeoutMs: 5000 });
   const first = reportOf('r1', 'proxy-a') as HealthReport;
   assert.equal(first.expiresAt - first.reportedAt, 400);
   assert.equal(first.healthyBackends, 3);
@@ -79,8 +72,10 @@ void test('reports appear in the snapshot with an expiry and keep being refreshe
   assert.deepEqual(first.backends, [{ backendId: 'b4', healthy: false, reason: 'draining' }]);
   assert.equal(evaluateRegionHealth(store.current().health.get('r1'), Date.now()).status, 'healthy');
 
-  await waitFor('a refreshed report', () => (reportOf('r1', 'proxy-a')?.reportedAt ?? 0) > first.reportedAt);
-  await waitFor('several writes', () => r.status().reports >= 4);
+  await waitFor('a refreshed report', () => (reportOf('r1', 'proxy-a')?.reportedAt ?? 0) > first.reportedAt, {
+    timeoutMs: 5000,
+  });
+  await waitFor('several writes', () => r.status().reports >= 4, { timeoutMs: 5000 });
   // Ticks every 20 ms against 60 ms writes: ticks that find a write running are skipped.
   assert.equal(store.maxActive, 1);
   assert.equal(r.status().failures, 0);
@@ -89,13 +84,14 @@ void test('reports appear in the snapshot with an expiry and keep being refreshe
 void test('a reporter that stops is expired after the ttl', async () => {
   const r = reporter('r2', 'proxy-b');
   r.start();
-  await waitFor('report', () => reportOf('r2', 'proxy-b') !== undefined);
+  await waitFor('report', () => reportOf('r2', 'proxy-b') !== undefined, { timeoutMs: 5000 });
   await r.close({ final: false });
   const last = reportOf('r2', 'proxy-b') as HealthReport;
   assert.equal(evaluateRegionHealth(store.current().health.get('r2'), last.expiresAt - 1).status, 'healthy');
   await waitFor(
     'expiry',
     () => evaluateRegionHealth(store.current().health.get('r2'), Date.now()).status === 'expired',
+    { timeoutMs: 5000 },
   );
   assert.ok(Date.now() >= last.expiresAt);
   assert.equal(reportOf('r2', 'proxy-b')?.reportedAt, last.reportedAt, 'nothing written after close');
@@ -104,7 +100,7 @@ void test('a reporter that stops is expired after the ttl', async () => {
 void test('close sends a final report that takes the proxy out of the region', async () => {
   const r = reporter('r3', 'proxy-c');
   r.start();
-  await waitFor('report', () => reportOf('r3', 'proxy-c') !== undefined);
+  await waitFor('report', () => reportOf('r3', 'proxy-c') !== undefined, { timeoutMs: 5000 });
   assert.equal(evaluateRegionHealth(store.current().health.get('r3'), Date.now()).up, true);
   await r.close();
   const last = reportOf('r3', 'proxy-c') as HealthReport;
@@ -119,7 +115,7 @@ void test('close sends a final report that takes the proxy out of the region', a
   // A custom final report, e.g. reduced capacity during a rolling restart.
   const r2 = reporter('r3', 'proxy-d');
   r2.start();
-  await waitFor('report', () => reportOf('r3', 'proxy-d') !== undefined);
+  await waitFor('report', () => reportOf('r3', 'proxy-d') !== undefined, { timeoutMs: 5000 });
   await r2.close({ final: { healthyBackends: 1 } });
   assert.equal(reportOf('r3', 'proxy-d')?.healthyBackends, 1);
 });
@@ -133,7 +129,9 @@ void test('store and collect failures are counted and logged, never thrown', asy
     throw new Error('collect exploded');
   });
   broken.start();
-  await waitFor('failures', () => unknownRegion.status().failures >= 2 && broken.status().failures >= 2);
+  await waitFor('failures', () => unknownRegion.status().failures >= 2 && broken.status().failures >= 2, {
+    timeoutMs: 5000,
+  });
   assert.match(unknownRegion.status().lastError ?? '', /not found/);
   assert.equal(broken.status().lastError, 'collect exploded');
   assert.ok(calls >= 2);

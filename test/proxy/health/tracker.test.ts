@@ -5,14 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Backend } from '../../../src/core/types.js';
 import { BackendHealthTracker } from '../../../src/proxy/health/tracker.js';
 import { healthCheckSchema, outlierSchema } from '../../../src/config/health-schema.js';
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { waitFor } from '../../helpers/wait.js';
 
 /** A backend whose /healthz answers `status`, or never answers when `hang` is set. */
 interface FakeBackend {
@@ -74,13 +67,13 @@ void describe('active checks', () => {
     trackers.push(tracker);
     tracker.setBackends([backend('b1', fake.url)]);
     assert.equal(tracker.isHealthy('b1'), true, 'a new backend is up before its first check');
-    await waitFor('a few passing checks', () => fake.checks >= 3);
+    await waitFor('a few passing checks', () => fake.checks >= 3, { timeoutMs: 5000 });
     assert.equal(tracker.isHealthy('b1'), true);
     assert.deepEqual(tracker.states(), [{ backendId: 'b1', healthy: true }]);
 
     fake.status = 503;
     const checksAtFailure = fake.checks;
-    await waitFor('b1 down', () => !tracker.isHealthy('b1'));
+    await waitFor('b1 down', () => !tracker.isHealthy('b1'), { timeoutMs: 5000 });
     // The check in flight when the status changed may already have passed; at least `fall` failed after.
     assert.ok(fake.checks - checksAtFailure >= 3, `down after ${fake.checks - checksAtFailure} checks`);
     assert.deepEqual(tracker.states(), [
@@ -90,7 +83,7 @@ void describe('active checks', () => {
 
     fake.status = 204;
     const checksAtRecovery = fake.checks;
-    await waitFor('b1 up', () => tracker.isHealthy('b1'));
+    await waitFor('b1 up', () => tracker.isHealthy('b1'), { timeoutMs: 5000 });
     assert.ok(fake.checks - checksAtRecovery >= 2, `up after ${fake.checks - checksAtRecovery} checks`);
     assert.deepEqual(changes[1], ['b1', true, 'active check passed 2x']);
     assert.equal(tracker.counts().healthy, 1);
@@ -102,15 +95,17 @@ void describe('active checks', () => {
     const tracker = new BackendHealthTracker({ check: fastTimeoutCheck, outlier: outlierSchema.parse({}) });
     trackers.push(tracker);
     tracker.setBackends([backend('slow', fake.url)]);
-    await waitFor('slow down', () => !tracker.isHealthy('slow'));
+    await waitFor('slow down', () => !tracker.isHealthy('slow'), { timeoutMs: 5000 });
     assert.deepEqual(tracker.states(), [
       { backendId: 'slow', healthy: false, reason: 'active check failed 1x: timeout after 150ms' },
     ]);
-    await waitFor('more timeouts', () =>
-      (tracker.states()[0]?.reason ?? '').startsWith('active check failed 3x'),
+    await waitFor(
+      'more timeouts',
+      () => (tracker.states()[0]?.reason ?? '').startsWith('active check failed 3x'),
+      { timeoutMs: 5000 },
     );
     fake.hang = false;
-    await waitFor('slow up', () => tracker.isHealthy('slow'));
+    await waitFor('slow up', () => tracker.isHealthy('slow'), { timeoutMs: 5000 });
   });
 
   void test('connection refused is reported as such', async () => {
@@ -120,7 +115,7 @@ void describe('active checks', () => {
     const tracker = new BackendHealthTracker({ check: fastCheck, outlier: outlierSchema.parse({}) });
     trackers.push(tracker);
     tracker.setBackends([backend('gone', url)]);
-    await waitFor('gone down', () => !tracker.isHealthy('gone'));
+    await waitFor('gone down', () => !tracker.isHealthy('gone'), { timeoutMs: 5000 });
     assert.match(tracker.states()[0]?.reason ?? '', /^active check failed \dx: connect ECONNREFUSED$/);
   });
 
@@ -129,7 +124,7 @@ void describe('active checks', () => {
     const tracker = new BackendHealthTracker({ check: fastCheck, outlier: outlierSchema.parse({}) });
     trackers.push(tracker);
     tracker.setBackends([backend('x', fake.url), backend('y', fake.url, 'disabled')]);
-    await waitFor('checks of x', () => fake.checks >= 2);
+    await waitFor('checks of x', () => fake.checks >= 2, { timeoutMs: 5000 });
     assert.equal(tracker.isHealthy('y'), false);
     tracker.setBackends([backend('x', fake.url, 'draining'), backend('y', fake.url, 'disabled')]);
     assert.equal(tracker.isHealthy('x'), true, 'draining backends keep their real health');
@@ -244,7 +239,7 @@ void describe('passive outlier ejection', () => {
     tracker.recordResult('e', { ok: false, error: 'connect ECONNRESET' });
     tracker.recordResult('e', { ok: false, error: 'connect ECONNRESET' });
     assert.equal(tracker.isHealthy('e'), false);
-    await waitFor('ejection end', () => changes.length === 2);
+    await waitFor('ejection end', () => changes.length === 2, { timeoutMs: 5000 });
     assert.equal(tracker.isHealthy('e'), true);
     assert.deepEqual(changes, [
       ['e', false, 'ejected 100ms (2 consecutive failures, last: connect ECONNRESET)'],

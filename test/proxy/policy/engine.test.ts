@@ -1,4 +1,4 @@
-// PolicyEngine with real time: token buckets, WAF, quotas, scope and recompilation.
+// PolicyEngine: token buckets refilling in real time, WAF, quotas (on the injected clock), scope and recompilation.
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
@@ -183,11 +183,12 @@ describe('policy engine: WAF', () => {
 describe('policy engine: quotas (local counting)', () => {
   it('refuses past the limit with the reset time and resets at the period boundary', async () => {
     const periodMs = 1000;
+    // The engine's injected clock, starting just after a period boundary so the three requests fall in one period.
+    const clock = { t: Math.ceil(Date.now() / periodMs) * periodMs + 20 };
     const { engine } = await engineWith([quota('q', { limit: 3, period: 'minute', key: 'label:x-tenant' })], {
       quotaPeriodMs: { minute: periodMs },
+      now: () => clock.t,
     });
-    // Start just after a boundary so the three requests fall in one period.
-    await sleep(periodMs - (Date.now() % periodMs) + 20);
     const acme = req({ headers: { 'x-tenant': 'acme' } });
     for (let i = 0; i < 3; i++) assert.equal(sync(engine.check(acme)).action, 'pass');
     const refused = sync(engine.check(acme));
@@ -207,7 +208,7 @@ describe('policy engine: quotas (local counting)', () => {
     assert.equal(usage.counting, 'local');
     assert.equal(usage.limit, 3);
     // Next period: counting starts over.
-    await sleep(periodMs - (Date.now() % periodMs) + 20);
+    clock.t += periodMs;
     assert.equal(sync(engine.check(acme)).action, 'pass');
     assert.equal((await engine.quotaUsage('q', 'acme')).used, 1);
     await assert.rejects(engine.quotaUsage('nope', 'acme'), { code: 'E_NOT_FOUND' });

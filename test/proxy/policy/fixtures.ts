@@ -36,20 +36,6 @@ export const bandwidth = (id: string, extra: Record<string, unknown> = {}): Reco
   ...extra,
 });
 
-/** Polls `check` until it returns true or the deadline passes. */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<number> {
-  const start = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Narrows a stored policy to a rate limit (failing the test otherwise). */
 export function asRateLimit(p: Policy): RateLimitPolicy {
   if (p.type !== 'rate_limit') throw new Error(`policy ${p.id} is a ${p.type}, not a rate_limit`);

@@ -9,15 +9,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createRuntime, type Runtime } from '../../src/dns/runtime.js';
-import { DnsListeners } from '../../src/dns/transport/server.js';
-import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError } from '../../src/dns/transport/udp-batch.js';
-import { addressFromText, addressText } from '../../src/dns/wire/address.js';
-import type { Logger } from '../../src/infra/logger.js';
-import { silentLogger } from '../../src/infra/logger.js';
-import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { dig, type DigResult } from '../helpers/dig.js';
-import { GEO_DB, REGIONS, REPO, pollUntil, startFixture, testDnsConfig } from './fixture.js';
+import { createRuntime, type Runtime } from '../../../src/dns/runtime.js';
+import { DnsListeners } from '../../../src/dns/transport/server.js';
+import { BatchedUdpSocket, loadUdpBatch, udpBatchLoadError } from '../../../src/dns/transport/udp-batch.js';
+import { addressFromText, addressText } from '../../../src/dns/wire/address.js';
+import type { Logger } from '../../../src/infra/logger.js';
+import { silentLogger } from '../../../src/infra/logger.js';
+import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
+import { dig, type DigResult } from '../../helpers/dig.js';
+import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from '../fixture.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -486,12 +487,13 @@ void describe('DNS metrics of the batched UDP layer', () => {
       try {
         client.send(Buffer.alloc(5000, 1), f.v4.port, f.v4.host);
         // Observed, not slept on: the counter moves once the addon has read and dropped it.
-        await pollUntil(
+        await waitFor(
+          'the oversize drop to be counted',
           async () =>
             (await f.registry.metrics()).includes(
               'meridian_dns_udp_dropped_total{reason="oversize_query"} 1',
             ),
-          2000,
+          { timeoutMs: 2000, intervalMs: 50 },
         );
       } finally {
         closeAll([client]);

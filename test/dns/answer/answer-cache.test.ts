@@ -3,18 +3,18 @@
 // across state changes (drain, health expiry, region removal) and geo data reloads.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { DnsConfig } from '../../src/config/dns-schema.js';
-import type { Snapshot } from '../../src/core/types.js';
-import { openGeoLocator, type ReloadingGeoLocator } from '../../src/dns/geo/locator.js';
-import type { GeoLocator, GeoResult } from '../../src/dns/geo/types.js';
-import { silentLogger } from '../../src/infra/logger.js';
-import { AnswerCache } from '../../src/dns/answer/answer-cache.js';
-import { Responder } from '../../src/dns/answer/responder.js';
-import { ZoneSet } from '../../src/dns/answer/zones.js';
-import { SteeringEngine } from '../../src/dns/steering/engine.js';
-import { addressFromText } from '../../src/dns/wire/address.js';
-import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import { GEO_DB, REGIONS, healthReport, testDnsConfig } from './fixture.js';
+import type { DnsConfig } from '../../../src/config/dns-schema.js';
+import type { Snapshot } from '../../../src/core/types.js';
+import { openGeoLocator, type ReloadingGeoLocator } from '../../../src/dns/geo/locator.js';
+import type { GeoLocator, GeoResult } from '../../../src/dns/geo/types.js';
+import { silentLogger } from '../../../src/infra/logger.js';
+import { AnswerCache } from '../../../src/dns/answer/answer-cache.js';
+import { Responder } from '../../../src/dns/answer/responder.js';
+import { ZoneSet } from '../../../src/dns/answer/zones.js';
+import { SteeringEngine } from '../../../src/dns/steering/engine.js';
+import { addressFromText } from '../../../src/dns/wire/address.js';
+import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
+import { GEO_DB, REGIONS, healthReport, testDnsConfig } from '../fixture.js';
 
 const TYPE = { A: 1, NS: 2, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DOCUMENTED_METRICS, queryableSeriesNames } from '../../src/infra/metrics/catalogue.js';
+import { DOCUMENTED_METRICS, queryableSeriesNames } from '../../../src/infra/metrics/catalogue.js';
 
 interface Target {
   expr?: unknown;
@@ -27,7 +27,7 @@ interface Dashboard {
 }
 
 const dashboard = JSON.parse(
-  readFileSync(new URL('../../config/grafana/meridian-dashboard.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../../config/grafana/meridian-dashboard.json', import.meta.url), 'utf8'),
 ) as Dashboard;
 const panels = (dashboard.panels ?? []).filter((p) => p.type !== 'row');
 

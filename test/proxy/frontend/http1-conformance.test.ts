@@ -10,15 +10,15 @@ import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
-import { llhttp } from '../../src/proxy/frontend/http1/llhttp.js';
-import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
+import { llhttp } from '../../../src/proxy/frontend/http1/llhttp.js';
+import type { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
 import {
   regionWithBackends,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
-} from '../helpers/backends.js';
+} from '../../helpers/backends.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const SERVERS = ['node', 'meridian'] as const;
 
@@ -378,7 +378,9 @@ for (const http1Server of SERVERS) {
     const startProxy = async (extra: Record<string, unknown> = {}, region = 'r1'): Promise<TestProxy> => {
       const p = await startTestProxy({ store, region, config: proxyConfig(http1Server, extra) });
       extraProxies.push(p);
-      await waitFor('the proxy to answer', async () => (await get(p, '/warm-up')).status === 200, WAIT_MS);
+      await waitFor('the proxy to answer', async () => (await get(p, '/warm-up')).status === 200, {
+        timeoutMs: WAIT_MS,
+      });
       return p;
     };
 
@@ -397,11 +399,9 @@ for (const http1Server of SERVERS) {
       ({ store, backends } = await regionWithBackends(1, 'h'));
       backend = backends[0] as TestBackend;
       proxy = await startTestProxy({ store, region: 'r1', config: proxyConfig(http1Server) });
-      await waitFor(
-        'the proxy to answer',
-        async () => (await get(proxy, '/warm-up')).status === 200,
-        WAIT_MS,
-      );
+      await waitFor('the proxy to answer', async () => (await get(proxy, '/warm-up')).status === 200, {
+        timeoutMs: WAIT_MS,
+      });
     });
 
     // A failed test leaves no connection (nor its request) behind for the next ones.
@@ -775,11 +775,9 @@ for (const http1Server of SERVERS) {
       assert.equal(await inFlight(aborted), 1, 'the download is counted in flight');
       conn.destroy();
       assertEcho(await get(aborted, '/after-abort'), 'GET', '/after-abort');
-      await waitFor(
-        'the in-flight count to return to 0',
-        async () => (await inFlight(aborted)) === 0,
-        WAIT_MS,
-      );
+      await waitFor('the in-flight count to return to 0', async () => (await inFlight(aborted)) === 0, {
+        timeoutMs: WAIT_MS,
+      });
       assertEcho(await get(aborted, '/after-abort-2'), 'GET', '/after-abort-2');
     });
 
@@ -883,7 +881,9 @@ for (const http1Server of SERVERS) {
       const seen = backend.requests;
       const conn = await RawConnection.open(closing.port);
       await conn.write(request('GET', '/slow?ms=500'));
-      await waitFor('the slow request to reach the backend', () => backend.requests === seen + 1, WAIT_MS);
+      await waitFor('the slow request to reach the backend', () => backend.requests === seen + 1, {
+        timeoutMs: WAIT_MS,
+      });
       const closed = closing.close(3000);
       await sleep(50);
       await assert.rejects(RawConnection.open(closing.port), { code: 'ECONNREFUSED' });

@@ -2,8 +2,9 @@
 // on 127.0.0.1 and ::1.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { answerData, dig } from '../helpers/dig.js';
-import { BIG_TXT, healthReport, pollUntil, startFixture, type Fixture } from './fixture.js';
+import { answerData, dig } from '../../helpers/dig.js';
+import { BIG_TXT, healthReport, startFixture, type Fixture } from '../fixture.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const EU4 = ['192.0.2.10'];
 const US4 = ['198.51.100.10'];
@@ -253,20 +254,36 @@ void describe('authoritative DNS responder (dig, single process)', () => {
     assert.deepEqual(await euQuery(), EU4);
     await f.store.updateRegion('eu', { state: 'draining' });
     const t0 = Date.now();
-    assert.ok(await pollUntil(async () => JSON.stringify(await euQuery()) !== JSON.stringify(EU4), 1000));
+    await waitFor(
+      'eu to stop answering while draining',
+      async () => JSON.stringify(await euQuery()) !== JSON.stringify(EU4),
+      { timeoutMs: 1000, intervalMs: 50 },
+    );
     assert.ok(Date.now() - t0 <= 1000);
     assert.deepEqual(await euQuery(), US4);
     await f.store.updateRegion('eu', { state: 'active' });
-    assert.ok(await pollUntil(async () => JSON.stringify(await euQuery()) === JSON.stringify(EU4), 1000));
+    await waitFor(
+      'eu to answer again once active',
+      async () => JSON.stringify(await euQuery()) === JSON.stringify(EU4),
+      { timeoutMs: 1000, intervalMs: 50 },
+    );
 
     // A healthy report that expires in 700 ms: while fresh, eu answers; once expired, it must not.
     await f.store.reportHealth(healthReport('eu', true, 700));
     assert.deepEqual(await euQuery(), EU4);
     const expiry = Date.now() + 700;
-    assert.ok(await pollUntil(async () => JSON.stringify(await euQuery()) === JSON.stringify(US4), 2000));
+    await waitFor(
+      'us to answer once the eu report expired',
+      async () => JSON.stringify(await euQuery()) === JSON.stringify(US4),
+      { timeoutMs: 2000, intervalMs: 50 },
+    );
     assert.ok(Date.now() - expiry <= 1000, 'answer changed within 1 s of the expiry');
     await f.store.reportHealth(healthReport('eu', true, 600_000));
-    assert.ok(await pollUntil(async () => JSON.stringify(await euQuery()) === JSON.stringify(EU4), 1000));
+    await waitFor(
+      'eu to answer again after a fresh report',
+      async () => JSON.stringify(await euQuery()) === JSON.stringify(EU4),
+      { timeoutMs: 1000, intervalMs: 50 },
+    );
   });
 
   void it('applies fail-open and fail-closed when every eligible region is down', async () => {
