@@ -94,6 +94,7 @@ void describe('npm pack → global install → meridian serve from another folde
   let stdout = '';
   let stderr = '';
   let work: string | undefined;
+  let cwd: string;
 
   // Packing (a full tsc build) and installing take minutes on a loaded 2-core machine: more than the
   // suite's per-test default, so the hook carries its own bound.
@@ -133,8 +134,12 @@ void describe('npm pack → global install → meridian serve from another folde
       const addon = await run('npm', ['run', 'install'], { cwd: packageDir, timeoutMs: INSTALL_TIMEOUT_MS });
       assert.equal(addon.code, 0, `the package's install script failed:\n${addon.stdout}\n${addon.stderr}`);
 
-      const cwd = tempDir('meridian-pack-cwd-');
-      const config = writeConfig(packageDir, tempDir('meridian-pack-config-'));
+      // Another folder than the checkout or the package, and the config elsewhere again (as /etc).
+      cwd = join(work, 'cwd');
+      mkdirSync(cwd);
+      const etc = join(work, 'etc');
+      mkdirSync(etc);
+      const config = writeConfig(packageDir, etc);
       child = spawn(bin, ['serve', '--config', config], {
         cwd,
         env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MERIDIAN_'))),
@@ -190,7 +195,7 @@ void describe('npm pack → global install → meridian serve from another folde
   });
 
   void it('reports the version from package.json', async () => {
-    const r = await run(bin, ['--version'], { cwd: tempDir('meridian-pack-v-'), timeoutMs: 30_000 });
+    const r = await run(bin, ['--version'], { cwd, timeoutMs: 30_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), VERSION);
   });
