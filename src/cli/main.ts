@@ -1,8 +1,11 @@
-// The `meridian` command. Exit codes: 0 success; 1 the server refused, failed or could not be
+#!/usr/bin/env node
+// The `meridian` command (the package's bin, as compiled to dist/cli/main.js; src/cli/bin.js runs
+// these sources through tsx). Exit codes: 0 success; 1 the server refused, failed or could not be
 // reached; 2 a usage or validation error (nothing was sent) or a configuration error.
-import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { MeridianError, describeError, isMeridianError } from '../core/errors.js';
+import { DEFAULT_CONFIG, defaultConfigPath } from '../config/load.js';
+import { packageVersion } from '../config/install-paths.js';
 import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../node/serve.js';
@@ -32,18 +35,6 @@ import {
 } from './format.js';
 
 const DEFAULT_API = 'http://127.0.0.1:8053';
-const DEFAULT_CONFIG = 'config/meridian.yaml';
-
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 const out = (text: string): void => {
   process.stdout.write(terminalSafe(text));
@@ -100,7 +91,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description(
       'Meridian global server load balancer: run a node, and manage regions and backends through its admin API',
     )
-    .version(version(), '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addOption(
@@ -116,10 +107,10 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description(`run a Meridian node: state store, DNS tier, proxy tier and admin API`)
     .option(
       '--config <file>',
-      `YAML configuration (default: ${DEFAULT_CONFIG} when present, else built-in defaults)`,
+      `YAML configuration (default: ${DEFAULT_CONFIG} in the current folder when present, else the example shipped with the package, else built-in defaults)`,
     )
     .action(async (opts: { config?: string }) => {
-      const configPath = opts.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+      const configPath = opts.config ?? defaultConfigPath();
       // Loaded on demand: the management commands need none of the server's modules.
       const { runServe } = await import('../node/serve.js');
       onServe(await runServe({ ...(configPath === undefined ? {} : { configPath }), env }));

@@ -1,11 +1,12 @@
 // Reads, validates and freezes the configuration. A bad file stops start-up with one line per
 // problem naming the key path and what was expected.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { MeridianError } from '../core/errors.js';
+import { packagePath } from './install-paths.js';
 import { configSchema, type Config } from './schema.js';
 
 export interface LoadedConfig {
@@ -97,6 +98,22 @@ export function validateConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) throw new MeridianError('E_CONFIG', formatIssues(result.error.issues));
   return result.data;
+}
+
+/** The config file `serve` reads without --config, relative to the working directory and to the package. */
+export const DEFAULT_CONFIG = 'config/meridian.yaml';
+
+/**
+ * The file `serve` reads without --config: `config/meridian.yaml` in the working directory when
+ * present (a checkout, or an operator's own folder), else the example shipped in the installed
+ * package (so an installed `meridian serve` runs from any folder, its relative paths — the bundled
+ * geo data — resolving inside the package), else undefined: the built-in defaults.
+ */
+export function defaultConfigPath(cwd: string = process.cwd()): string | undefined {
+  const local = resolve(cwd, DEFAULT_CONFIG);
+  if (existsSync(local)) return local;
+  const shipped = packagePath(DEFAULT_CONFIG);
+  return existsSync(shipped) ? shipped : undefined;
 }
 
 export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {

@@ -9,6 +9,7 @@
 // text), and copies the reply into the output slot.
 import { createRequire } from 'node:module';
 import { describeError } from '../../core/errors.js';
+import { packagePath } from '../../config/install-paths.js';
 import { ipFamily } from '../../core/ip.js';
 import { LogLimiter } from '../../infra/log-limiter.js';
 import type { Logger } from '../../infra/logger.js';
@@ -72,7 +73,13 @@ export interface UdpBatchStats extends NativeStats {
 /** `client`: the sender's address bytes (a fresh copy per datagram, safe to keep). */
 export type PacketHandler = (msg: Buffer, client: Uint8Array, transport: 'udp') => Buffer | undefined;
 
-const ADDON_PATH = './native/build/Release/udp_batch.node';
+/**
+ * Where node-gyp (the package's install script) puts the addon: under the package root, not next to
+ * this module, so the compiled dist/ finds the same file as the sources do.
+ */
+function addonPath(): string {
+  return packagePath('src', 'dns', 'transport', 'native', 'build', 'Release', 'udp_batch.node');
+}
 
 let loaded: { module: UdpBatchModule | undefined; error: string | undefined } | undefined;
 
@@ -95,7 +102,7 @@ function validModule(m: unknown): m is UdpBatchModule {
 export function loadUdpBatch(): UdpBatchModule | undefined {
   if (loaded === undefined) {
     try {
-      const m: unknown = createRequire(import.meta.url)(ADDON_PATH);
+      const m: unknown = createRequire(import.meta.url)(addonPath());
       loaded = validModule(m)
         ? { module: m, error: undefined }
         : { module: undefined, error: 'the addon does not support this platform' };
