@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { answerData, dig } from '../helpers/dig.js';
-import { waitFor } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 import { REPO_ROOT, tempDir, type ConfigDoc } from '../helpers/meridian-process.js';
 
 const PACK_TIMEOUT_MS = 180_000;
@@ -153,7 +153,7 @@ void describe('npm pack → global install → meridian serve from another folde
           if (child?.exitCode !== null) throw new Error(`meridian serve exited:\n${stdout}\n${stderr}`);
           return stdout.includes('meridian: admin API on ');
         },
-        START_TIMEOUT_MS,
+        { timeoutMs: START_TIMEOUT_MS },
       );
     },
     { timeout: PACK_TIMEOUT_MS + INSTALL_TIMEOUT_MS + START_TIMEOUT_MS },

@@ -13,10 +13,10 @@ import {
   httpRequest,
   regionWithBackends,
   startTestProxy,
-  waitFor,
   type TestBackend,
   type TestProxy,
 } from '../helpers/backends.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';

@@ -57,7 +57,7 @@ void describe('authoritative DNS responder (dig, single process)', () => {
     // the geo network's (/24 here); then the widest network answered the same.
     const apScope = async (): Promise<number | undefined> =>
       (await dig(f.v4, ['+norec', '+subnet=203.0.113.0/24', 'www.example.test', 'A'])).ecs?.scope;
-    assert.ok(await pollUntil(async () => (await apScope()) === 5, 5000), 'widest-scope table built');
+    await waitFor('the widest-scope table built', async () => (await apScope()) === 5, { timeoutMs: 5000 });
     const cases: [string, string[], number][] = [
       // The test DB splits 192.0.2.0/24 into two /25s (Frankfurt, Paris): both answered by eu.
       ['192.0.2.0/24', EU4, 24],

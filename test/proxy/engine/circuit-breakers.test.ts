@@ -11,11 +11,11 @@ import {
   httpRequest,
   regionWithBackends,
   startTestProxy,
-  waitFor,
   type SimpleResponse,
   type TestBackend,
   type TestProxy,
 } from '../../helpers/backends.js';
+import { waitFor } from '../../helpers/wait.js';
 
 // Active checks every minute (the first one at once): only the tests decide what fails.
 const QUIET = {

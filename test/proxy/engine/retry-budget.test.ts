@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
-import { startTestProxy, waitFor, type TestProxy } from '../../helpers/backends.js';
+import { startTestProxy, type TestProxy } from '../../helpers/backends.js';
+import { waitFor } from '../../helpers/wait.js';
 
 const CLIENTS = 32;
 const REQUESTS = 2000;
