@@ -43,7 +43,7 @@ export const ERROR_CATALOGUE = {
   E_NO_BACKEND: { status: 503, reason: 'Service Unavailable' },
   /** Backends exist but none is healthy, and no peer region could take the request. */
   E_NO_HEALTHY_BACKEND: { status: 503, reason: 'Service Unavailable' },
-  /** Every eligible backend has reached `circuit.maxPendingPerBackend`. */
+  /** Every eligible backend is refused by a circuit breaker (proxy.circuitBreakers); the message names the limit. */
   E_CIRCUIT_OPEN: { status: 503, reason: 'Service Unavailable' },
   /** The backend refused or reset the connection, or answered with something unusable. */
   E_UPSTREAM_CONNECT: { status: 502, reason: 'Bad Gateway' },

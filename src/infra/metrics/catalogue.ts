@@ -1,6 +1,6 @@
 // Every Prometheus metric Meridian documents, by the component that registers it. The Grafana
 // dashboard (config/grafana/meridian-dashboard.json) may only query these (checked by
-// test/grafana/dashboard.test.ts); a test of the real registries checks this list against them.
+// test/infra/metrics/dashboard.test.ts); a test of the real registries checks this list against them.
 // Histograms are listed by their base name: `_bucket`, `_sum` and `_count` follow from it.
 
 export type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';

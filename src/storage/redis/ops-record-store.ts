@@ -2,7 +2,7 @@
 // slot with its markers, so the scripts also work on Redis Cluster):
 //   <prefix>{meridian}:audit                   stream, field `d` (JSON): the audit log. It lives in
 //                                              the state store's slot because audited state writes
-//                                              XADD to it in their own Lua script (redis/state-store.ts,
+//                                              XADD to it in their own Lua script (redis/state-scripts.ts,
 //                                              `redisKeys(prefix).audit`); other audit entries
 //                                              (policies, tasks) are appended here too
 //   <prefix>{meridian}:audit-mark:<key>        SET NX PX markers for audit dedupe/idempotency keys
