@@ -44,6 +44,7 @@ export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<
       ['ops records', backend.records],
       ['tasks', backend.tasks],
       ['policies', backend.policies],
+      ['users and tokens', backend.access],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();
