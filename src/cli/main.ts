@@ -7,6 +7,7 @@ import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../node/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
+import { registerAccessCommands } from './access-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import {
@@ -107,7 +108,11 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
         .env('MERIDIAN_API_URL')
         .default(env.MERIDIAN_API_URL ?? DEFAULT_API),
     )
-    .addOption(new Option('--token <token>', 'bearer token for writes').env('MERIDIAN_API_TOKEN'));
+    .addOption(
+      new Option('--token <token>', 'API token (default: the one `meridian login` stored)').env(
+        'MERIDIAN_API_TOKEN',
+      ),
+    );
 
   // ---- serve ----------------------------------------------------------------------------------
   program
@@ -276,6 +281,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   // ---- policy / audit / alerts / task ---------------------------------------------------------
   registerPolicyCommands(program);
   registerOpsCommands(program);
+  registerAccessCommands(program, { env });
 
   return program;
 }

@@ -69,7 +69,9 @@ void describe('DNS failover driven by the proxy tier', () => {
     // Wait until the proxy has reported eu healthy.
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+      const status = (await (
+        await fetch(`${node.apiUrl}/v1/regions/eu`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).json()) as {
         health: { status: string };
       };
       if (status.health.status === 'healthy') break;
@@ -90,7 +92,9 @@ void describe('DNS failover driven by the proxy tier', () => {
   void it('stops handing out a region within 3 s once all its backends fail', async () => {
     for (const b of backends) b.failing = true; // every route, /healthz included, answers 503
     const tookMs = await waitForAnswer(US_ADDRESS, 3000);
-    const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+    const status = (await (
+      await fetch(`${node.apiUrl}/v1/regions/eu`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as {
       health: { status: string };
     };
     assert.equal(status.health.status, 'unhealthy');
