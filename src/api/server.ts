@@ -5,7 +5,10 @@
 // 429 `E_RATE_LIMITED`); bad input never takes the server down. Region and backend writes pass a
 // WriteContext (the actor, `token:config` or `user:<name>/token:<token name>`, and fastify's request
 // id) to the store, which records the audit entry atomically with the change.
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, prometheusContentType, type Registry } from 'prom-client';
 import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
@@ -28,6 +31,7 @@ import { accessRoutes } from './auth/access-routes.js';
 import { AccessDenied, Authenticator, CSRF_HEADER, Throttled } from './auth/authenticator.js';
 import { authorize, defaultAccess, type RouteAccess } from './auth/guard.js';
 import type { ApiRequest, ApiResponse, ApiRoute, HttpMethod } from './route.js';
+import { loadTlsPair, watchTlsPair, type ApiTlsOptions } from './tls.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
 
@@ -54,6 +58,8 @@ export interface AdminApiOptions {
   /** Lifetime of a login session (default 720 = 12 h). */
   sessionMinutes?: number;
   bodyLimitBytes: number;
+  /** Serve HTTPS with this certificate and key, reloaded when the files change. */
+  tls?: ApiTlsOptions;
   /** Failed authentications allowed per client address before its writes get 429 (default 10 per 60 s). */
   authFailures?: AuthThrottleConfig;
   logger: Logger;
@@ -71,6 +77,8 @@ export interface AdminApiOptions {
 export interface AdminApi {
   close(): Promise<void>;
   readonly address: { host: string; port: number };
+  /** `https://…` with TLS, else `http://…`. */
+  readonly url: string;
   /** Every JSON route with the permission it needs (the route × role table test reads it). */
   readonly routes: readonly { method: HttpMethod; path: string; access: RouteAccess }[];
 }
@@ -148,7 +156,15 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
           registers: [options.registry],
         });
 
+  // With TLS, fastify runs on an HTTPS server we create, so its certificate can be swapped later.
+  const tlsPair = options.tls === undefined ? undefined : loadTlsPair(options.tls);
   const app = fastify({
+    ...(tlsPair === undefined
+      ? {}
+      : {
+          serverFactory: (handler: Parameters<typeof createHttpsServer>[1]) =>
+            createHttpsServer(tlsPair, handler) as unknown as Server,
+        }),
     loggerInstance: log,
     // No per-request log lines (the requests counter and our own error logs cover them); through the
     // log controller, as the top-level disableRequestLogging option is deprecated (FSTDEP023).
@@ -389,7 +405,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
         throttle,
         logFailure: logAuth,
         sessionMinutes: options.sessionMinutes ?? 720,
-        secureCookies: false,
+        secureCookies: options.tls !== undefined,
         now,
         log,
       }),
@@ -531,9 +547,14 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const address = app.server.address() as AddressInfo;
   const bound = { host: address.address, port: address.port };
+  const baseUrl = `${options.tls === undefined ? 'http' : 'https'}://${hostForUrl(bound.host)}:${bound.port}`;
+  const stopWatching =
+    options.tls === undefined
+      ? () => undefined
+      : watchTlsPair(options.tls, (pair) => (app.server as unknown as TlsServer).setSecureContext(pair), log);
   log.info(
     {
-      url: `http://${hostForUrl(bound.host)}:${bound.port}`,
+      url: baseUrl,
       bootstrapToken: options.token !== undefined,
       users: options.access?.current().users.size ?? 0,
     },
@@ -543,10 +564,12 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   let closing: Promise<void> | undefined;
   return {
     address: bound,
+    url: baseUrl,
     routes: [...table].flatMap(([path, methods]) =>
       [...methods].map(([method, entry]) => ({ method, path, access: entry.access })),
     ),
     close: () => {
+      stopWatching();
       closing ??= app.close();
       return closing;
     },

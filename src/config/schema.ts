@@ -56,6 +56,15 @@ const apiSchema = z.strictObject({
   /** Lifetime of a login session (POST /v1/login, `meridian login`), in minutes; default 12 h. */
   sessionMinutes: positiveInt.max(43_200).default(720),
   bodyLimitBytes: positiveInt.default(65536),
+  /** Serve the admin API over HTTPS; the files (relative to the config file) are re-read when they change. */
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      /** How often the files are checked for a change. */
+      reloadCheckSeconds: positiveInt.max(3600).default(5),
+    })
+    .optional(),
   /**
    * Failed authentications per client address: `burst` at once, refilled over `perSeconds`. Past
    * that, the address's writes get 429 with Retry-After (a correct token too) until it refills.

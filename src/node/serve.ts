@@ -173,6 +173,15 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         audit: ops.audit,
         metricsAuth: config.api.metricsAuth,
         sessionMinutes: config.api.sessionMinutes,
+        ...(config.api.tls === undefined
+          ? {}
+          : {
+              tls: {
+                certFile: loaded.resolvePath(config.api.tls.cert),
+                keyFile: loaded.resolvePath(config.api.tls.key),
+                reloadCheckMs: config.api.tls.reloadCheckSeconds * 1000,
+              },
+            }),
         bodyLimitBytes: config.api.bodyLimitBytes,
         authFailures: config.api.authFailures,
         logger,
@@ -189,14 +198,14 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
-      print(`meridian: admin API on ${url(api.address.host, api.address.port)}`);
+      print(`meridian: admin API on ${api.url}`);
     }
 
     logger.info(
       {
         config: loaded.path ?? '(built-in defaults)',
         state: store.status().kind,
-        api: api === undefined ? null : url(api.address.host, api.address.port),
+        api: api === undefined ? null : api.url,
       },
       'meridian started',
     );

@@ -120,7 +120,7 @@ export function startMeridian(
       );
     }, START_TIMEOUT_MS);
     const onData = (): void => {
-      const m = /meridian: admin API on (http:\/\/\S+)/.exec(out);
+      const m = /meridian: admin API on (https?:\/\/\S+)/.exec(out);
       if (m?.[1] === undefined) return;
       clearTimeout(deadline);
       child.stdout.off('data', onData);
