@@ -49,10 +49,6 @@ function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function url(host: string, port: number): string {
-  return `http://${hostPort(host, port)}`;
-}
-
 /** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
 async function collectMetrics(
   registry: Registry,

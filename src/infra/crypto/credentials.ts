@@ -17,7 +17,11 @@ export interface PasswordHash {
   readonly hash: string;
 }
 
-/** N=2^15, r=8: 32 MiB and tens of milliseconds per hash (above OWASP's scrypt minimum of N=2^17/r=8 in cost×memory terms only loosely; raise N here and old hashes keep verifying with their stored parameters). */
+/**
+ * N=2^15, r=8, p=1: 32 MiB and tens of milliseconds per hash. Below OWASP's N=2^17 on purpose, to
+ * bound the memory of concurrent logins; raise it here and old hashes keep verifying with the
+ * parameters stored beside them.
+ */
 const DEFAULT_PARAMS = { N: 2 ** 15, r: 8, p: 1, keyLength: 32 } as const;
 
 function derive(
