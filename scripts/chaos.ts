@@ -154,7 +154,9 @@ async function startFleet(
   await waitFor(
     'eu reported healthy',
     async () => {
-      const r = (await (await fetch(`${a.apiUrl}/v1/regions/eu`)).json()) as { health?: { status?: string } };
+      const r = (await (
+        await fetch(`${a.apiUrl}/v1/regions/eu`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).json()) as { health?: { status?: string } };
       return r.health?.status === 'healthy';
     },
     { timeoutMs: 20_000 },

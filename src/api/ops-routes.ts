@@ -1,6 +1,7 @@
 // Admin API routes for operations records and scheduled tasks, as `ApiRoute`s for
-// `startAdminApi({ extraRoutes })` (src/api/server.ts): the server adds auth (writes need the
-// bearer token), the error JSON `{error:{code,message,field?}}` and the 405s.
+// `startAdminApi({ extraRoutes })` (src/api/server.ts): the server adds authentication and the
+// permission check (reads need `read`, writes `write`: the defaults by method), the error JSON
+// `{error:{code,message,field?}}` and the 405s.
 //
 //   GET    /v1/audit?since&until&actor&target&limit&cursor&order   → { items, nextCursor? }
 //   GET    /v1/alerts?since&until&level&type&limit&cursor&order    → { items, nextCursor? }
@@ -31,7 +32,7 @@ import type { ApiRequest, ApiResponse, ApiRoute } from './server.js';
  * changes are audited with the actor `api`.
  */
 export interface OpsApiRequest extends ApiRequest {
-  /** e.g. `token:config` (tokenActor of the token's id). */
+  /** `token:config` (the bootstrap token) or `user:<name>/token:<token name>`. */
   readonly actor?: string;
   readonly requestId?: string;
 }

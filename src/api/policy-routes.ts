@@ -1,6 +1,7 @@
 // Admin API routes for traffic policies, as `ApiRoute`s for `startAdminApi({ extraRoutes })`
-// (src/api/server.ts): the server adds auth (writes need the bearer token), the error JSON
-// `{error:{code,message,field?}}` and the 405s.
+// (src/api/server.ts): the server adds authentication and the permission check (reads need
+// `read`, writes `write`: the defaults by method), the error JSON `{error:{code,message,field?}}`
+// and the 405s.
 //
 //   GET    /v1/policies?type&region&enabled&client     → { policies: Policy[] }
 //   POST   /v1/policies                  body Policy   → 201 Policy          (409 if the id exists)

@@ -1,9 +1,14 @@
-// The admin API: JSON over HTTP on fastify. Reads are open, writes need `Authorization: Bearer`.
-// Every error answer has the shape of MeridianError.toJSON(); bad input never takes the server down.
-// Region and backend writes pass a WriteContext (the token's id as the actor, `token:config`, and
-// fastify's request id) to the store, which records the audit entry atomically with the change.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The admin API: JSON over HTTP on fastify. Every route but /healthz and /v1/login needs
+// authentication (auth/authenticator.ts) and declares the permission it needs beside its path
+// (`on(…, access)` and ApiRoute.access); one hook per route checks both (auth/guard.ts) before the
+// handler runs. Every error answer has the shape of MeridianError.toJSON() (403 is `E_FORBIDDEN`,
+// 429 `E_RATE_LIMITED`); bad input never takes the server down. Region and backend writes pass a
+// WriteContext (the actor, `token:config` or `user:<name>/token:<token name>`, and fastify's request
+// id) to the store, which records the audit entry atomically with the change.
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { LogController, fastify, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, prometheusContentType, type Registry } from 'prom-client';
 import { MeridianError, describeError, invalid, isMeridianError, notFound } from '../core/errors.js';
@@ -17,13 +22,18 @@ import {
 } from '../core/validate.js';
 import { LogLimiter } from '../infra/log-limiter.js';
 import type { Logger } from '../infra/logger.js';
-import { CONFIG_TOKEN_ID, tokenActor } from '../ops/audit.js';
+import { principalActor, type Principal } from '../core/access.js';
+import type { AuditLog } from '../ops/audit.js';
+import type { AccessStore } from '../storage/access-store.js';
 import type { StateStore } from '../storage/state-store.js';
 import { AuthThrottle, type AuthThrottleConfig } from './auth-throttle.js';
+import { accessRoutes } from './auth/access-routes.js';
+import { AccessDenied, Authenticator, CSRF_HEADER, Throttled } from './auth/authenticator.js';
+import { authorize, defaultAccess, type RouteAccess } from './auth/guard.js';
+import type { ApiRequest, ApiResponse, ApiRoute, HttpMethod } from './route.js';
+import { loadTlsPair, watchTlsPair, type ApiTlsOptions } from './tls.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView } from './views.js';
-
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ExplainQuery {
   name: string;
@@ -32,37 +42,24 @@ export interface ExplainQuery {
   type: 'A' | 'AAAA';
 }
 
-export interface ApiRequest {
-  readonly params: Readonly<Record<string, string>>;
-  readonly query: Readonly<Record<string, string | undefined>>;
-  readonly body: unknown;
-  /** On authenticated routes: who wrote, as the token's id (`token:config`), never the token or its hash. */
-  readonly actor?: string;
-  /** fastify's request id, for correlating logs and audit records. */
-  readonly requestId?: string;
-}
-
-export interface ApiResponse {
-  /** Default 200 (204 when `body` is undefined). */
-  readonly status?: number;
-  readonly body?: unknown;
-}
-
-/** A route another component adds (e.g. the proxy tier's own views). Errors it throws are mapped like ours. */
-export interface ApiRoute {
-  readonly method: HttpMethod;
-  /** fastify path syntax, e.g. `/v1/proxy/:regionId/stats`. */
-  readonly path: string;
-  /** Require the bearer token (default: true for anything but GET). */
-  readonly auth?: boolean;
-  readonly handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
-}
+export type { ApiRequest, ApiResponse, ApiRoute, HttpMethod } from './route.js';
 
 export interface AdminApiOptions {
   listen: { host: string; port: number };
   store: StateStore;
+  /** The bootstrap `admin` token (api.token / MERIDIAN_API_TOKEN). */
   token: string | undefined;
+  /** Users and tokens; without it only the bootstrap token authenticates and the user routes are absent. */
+  access?: AccessStore;
+  /** Where user and token changes are audited. */
+  audit?: AuditLog;
+  /** `viewer`: /metrics needs a token with the `read` permission; default `none` (open). */
+  metricsAuth?: 'none' | 'viewer';
+  /** Lifetime of a login session (default 720 = 12 h). */
+  sessionMinutes?: number;
   bodyLimitBytes: number;
+  /** Serve HTTPS with this certificate and key, reloaded when the files change. */
+  tls?: ApiTlsOptions;
   /** Failed authentications allowed per client address before its writes get 429 (default 10 per 60 s). */
   authFailures?: AuthThrottleConfig;
   logger: Logger;
@@ -82,44 +79,17 @@ export interface AdminApiOptions {
 export interface AdminApi {
   close(): Promise<void>;
   readonly address: { host: string; port: number };
+  /** `https://…` with TLS, else `http://…`. */
+  readonly url: string;
+  /** Every JSON route with the permission it needs (the route × role table test reads it). */
+  readonly routes: readonly { method: HttpMethod; path: string; access: RouteAccess }[];
 }
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
 interface RouteEntry {
-  auth: boolean;
+  access: RouteAccess;
   handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-/**
- * Builds the auth check, which returns the id of the token presented; tokens are compared as
- * fixed-length digests in constant time.
- */
-function makeAuthCheck(token: string | undefined): (header: string | undefined) => string {
-  const expected = token === undefined || token === '' ? undefined : digest(token);
-  return (header) => {
-    if (expected === undefined) {
-      throw new MeridianError(
-        'E_UNAUTHORIZED',
-        'writes are disabled: no API token is configured; set MERIDIAN_API_TOKEN (or api.token in the config) and restart',
-      );
-    }
-    const match = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    if (match === null) {
-      throw new MeridianError(
-        'E_UNAUTHORIZED',
-        'this request needs an "Authorization: Bearer <token>" header',
-      );
-    }
-    if (!timingSafeEqual(digest(match[1] ?? ''), expected)) {
-      throw new MeridianError('E_UNAUTHORIZED', 'invalid API token');
-    }
-    return CONFIG_TOKEN_ID;
-  };
 }
 
 function toMeridianError(err: unknown, bodyLimit: number): MeridianError {
@@ -163,7 +133,12 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   const log = options.logger.child({ component: 'api' });
   const now = options.now ?? Date.now;
   const graceUntil = options.healthGraceUntil ?? 0;
-  const checkAuth = makeAuthCheck(options.token);
+  const authenticator = new Authenticator({
+    configToken: options.token,
+    access: options.access,
+    now,
+    log,
+  });
   const throttle = new AuthThrottle(options.authFailures ?? { burst: 10, perSeconds: 60 }, now);
   // A guessing client must not flood the log either: at most 10 lines per 10 s, the rest counted.
   const authLog = new LogLimiter(10, 10_000);
@@ -183,7 +158,15 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
           registers: [options.registry],
         });
 
+  // With TLS, fastify runs on an HTTPS server we create, so its certificate can be swapped later.
+  const tlsPair = options.tls === undefined ? undefined : loadTlsPair(options.tls);
   const app = fastify({
+    ...(tlsPair === undefined
+      ? {}
+      : {
+          serverFactory: (handler: Parameters<typeof createHttpsServer>[1]) =>
+            createHttpsServer(tlsPair, handler) as unknown as Server,
+        }),
     loggerInstance: log,
     // No per-request log lines (the requests counter and our own error logs cover them); through the
     // log controller, as the top-level disableRequestLogging option is deprecated (FSTDEP023).
@@ -214,6 +197,17 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   });
 
   app.setErrorHandler((err, req, reply) => {
+    if (err instanceof AccessDenied) {
+      void reply.code(403).send({ error: { code: err.code, message: err.message } });
+      return;
+    }
+    if (err instanceof Throttled) {
+      void reply
+        .code(429)
+        .header('retry-after', String(err.retryAfterSeconds))
+        .send({ error: { code: err.code, message: err.message } });
+      return;
+    }
     const e = toMeridianError(err, bodyLimitBytes);
     if (e.code === 'E_INTERNAL')
       log.error({ err, method: req.method, url: req.url }, 'admin API request failed');
@@ -245,7 +239,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     method: HttpMethod,
     path: string,
     handler: RouteEntry['handler'],
-    auth = method !== 'GET',
+    access: RouteAccess = defaultAccess(method),
   ): void => {
     let methods = table.get(path);
     if (methods === undefined) {
@@ -253,7 +247,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       table.set(path, methods);
     }
     if (methods.has(method)) throw new Error(`admin API: duplicate route ${method} ${path}`);
-    methods.set(method, { auth, handler });
+    methods.set(method, { access, handler });
   };
 
   const snapshot = () => store.current();
@@ -262,7 +256,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     if (r === undefined) throw notFound(`region ${JSON.stringify(id)}`);
     return r;
   };
-  /** Who is writing: every mutating route runs behind the token check, so `actor` is set. */
+  /** Who is writing: every mutating route runs behind the authentication hook, so `actor` is set. */
   const context = (req: ApiRequest): WriteContext => ({
     actor: req.actor ?? 'api',
     ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
@@ -282,21 +276,26 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   // `degraded` (HTTP `healthzDegradedStatus`, default 503) while this node's state may be out of
   // date or cannot be changed: the store is unreachable, writes fail, health is frozen or the store
   // lost its data. The node still answers DNS and proxies from its last snapshot meanwhile.
-  on('GET', '/healthz', () => {
-    const status = store.status();
-    const reasons = [...(status.degraded ?? [])];
-    if (!status.connected && reasons.length === 0) reasons.push('the state store is disconnected');
-    if (reasons.length === 0) return { body: { status: 'ok', store: status } };
-    return {
-      status: options.healthzDegradedStatus ?? 503,
-      body: {
-        status: 'degraded',
-        reasons,
-        store: status,
-        ...new MeridianError('E_UNAVAILABLE', reasons.join('; ')).toJSON(),
-      },
-    };
-  });
+  on(
+    'GET',
+    '/healthz',
+    (): ApiResponse => {
+      const status = store.status();
+      const reasons = [...(status.degraded ?? [])];
+      if (!status.connected && reasons.length === 0) reasons.push('the state store is disconnected');
+      if (reasons.length === 0) return { body: { status: 'ok', store: status } };
+      return {
+        status: options.healthzDegradedStatus ?? 503,
+        body: {
+          status: 'degraded',
+          reasons,
+          store: status,
+          ...new MeridianError('E_UNAVAILABLE', reasons.join('; ')).toJSON(),
+        },
+      };
+    },
+    'public',
+  );
 
   on('GET', '/v1/regions', () => ({
     body: { regions: [...snapshot().regions.values()].sort((a, b) => a.id.localeCompare(b.id)) },
@@ -359,12 +358,17 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   on('GET', '/v1/regions/:id/health', (req) => ({
     body: regionHealthDetail(snapshot(), region(req.params.id).id, now(), graceUntil),
   }));
-  on('POST', '/v1/regions/:id/health', async (req) => {
-    const id = region(req.params.id).id;
-    const report = validateHealthReportBody(req.body, id, now());
-    await store.reportHealth(report);
-    return { body: report };
-  });
+  on(
+    'POST',
+    '/v1/regions/:id/health',
+    async (req) => {
+      const id = region(req.params.id).id;
+      const report = validateHealthReportBody(req.body, id, now());
+      await store.reportHealth(report);
+      return { body: report };
+    },
+    'report-health',
+  );
 
   on('GET', '/v1/status', () => {
     const t = now();
@@ -400,23 +404,92 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     return { body: result };
   });
 
-  for (const route of options.extraRoutes ?? []) {
-    on(route.method, route.path, route.handler, route.auth ?? route.method !== 'GET');
+  const routes: ApiRoute[] = [...(options.extraRoutes ?? [])];
+  if (options.access !== undefined) {
+    routes.push(
+      ...accessRoutes({
+        access: options.access,
+        audit: options.audit,
+        throttle,
+        logFailure: logAuth,
+        sessionMinutes: options.sessionMinutes ?? 720,
+        secureCookies: options.tls !== undefined,
+        now,
+        log,
+      }),
+    );
   }
+  for (const route of routes) on(route.method, route.path, route.handler, route.access);
+
+  /**
+   * The one check in front of every non-public route: throttled address → 429, no or bad
+   * credentials → 401 (counted against the address), a missing permission → 403.
+   */
+  const principals = new WeakMap<FastifyRequest, Principal>();
+  const guard =
+    (access: RouteAccess, what: (req: FastifyRequest) => string) =>
+    (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+      const retryAfter = throttle.retryAfterSeconds(req.ip);
+      if (retryAfter > 0) {
+        logAuth(
+          { ip: req.ip, method: req.method, url: req.url, retryAfter },
+          'admin API authentication throttled',
+        );
+        done(new Throttled(req.ip, retryAfter));
+        return;
+      }
+      let principal: Principal;
+      try {
+        principal = authenticator.authenticate({
+          method: req.method,
+          authorization: req.headers.authorization,
+          cookie: req.headers.cookie,
+          csrf: typeof req.headers[CSRF_HEADER] === 'string' ? req.headers[CSRF_HEADER] : undefined,
+        }).principal;
+      } catch (err) {
+        if (!(err instanceof AccessDenied)) {
+          throttle.failed(req.ip);
+          logAuth(
+            { ip: req.ip, method: req.method, url: req.url, reason: describeError(err) },
+            'admin API authentication failed',
+          );
+        }
+        done(err as Error);
+        return;
+      }
+      try {
+        authorize(principal, access, stringParams(req.params), what(req));
+      } catch (err) {
+        logAuth(
+          {
+            ip: req.ip,
+            method: req.method,
+            url: req.url,
+            actor: principalActor(principal),
+            reason: describeError(err),
+          },
+          'admin API request forbidden',
+        );
+        done(err as Error);
+        return;
+      }
+      principals.set(req, principal);
+      done();
+    };
 
   // ---- registration: each path gets its methods, plus a 405 for every other method ------------
-  /** The id of the token each authenticated request presented (set by its onRequest check). */
-  const tokenIds = new WeakMap<FastifyRequest, string>();
   const run = async (entry: RouteEntry, req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const tokenId = tokenIds.get(req);
+    const principal = principals.get(req);
     const res = await entry.handler({
       params: stringParams(req.params),
       query: queryParams(req.query),
       body: req.body,
       requestId: req.id,
-      ...(tokenId === undefined ? {} : { actor: tokenActor(tokenId) }),
+      ip: req.ip,
+      ...(principal === undefined ? {} : { principal, actor: principalActor(principal) }),
     });
     const status = res.status ?? (res.body === undefined ? 204 : 200);
+    for (const [name, value] of Object.entries(res.headers ?? {})) void reply.header(name, value);
     if (res.body === undefined) await reply.code(status).send();
     else await reply.code(status).send(res.body);
   };
@@ -426,36 +499,9 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       app.route({
         method,
         url: path,
-        ...(entry.auth
-          ? {
-              onRequest: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-                const retryAfter = throttle.retryAfterSeconds(req.ip);
-                if (retryAfter > 0) {
-                  logAuth(
-                    { ip: req.ip, method: req.method, url: req.url, retryAfter },
-                    'admin API authentication throttled',
-                  );
-                  const message = `too many failed authentications from ${req.ip}; retry in ${retryAfter} s`;
-                  void reply
-                    .code(429)
-                    .header('retry-after', String(retryAfter))
-                    .send({ error: { code: 'E_RATE_LIMITED', message } });
-                  return;
-                }
-                try {
-                  tokenIds.set(req, checkAuth(req.headers.authorization));
-                  done();
-                } catch (err) {
-                  throttle.failed(req.ip);
-                  logAuth(
-                    { ip: req.ip, method: req.method, url: req.url, reason: describeError(err) },
-                    'admin API authentication failed',
-                  );
-                  done(err as Error);
-                }
-              },
-            }
-          : {}),
+        ...(entry.access === 'public'
+          ? {}
+          : { onRequest: guard(entry.access, (req) => `${req.method} ${path}`) }),
         handler: (req, reply) => run(entry, req, reply),
       });
     }
@@ -480,10 +526,15 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     }
   }
 
-  // /metrics is plain text, outside the JSON table.
-  app.get('/metrics', async (_req, reply) => {
-    const text = await options.metrics();
-    await reply.header('content-type', prometheusContentType).send(text);
+  // /metrics is plain text, outside the JSON table; open unless `api.metricsAuth: viewer`.
+  app.route({
+    method: 'GET',
+    url: '/metrics',
+    ...(options.metricsAuth === 'viewer' ? { onRequest: guard('read', () => 'GET /metrics') } : {}),
+    handler: async (_req, reply) => {
+      const text = await options.metrics();
+      await reply.header('content-type', prometheusContentType).send(text);
+    },
   });
   app.route({
     method: ALL_METHODS.filter((m) => m !== 'GET' && m !== 'HEAD'),
@@ -504,15 +555,29 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const address = app.server.address() as AddressInfo;
   const bound = { host: address.address, port: address.port };
+  const baseUrl = `${options.tls === undefined ? 'http' : 'https'}://${hostForUrl(bound.host)}:${bound.port}`;
+  const stopWatching =
+    options.tls === undefined
+      ? () => undefined
+      : watchTlsPair(options.tls, (pair) => (app.server as unknown as TlsServer).setSecureContext(pair), log);
   log.info(
-    { url: `http://${hostForUrl(bound.host)}:${bound.port}`, auth: options.token !== undefined },
+    {
+      url: baseUrl,
+      bootstrapToken: options.token !== undefined,
+      users: options.access?.current().users.size ?? 0,
+    },
     'admin API listening',
   );
 
   let closing: Promise<void> | undefined;
   return {
     address: bound,
+    url: baseUrl,
+    routes: [...table].flatMap(([path, methods]) =>
+      [...methods].map(([method, entry]) => ({ method, path, access: entry.access })),
+    ),
     close: () => {
+      stopWatching();
       closing ??= app.close();
       return closing;
     },

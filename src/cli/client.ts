@@ -1,6 +1,8 @@
 // The CLI's side of the admin API: Node's global fetch, JSON in and out. Any refusal or failure
-// becomes an ApiFailure carrying the API's own message (the CLI exits 1 with it).
+// becomes an ApiFailure carrying the API's own message (the CLI exits 1 with it). The token is
+// --token / MERIDIAN_API_TOKEN, else the one `meridian login` stored (credentials.ts).
 import { describeError } from '../core/errors.js';
+import { storedLogin } from './credentials.js';
 
 /** The server refused the request, failed, or could not be reached. */
 export class ApiFailure extends Error {
@@ -33,10 +35,20 @@ function causeText(err: unknown): string {
 }
 
 export class ApiClient {
+  private readonly token: string | undefined;
+
+  /**
+   * Without a token (no --token, no MERIDIAN_API_TOKEN), the one `meridian login` stored for this
+   * API; `null`: no token at all (logging in).
+   */
   constructor(
     private readonly baseUrl: string,
-    private readonly token: string | undefined,
-  ) {}
+    token: string | undefined | null,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    if (token === null) this.token = undefined;
+    else this.token = token !== undefined && token !== '' ? token : storedLogin(baseUrl, env)?.token;
+  }
 
   get<T>(path: string): Promise<T> {
     return this.request<T>('GET', path);

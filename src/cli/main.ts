@@ -10,6 +10,7 @@ import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../node/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
+import { registerAccessCommands } from './access-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
@@ -99,7 +100,11 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
         .env('MERIDIAN_API_URL')
         .default(env.MERIDIAN_API_URL ?? DEFAULT_API),
     )
-    .addOption(new Option('--token <token>', 'bearer token for writes').env('MERIDIAN_API_TOKEN'));
+    .addOption(
+      new Option('--token <token>', 'API token (default: the one `meridian login` stored)').env(
+        'MERIDIAN_API_TOKEN',
+      ),
+    );
 
   // ---- serve ----------------------------------------------------------------------------------
   program
@@ -269,6 +274,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerPolicyCommands(program);
   registerOpsCommands(program);
   registerStateCommands(program);
+  registerAccessCommands(program, { env });
 
   return program;
 }

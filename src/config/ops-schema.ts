@@ -37,6 +37,11 @@ const webhookSchema = z.strictObject({
   retries: nonNegativeInt.max(10).default(3),
   /** Extra request headers, e.g. an Authorization for the receiver. */
   headers: z.record(z.string(), z.string()).optional(),
+  /**
+   * Signs every request with HMAC-SHA256 in a `Meridian-Signature: t=<unix s>,v1=<hex>` header
+   * (over `<t>.<body>`); the receiver verifies it with the same secret (at least 16 characters).
+   */
+  secret: z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
 });
 
 const retentionSchema = z.strictObject({

@@ -45,9 +45,26 @@ const stateSchema = z.strictObject({
 const apiSchema = z.strictObject({
   enabled: z.boolean().default(true),
   listen: hostPort.default('127.0.0.1:8053'),
-  /** Bearer token for writes; MERIDIAN_API_TOKEN overrides. Without one, writes are refused. */
+  /**
+   * The bootstrap token: an `admin` with no user record (audited as `token:config`), for creating
+   * the first users; MERIDIAN_API_TOKEN overrides. Without it (and without users) every request but
+   * /healthz is refused.
+   */
   token: z.string().min(8, { message: 'expected at least 8 characters' }).optional(),
+  /** `none`: /metrics is open (default); `viewer`: it needs a token with the `read` permission. */
+  metricsAuth: z.enum(['none', 'viewer']).default('none'),
+  /** Lifetime of a login session (POST /v1/login, `meridian login`), in minutes; default 12 h. */
+  sessionMinutes: positiveInt.max(43_200).default(720),
   bodyLimitBytes: positiveInt.default(65536),
+  /** Serve the admin API over HTTPS; the files (relative to the config file) are re-read when they change. */
+  tls: z
+    .strictObject({
+      cert: z.string().min(1),
+      key: z.string().min(1),
+      /** How often the files are checked for a change. */
+      reloadCheckSeconds: positiveInt.max(3600).default(5),
+    })
+    .optional(),
   /**
    * Failed authentications per client address: `burst` at once, refilled over `perSeconds`. Past
    * that, the address's writes get 429 with Retry-After (a correct token too) until it refills.

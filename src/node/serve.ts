@@ -50,10 +50,6 @@ function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function url(host: string, port: number): string {
-  return `http://${hostPort(host, port)}`;
-}
-
 /** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
 async function collectMetrics(
   registry: Registry,
@@ -170,6 +166,19 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         listen,
         store,
         token: config.api.token,
+        access: stores.access,
+        audit: ops.audit,
+        metricsAuth: config.api.metricsAuth,
+        sessionMinutes: config.api.sessionMinutes,
+        ...(config.api.tls === undefined
+          ? {}
+          : {
+              tls: {
+                certFile: loaded.resolvePath(config.api.tls.cert),
+                keyFile: loaded.resolvePath(config.api.tls.key),
+                reloadCheckMs: config.api.tls.reloadCheckSeconds * 1000,
+              },
+            }),
         bodyLimitBytes: config.api.bodyLimitBytes,
         authFailures: config.api.authFailures,
         healthzDegradedStatus: config.api.healthzDegradedStatus,
@@ -188,14 +197,14 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
-      print(`meridian: admin API on ${url(api.address.host, api.address.port)}`);
+      print(`meridian: admin API on ${api.url}`);
     }
 
     logger.info(
       {
         config: loaded.path ?? '(built-in defaults)',
         state: store.status().kind,
-        api: api === undefined ? null : url(api.address.host, api.address.port),
+        api: api === undefined ? null : api.url,
       },
       'meridian started',
     );

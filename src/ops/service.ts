@@ -61,6 +61,7 @@ export async function startOps(options: OpsServiceOptions): Promise<OpsService> 
         timeoutMs: w.timeoutMs,
         retries: w.retries,
         ...(w.headers === undefined ? {} : { headers: w.headers }),
+        ...(w.secret === undefined ? {} : { secret: w.secret }),
       })),
       log,
       ...(options.registry === undefined ? {} : { registry: options.registry }),

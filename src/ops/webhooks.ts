@@ -3,6 +3,10 @@
 // oldest alert is dropped when it is full); every attempt has a timeout, failures are retried
 // with exponential back-off and jitter. A slow, failing or dead webhook only delays its own
 // queue: `send` never blocks, never throws, and nothing else waits for a delivery.
+// With a `secret`, every attempt carries `Meridian-Signature: t=<unix seconds>,v1=<hex>`, the
+// HMAC-SHA256 of `<t>.<body>` under the secret, so a receiver can check the sender and reject
+// replays older than a few minutes (`verifyWebhookSignature`).
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
@@ -21,6 +25,37 @@ export interface WebhookConfig {
   /** Attempts after the first one. */
   readonly retries: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Signs each request (HMAC-SHA256, see SIGNATURE_HEADER); the receiver holds the same secret. */
+  readonly secret?: string;
+}
+
+export const SIGNATURE_HEADER = 'meridian-signature';
+
+function hmacHex(secret: string, timestamp: number, body: string): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+}
+
+/** The signature header's value for `body` sent at `unixSeconds`: `t=<unixSeconds>,v1=<hex>`. */
+export function signWebhook(secret: string, body: string, unixSeconds: number): string {
+  return `t=${unixSeconds},v1=${hmacHex(secret, unixSeconds, body)}`;
+}
+
+/**
+ * What a receiver runs: true when `header` signs exactly `body` (the raw bytes received) under
+ * `secret` and its time is within `toleranceSeconds` of `nowSeconds` (a replay protection).
+ */
+export function verifyWebhookSignature(
+  secret: string,
+  body: string,
+  header: string | undefined,
+  nowSeconds: number,
+  toleranceSeconds = 300,
+): boolean {
+  const m = header === undefined ? null : /^t=(\d{1,12}),v1=([0-9a-f]{64})$/.exec(header);
+  if (m === null) return false;
+  const t = Number(m[1]);
+  if (Math.abs(nowSeconds - t) > toleranceSeconds) return false;
+  return timingSafeEqual(Buffer.from(m[2] ?? '', 'hex'), Buffer.from(hmacHex(secret, t, body), 'hex'));
 }
 
 export interface WebhookPayload {
@@ -134,6 +169,10 @@ class WebhookQueue {
           'content-type': 'application/json',
           'user-agent': 'meridian-alerts',
           ...this.config.headers,
+          // Signed per attempt, so a retry carries a fresh time.
+          ...(this.config.secret === undefined
+            ? {}
+            : { [SIGNATURE_HEADER]: signWebhook(this.config.secret, body, Math.floor(Date.now() / 1000)) }),
         },
         body,
         signal,

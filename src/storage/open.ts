@@ -1,5 +1,5 @@
 // The one place that chooses the storage backend named by `state.backend`, builds its four stores
-// (state, ops records, tasks, policies), starts them in that order and closes them in reverse.
+// (state, ops records, tasks, policies, users and tokens), starts them in that order and closes them in reverse.
 // Adding a backend: a folder with a `stores.ts` (see stores.ts) and one line in BACKENDS.
 import type { LoadedConfig } from '../config/load.js';
 import type { StateConfig } from '../config/schema.js';
@@ -44,6 +44,7 @@ export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<
       ['ops records', backend.records],
       ['tasks', backend.tasks],
       ['policies', backend.policies],
+      ['users and tokens', backend.access],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();

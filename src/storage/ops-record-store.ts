@@ -40,7 +40,7 @@ export function levelRank(level: AlertLevel): number {
 
 /** What an admin write appends to the audit log. */
 export interface AuditEntry {
-  /** A token's id (`token:config`, see `tokenActor`) or a user name. */
+  /** Who: `token:config` (the bootstrap token) or `user:<name>/token:<token name>` (core/access.ts). */
   readonly actor: string;
   /** `<noun>.<verb>`, e.g. `region.create`, `backend.update`, `task.remove`. */
   readonly action: string;

@@ -2,7 +2,7 @@
 // rate-limited logger: 300 wrong tokens in a burst get 401 for the configured burst and 429 with
 // Retry-After and a JSON body after it; the correct token is refused too while the address is
 // throttled (else a guesser still reads success at full speed) and passes once the bucket refills;
-// reads are never throttled. The clock is the API's injectable one, so refilling takes no waiting.
+// /healthz is never throttled. The clock is the API's injectable one, so refilling takes no waiting.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -86,9 +86,14 @@ void describe('failed authentication throttling', () => {
     assert.ok(lines.every((l) => l.ip === '127.0.0.1'));
     assert.ok(!JSON.stringify(lines).includes('wrong-token-'));
 
-    // While throttled the token is not even checked: the correct one gets 429 as well; reads pass.
+    // While throttled the token is not even checked: the correct one gets 429 as well, for reads too
+    // (every route but /healthz needs authentication); /healthz still answers.
     assert.equal((await drain(TOKEN)).status, 429);
-    assert.equal((await fetch(`${base}/v1/regions`)).status, 200);
+    assert.equal(
+      (await fetch(`${base}/v1/regions`, { headers: { authorization: `Bearer ${TOKEN}` } })).status,
+      429,
+    );
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
 
     // Still throttled just before one failure's worth of refill (perSeconds / burst); 10 s later (the
     // log window) the correct token passes (404: no such region, past authentication), and the next
@@ -100,7 +105,11 @@ void describe('failed authentication throttling', () => {
     assert.equal((await drain('wrong-again')).status, 401);
     const last = lines.at(-1);
     assert.equal(last?.msg, 'admin API authentication failed');
-    assert.equal(last?.suppressed, 300 - BURST + 2, 'the suppressed lines are counted');
+    assert.equal(
+      last?.suppressed,
+      300 - BURST + 3,
+      'the suppressed lines are counted (two writes and one read while throttled)',
+    );
     assert.equal((await drain(TOKEN)).status, 429, 'throttled again after the new failure');
   });
 });

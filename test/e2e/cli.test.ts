@@ -406,12 +406,12 @@ void describe('meridian CLI against meridian serve', () => {
       MERIDIAN_API_TOKEN: 'wrong-token-123',
     });
     expectCode(bad, 1, 'bad token');
-    assert.match(bad.stderr, /invalid API token \(HTTP 401 E_UNAUTHORIZED\)/);
+    assert.match(bad.stderr, /invalid or revoked API token \(HTTP 401 E_UNAUTHORIZED\)/);
     const flag = await runCli(['--token', 'also-wrong-1', 'region', 'remove', 'eu-west'], {
       MERIDIAN_API_URL: server.apiUrl,
     });
     expectCode(flag, 1, '--token wrong');
-    assert.match(flag.stderr, /invalid API token/);
+    assert.match(flag.stderr, /invalid or revoked API token/);
     const none = await runCli(['region', 'remove', 'eu-west'], { MERIDIAN_API_URL: server.apiUrl });
     expectCode(none, 1, 'no token');
     assert.match(none.stderr, /Authorization: Bearer/);

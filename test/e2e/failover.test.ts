@@ -70,7 +70,9 @@ void describe('DNS failover driven by the proxy tier', () => {
     await waitFor(
       'eu reported healthy',
       async () => {
-        const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+        const status = (await (
+          await fetch(`${node.apiUrl}/v1/regions/eu`, { headers: { authorization: `Bearer ${TOKEN}` } })
+        ).json()) as {
           health: { status: string };
         };
         return status.health.status === 'healthy';
@@ -93,7 +95,9 @@ void describe('DNS failover driven by the proxy tier', () => {
     const started = Date.now();
     await waitForAnswer(US_ADDRESS, 3000);
     const tookMs = Date.now() - started;
-    const status = (await (await fetch(`${node.apiUrl}/v1/regions/eu`)).json()) as {
+    const status = (await (
+      await fetch(`${node.apiUrl}/v1/regions/eu`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    ).json()) as {
       health: { status: string };
     };
     assert.equal(status.health.status, 'unhealthy');

@@ -26,7 +26,9 @@ const FRANKFURT = '192.0.2.0/24';
 const REPORT_TTL_S = 2;
 
 async function regionIds(node: MeridianProcess): Promise<string[]> {
-  const body = (await (await fetch(`${node.apiUrl}/v1/regions`)).json()) as { regions: { id: string }[] };
+  const body = (await (
+    await fetch(`${node.apiUrl}/v1/regions`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  ).json()) as { regions: { id: string }[] };
   return body.regions.map((r) => r.id).sort();
 }
 
@@ -107,7 +109,11 @@ void describe('Redis restarted empty under two nodes', () => {
     const metrics = await (await fetch(`${a.apiUrl}/metrics`)).text();
     assert.match(metrics, /^meridian_state_data_lost 1$/m);
     await waitFor('the critical alert', async () => {
-      const page = (await (await fetch(`${a.apiUrl}/v1/alerts?type=state_data_lost`)).json()) as {
+      const page = (await (
+        await fetch(`${a.apiUrl}/v1/alerts?type=state_data_lost`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).json()) as {
         items: { level: string }[];
       };
       return page.items.some((x) => x.level === 'critical');

@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/wait.js';
 const TOKEN = 'pair-token-abcdefgh';
 
 async function regionsOf(node: MeridianProcess): Promise<{ id: string; state: string; weight: number }[]> {
-  const res = await fetch(`${node.apiUrl}/v1/regions`);
+  const res = await fetch(`${node.apiUrl}/v1/regions`, { headers: { authorization: `Bearer ${TOKEN}` } });
   assert.equal(res.status, 200);
   return ((await res.json()) as { regions: { id: string; state: string; weight: number }[] }).regions;
 }

@@ -23,7 +23,9 @@ const US = '198.51.100.10';
 const FRANKFURT = '192.0.2.0/24';
 
 async function regionIds(node: MeridianProcess): Promise<string[]> {
-  const body = (await (await fetch(`${node.apiUrl}/v1/regions`)).json()) as { regions: { id: string }[] };
+  const body = (await (
+    await fetch(`${node.apiUrl}/v1/regions`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  ).json()) as { regions: { id: string }[] };
   return body.regions.map((r) => r.id).sort();
 }
 

@@ -120,7 +120,7 @@ export function startMeridian(
       );
     }, START_TIMEOUT_MS);
     const onData = (): void => {
-      const m = /meridian: admin API on (http:\/\/\S+)/.exec(out);
+      const m = /meridian: admin API on (https?:\/\/\S+)/.exec(out);
       if (m?.[1] === undefined) return;
       clearTimeout(deadline);
       child.stdout.off('data', onData);
@@ -140,14 +140,19 @@ export function startMeridian(
 export function runCli(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
-  options: { bin?: boolean } = {},
+  options: {
+    bin?: boolean;
+    /** Written to the CLI's stdin (a password); else stdin is empty. */ input?: string;
+  } = {},
 ): Promise<CliResult> {
   const entry = options.bin === true ? [join(REPO_ROOT, 'src/cli/bin.js')] : ['--import', 'tsx', MAIN];
   const child = spawn(process.execPath, [...entry, ...args], {
     cwd: REPO_ROOT,
     env: baseEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // Without input, stdin is empty (ends at once), as when it was ignored.
+  child.stdin.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));

@@ -2,6 +2,7 @@
 // mode 0600 (`.meridian-state.json`, `.meridian-state.ops.jsonl`, `.meridian-state.tasks.json`,
 // `.meridian-state.json.policies.json`). One node only: nothing here is shared.
 import type { BackendFactory } from '../stores.js';
+import { MemoryAccessStore } from './access-store.js';
 import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
 import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
@@ -20,6 +21,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger }) => 
       file: `${stateFile}.policies.json`,
       logger: logger.child({ component: 'policy' }),
     }),
+    access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog }),
     redis: undefined,
     release: () => Promise.resolve(),
   };

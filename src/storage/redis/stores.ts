@@ -4,8 +4,10 @@
 //   meridian-state-sub   the state change feed
 //   meridian-ops         ops records, tasks, policy writes; also the proxy's rate limits and quotas
 //   meridian-policy-sub  the policy change feed
+//   meridian-access-sub  the users-and-tokens change feed
 import { closeRedis, openRedis, redisSettings } from '../../infra/redis/connection.js';
 import type { BackendFactory } from '../stores.js';
+import { RedisAccessStore } from './access-store.js';
 import { RedisOpsRecordStore } from './ops-record-store.js';
 import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
@@ -18,6 +20,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
   const policyLog = logger.child({ component: 'policy' });
   const shared = openRedis(settings, { name: 'ops', profile: 'queued', logger: opsLog });
   const policyFeed = openRedis(settings, { name: 'policy-sub', profile: 'subscriber', logger: policyLog });
+  const accessFeed = openRedis(settings, { name: 'access-sub', profile: 'subscriber', logger });
   return {
     kind: 'redis',
     state: new RedisStateStore({ redis: state.redis, logger, nodeId }),
@@ -30,11 +33,19 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
       logger: policyLog,
       resyncMs: state.redis.resyncSeconds * 1000,
     }),
+    access: new RedisAccessStore({
+      redis: shared,
+      subscriber: accessFeed,
+      keyPrefix,
+      logger,
+      resyncMs: state.redis.resyncSeconds * 1000,
+    }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
     release: async () => {
       await closeRedis(shared);
       await closeRedis(policyFeed);
+      await closeRedis(accessFeed);
     },
   };
 };

@@ -1,0 +1,319 @@
+// The shared AccessStore on Redis. Keys (P = key prefix; the `{meridian}` hash tag keeps them in
+// one Cluster slot, so the multi-key scripts work on Redis Cluster too):
+//   P{meridian}:users            hash    user name → User JSON (password hash, roles, …)
+//   P{meridian}:tokens           hash    token id → ApiToken JSON (the secret's SHA-256, never the secret)
+//   P{meridian}:access:version   string  +1 on every change
+//   P{meridian}:access:changes   pub/sub channel; the message is the new version
+//
+// Every write is one Lua script (check, change, version bump, PUBLISH). Each node keeps the whole
+// set in memory: a change message triggers a reload (both hashes and the version in one MULTI), a
+// version poll every `pollMs` (default 250 ms) catches messages lost across reconnects, and a full
+// reload runs every `resyncMs`. So a revoked token stops working on every node within about
+// 300 ms, while authenticating a request reads only the snapshot.
+import type { EventEmitter } from 'node:events';
+import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
+import { silentLogger, type Logger } from '../../infra/logger.js';
+import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
+import { LuaScript } from '../../infra/redis/lua-script.js';
+import {
+  accessSnapshot,
+  isExpired,
+  parseStoredToken,
+  parseStoredUser,
+  type AccessSnapshot,
+  type AccessStore,
+  type ApiToken,
+  type User,
+} from '../access-store.js';
+
+export interface RedisAccessStoreOptions {
+  /** Command connection (not closed by the store). */
+  readonly redis: RedisConnection;
+  /** Subscriber connection (closed by the store). */
+  readonly subscriber: RedisConnection;
+  readonly keyPrefix?: string;
+  readonly pollMs?: number;
+  readonly resyncMs?: number;
+  readonly logger?: Logger;
+}
+
+export function accessKeys(prefix: string): {
+  users: string;
+  tokens: string;
+  version: string;
+  channel: string;
+} {
+  const base = `${prefix}{meridian}`;
+  return {
+    users: `${base}:users`,
+    tokens: `${base}:tokens`,
+    version: `${base}:access:version`,
+    channel: `${base}:access:changes`,
+  };
+}
+
+// KEYS: users, tokens, version. ARGV[1]: channel; then per script. Negative results are refusals.
+const BUMP = `local v = redis.call('INCR', KEYS[3]) redis.call('PUBLISH', ARGV[1], v) return v`;
+
+const CREATE_USER = new LuaScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3]) == 0 then return -1 end
+${BUMP}`);
+
+const REPLACE_USER = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+${BUMP}`);
+
+// The user's tokens go with it, in the same script: no window where they outlive it.
+const REMOVE_USER = new LuaScript(`
+if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return -1 end
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local ok, t = pcall(cjson.decode, all[i + 1])
+  if ok and type(t) == 'table' and t.user == ARGV[2] then redis.call('HDEL', KEYS[2], all[i]) end
+end
+${BUMP}`);
+
+// ARGV: channel, id, json, user, kind, name.
+const CREATE_TOKEN = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[4]) == 0 then return -1 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return -2 end
+if ARGV[5] == 'api' then
+  local all = redis.call('HVALS', KEYS[2])
+  for _, json in ipairs(all) do
+    local ok, t = pcall(cjson.decode, json)
+    if ok and type(t) == 'table' and t.user == ARGV[4] and t.kind == 'api' and t.name == ARGV[6] then return -3 end
+  end
+end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+${BUMP}`);
+
+// ARGV: channel, then token ids. Returns -1 when none of them existed.
+const REMOVE_TOKENS = new LuaScript(`
+local n = 0
+for i = 2, #ARGV do n = n + redis.call('HDEL', KEYS[2], ARGV[i]) end
+if n == 0 then return -1 end
+${BUMP}`);
+
+// Compare-and-set of one token (ARGV: channel, id, expected JSON, new JSON): a last-use stamp never
+// resurrects a token revoked meanwhile.
+const TOUCH_TOKEN = new LuaScript(`
+if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return -1 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+${BUMP}`);
+
+function unavailable(err: unknown): MeridianError {
+  return new MeridianError('E_UNAVAILABLE', `access store: Redis unavailable: ${describeError(err)}`, {
+    cause: err,
+  });
+}
+
+export class RedisAccessStore implements AccessStore {
+  readonly kind = 'redis' as const;
+  readonly #redis: RedisConnection;
+  readonly #sub: RedisConnection;
+  readonly #keys: ReturnType<typeof accessKeys>;
+  readonly #pollMs: number;
+  readonly #resyncMs: number;
+  readonly #logger: Logger;
+  #snapshot: AccessSnapshot = accessSnapshot([], []);
+  /** The stored JSON of each token, for the compare-and-set of `touchToken`. */
+  #tokenJson = new Map<string, string>();
+  #version = -1;
+  #timers: NodeJS.Timeout[] = [];
+  #reloading: Promise<void> | undefined;
+  #reloadAgain = false;
+  #closed = false;
+
+  constructor(options: RedisAccessStoreOptions) {
+    this.#redis = options.redis;
+    this.#sub = options.subscriber;
+    this.#keys = accessKeys(options.keyPrefix ?? 'meridian:');
+    this.#pollMs = options.pollMs ?? 250;
+    this.#resyncMs = options.resyncMs ?? 30_000;
+    this.#logger = (options.logger ?? silentLogger).child({ component: 'access-store' });
+  }
+
+  async start(): Promise<void> {
+    const sub = this.#sub as unknown as EventEmitter;
+    sub.on('message', (channel: string) => {
+      if (channel === this.#keys.channel) this.#requestReload();
+    });
+    sub.on('error', (err: unknown) =>
+      this.#logger.warn({ err: describeError(err) }, 'access subscriber error'),
+    );
+    sub.on('ready', () => this.#subscribe());
+    if (this.#sub.status === 'ready') this.#subscribe();
+    await whenReady(this.#redis, 'access store');
+    try {
+      await this.#reload();
+    } catch (err) {
+      throw unavailable(err);
+    }
+    const poll = setInterval(() => void this.#poll(), this.#pollMs);
+    const resync = setInterval(() => this.#requestReload(), this.#resyncMs);
+    poll.unref();
+    resync.unref();
+    this.#timers.push(poll, resync);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.#reloading?.catch(() => undefined);
+    try {
+      await this.#sub.quit();
+    } catch {
+      this.#sub.disconnect();
+    }
+  }
+
+  current(): AccessSnapshot {
+    return this.#snapshot;
+  }
+
+  async createUser(user: User): Promise<void> {
+    if ((await this.#script(CREATE_USER, [user.name, JSON.stringify(user)])) === -1) {
+      throw conflict(`user ${user.name}`);
+    }
+  }
+
+  async replaceUser(user: User): Promise<void> {
+    if ((await this.#script(REPLACE_USER, [user.name, JSON.stringify(user)])) === -1) {
+      throw notFound(`user ${user.name}`);
+    }
+  }
+
+  async removeUser(name: string): Promise<boolean> {
+    return (await this.#script(REMOVE_USER, [name])) !== -1;
+  }
+
+  async createToken(token: ApiToken): Promise<void> {
+    const result = await this.#script(CREATE_TOKEN, [
+      token.id,
+      JSON.stringify(token),
+      token.user,
+      token.kind,
+      token.name,
+    ]);
+    if (result === -1) throw notFound(`user ${token.user}`);
+    if (result === -2) throw conflict(`token ${token.id}`);
+    if (result === -3) throw conflict(`token ${token.name} of user ${token.user}`);
+  }
+
+  async removeToken(id: string): Promise<boolean> {
+    return (await this.#script(REMOVE_TOKENS, [id])) !== -1;
+  }
+
+  async touchToken(id: string, at: string): Promise<void> {
+    const json = this.#tokenJson.get(id);
+    const token = this.#snapshot.tokens.get(id);
+    if (json === undefined || token === undefined) return;
+    await this.#script(TOUCH_TOKEN, [id, json, JSON.stringify({ ...token, lastUsedAt: at })]);
+  }
+
+  async removeExpired(now: number): Promise<number> {
+    await this.#reload().catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    const expired = [...this.#snapshot.tokens.values()].filter((t) => isExpired(t, now)).map((t) => t.id);
+    if (expired.length === 0) return 0;
+    await this.#script(REMOVE_TOKENS, expired);
+    return expired.length;
+  }
+
+  /** Runs a write script, then reloads so this node reads its own write at once. */
+  async #script(script: LuaScript, args: readonly string[]): Promise<number> {
+    let result: number;
+    try {
+      result = Number(
+        await script.run(
+          this.#redis,
+          [this.#keys.users, this.#keys.tokens, this.#keys.version],
+          [this.#keys.channel, ...args],
+        ),
+      );
+      if (result >= 0) await this.#reload();
+    } catch (err) {
+      throw unavailable(err);
+    }
+    return result;
+  }
+
+  #subscribe(): void {
+    this.#sub.subscribe(this.#keys.channel).then(
+      () => this.#requestReload(),
+      (err: unknown) =>
+        this.#logger.warn({ err: describeError(err) }, 'access subscribe failed; polling continues'),
+    );
+  }
+
+  async #poll(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      const v = Number((await this.#redis.call('GET', [this.#keys.version])) ?? 0);
+      if (v !== this.#version) this.#requestReload();
+    } catch {
+      // Unreachable: keep serving the snapshot; the next poll tries again.
+    }
+  }
+
+  #requestReload(): void {
+    if (this.#closed) return;
+    this.#reload().catch((err: unknown) =>
+      this.#logger.warn({ err: describeError(err) }, 'access reload failed'),
+    );
+  }
+
+  /** Concurrent calls share one run; a call during a run causes one more. */
+  #reload(): Promise<void> {
+    if (this.#reloading !== undefined) {
+      this.#reloadAgain = true;
+      return this.#reloading;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.#reloadAgain = false;
+        await this.#loadOnce();
+      } while (this.#reloadAgain && !this.#closed);
+    };
+    this.#reloading = run().finally(() => {
+      this.#reloading = undefined;
+    });
+    return this.#reloading;
+  }
+
+  async #loadOnce(): Promise<void> {
+    const replies =
+      (await this.#redis
+        .multi()
+        .hgetall(this.#keys.users)
+        .hgetall(this.#keys.tokens)
+        .get(this.#keys.version)
+        .exec()) ?? [];
+    for (const reply of replies) if (reply[0]) throw reply[0];
+    const version = Number(replies[2]?.[1] ?? 0);
+    if (version === this.#version && this.#version >= 0) return;
+    const users: User[] = [];
+    for (const [name, json] of Object.entries((replies[0]?.[1] ?? {}) as Record<string, string>)) {
+      const user = parseStoredUser(json);
+      if (user === undefined) this.#logger.error({ user: name }, 'ignoring an unreadable stored user');
+      else users.push(user);
+    }
+    const tokens: ApiToken[] = [];
+    const tokenJson = new Map<string, string>();
+    for (const [id, json] of Object.entries((replies[1]?.[1] ?? {}) as Record<string, string>)) {
+      const token = parseStoredToken(json);
+      if (token === undefined) {
+        this.#logger.error({ token: id }, 'ignoring an unreadable stored token');
+        continue;
+      }
+      tokens.push(token);
+      tokenJson.set(id, json);
+    }
+    this.#snapshot = accessSnapshot(users, tokens);
+    this.#tokenJson = tokenJson;
+    this.#version = version;
+  }
+}
