@@ -12,6 +12,7 @@
 // 300 ms, while authenticating a request reads only the snapshot.
 import type { EventEmitter } from 'node:events';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
+import { CoalescedRun } from '../../infra/coalesced-run.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
@@ -121,8 +122,10 @@ export class RedisAccessStore implements AccessStore {
   #tokenJson = new Map<string, string>();
   #version = -1;
   #timers: NodeJS.Timeout[] = [];
-  #reloading: Promise<void> | undefined;
-  #reloadAgain = false;
+  readonly #reloads = new CoalescedRun(
+    () => this.#loadOnce(),
+    () => !this.#closed,
+  );
   #closed = false;
 
   constructor(options: RedisAccessStoreOptions) {
@@ -161,7 +164,7 @@ export class RedisAccessStore implements AccessStore {
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
-    await this.#reloading?.catch(() => undefined);
+    await this.#reloads.current?.catch(() => undefined);
     try {
       await this.#sub.quit();
     } catch {
@@ -266,22 +269,8 @@ export class RedisAccessStore implements AccessStore {
     );
   }
 
-  /** Concurrent calls share one run; a call during a run causes one more. */
   #reload(): Promise<void> {
-    if (this.#reloading !== undefined) {
-      this.#reloadAgain = true;
-      return this.#reloading;
-    }
-    const run = async (): Promise<void> => {
-      do {
-        this.#reloadAgain = false;
-        await this.#loadOnce();
-      } while (this.#reloadAgain && !this.#closed);
-    };
-    this.#reloading = run().finally(() => {
-      this.#reloading = undefined;
-    });
-    return this.#reloading;
+    return this.#reloads.run();
   }
 
   async #loadOnce(): Promise<void> {

@@ -15,6 +15,7 @@
 import type { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
+import { CoalescedRun } from '../../infra/coalesced-run.js';
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
@@ -116,8 +117,10 @@ export class RedisPolicyStore implements PolicyStore {
   #policies: readonly Policy[] = freezePolicies([]);
   #version = -1;
   #timers: NodeJS.Timeout[] = [];
-  #reloading: Promise<void> | undefined;
-  #reloadAgain = false;
+  readonly #reloads = new CoalescedRun(
+    () => this.#loadOnce(),
+    () => !this.#closed,
+  );
   #closed = false;
 
   constructor(options: RedisPolicyStoreOptions) {
@@ -158,7 +161,7 @@ export class RedisPolicyStore implements PolicyStore {
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     this.#listeners.clear();
-    await this.#reloading?.catch(() => undefined);
+    await this.#reloads.current?.catch(() => undefined);
     try {
       await this.#sub.quit();
     } catch {
@@ -278,22 +281,8 @@ export class RedisPolicyStore implements PolicyStore {
     );
   }
 
-  /** Reloads everything; concurrent calls share one run, and a call during a run causes one more. */
   #reload(): Promise<void> {
-    if (this.#reloading !== undefined) {
-      this.#reloadAgain = true;
-      return this.#reloading;
-    }
-    const run = async (): Promise<void> => {
-      do {
-        this.#reloadAgain = false;
-        await this.#loadOnce();
-      } while (this.#reloadAgain && !this.#closed);
-    };
-    this.#reloading = run().finally(() => {
-      this.#reloading = undefined;
-    });
-    return this.#reloading;
+    return this.#reloads.run();
   }
 
   async #loadOnce(): Promise<void> {
