@@ -59,6 +59,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     steering: config.steering,
     startedAt: options.startedAt,
     decisionCacheSize: config.decisionCacheSize,
+    ...(config.ecsWidestScope ? {} : { scopeTables: 0 }),
   });
   const metrics =
     options.registries.length === 0

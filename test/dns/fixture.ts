@@ -47,6 +47,7 @@ export function testDnsConfig(overrides: Record<string, unknown> = {}): DnsConfi
     geo: { databases: [GEO_DB] },
     steering: { healthGraceSeconds: 0 },
     rrl: { enabled: false },
+    ecsWidestScope: true,
     zones: [
       {
         name: 'example.test',

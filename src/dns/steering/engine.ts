@@ -232,7 +232,9 @@ export class SteeringEngine {
   private widestScope(query: SteeringQuery, client: ClientFacts, steered: SteeredAnswer): number {
     if (steered.locationIndependent) return 0;
     const bytes = client.bytes;
-    if (this.scopeTables === undefined || bytes?.length !== 4) return client.scopePrefix;
+    // Only an ECS reply carries a scope: queries without ECS never pay for a table build.
+    if (this.scopeTables === undefined || query.ecs === undefined || bytes?.length !== 4)
+      return client.scopePrefix;
     const table = this.scopeTables.get(query.name, query.family);
     if (table === undefined) {
       void this.requestScopes(query.name, query.family);
