@@ -10,12 +10,11 @@
 // version poll every `pollMs` (default 250 ms) catches messages lost across reconnects, and a full
 // reload runs every `resyncMs`. So a revoked token stops working on every node within about
 // 300 ms, while authenticating a request reads only the snapshot.
-import type { EventEmitter } from 'node:events';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
-import { CoalescedRun } from '../../infra/coalesced-run.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
+import type { RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
+import { ChangeFollower } from './change-follower.js';
 import {
   accessSnapshot,
   isExpired,
@@ -112,64 +111,37 @@ function unavailable(err: unknown): MeridianError {
 export class RedisAccessStore implements AccessStore {
   readonly kind = 'redis' as const;
   readonly #redis: RedisConnection;
-  readonly #sub: RedisConnection;
   readonly #keys: ReturnType<typeof accessKeys>;
-  readonly #pollMs: number;
-  readonly #resyncMs: number;
   readonly #logger: Logger;
   #snapshot: AccessSnapshot = accessSnapshot([], []);
   /** The stored JSON of each token, for the compare-and-set of `touchToken`. */
   #tokenJson = new Map<string, string>();
-  #version = -1;
-  #timers: NodeJS.Timeout[] = [];
-  readonly #reloads = new CoalescedRun(
-    () => this.#loadOnce(),
-    () => !this.#closed,
-  );
-  #closed = false;
+  readonly #follower: ChangeFollower;
 
   constructor(options: RedisAccessStoreOptions) {
     this.#redis = options.redis;
-    this.#sub = options.subscriber;
     this.#keys = accessKeys(options.keyPrefix ?? 'meridian:');
-    this.#pollMs = options.pollMs ?? 250;
-    this.#resyncMs = options.resyncMs ?? 30_000;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'access-store' });
+    this.#follower = new ChangeFollower({
+      redis: this.#redis,
+      subscriber: options.subscriber,
+      channel: this.#keys.channel,
+      versionKey: this.#keys.version,
+      pollMs: options.pollMs ?? 250,
+      resyncMs: options.resyncMs ?? 30_000,
+      logger: this.#logger,
+      what: 'access',
+      load: (loaded) => this.#load(loaded),
+      loadError: unavailable,
+    });
   }
 
-  async start(): Promise<void> {
-    const sub = this.#sub as unknown as EventEmitter;
-    sub.on('message', (channel: string) => {
-      if (channel === this.#keys.channel) this.#requestReload();
-    });
-    sub.on('error', (err: unknown) =>
-      this.#logger.warn({ err: describeError(err) }, 'access subscriber error'),
-    );
-    sub.on('ready', () => this.#subscribe());
-    if (this.#sub.status === 'ready') this.#subscribe();
-    await whenReady(this.#redis, 'access store');
-    try {
-      await this.#reload();
-    } catch (err) {
-      throw unavailable(err);
-    }
-    const poll = setInterval(() => void this.#poll(), this.#pollMs);
-    const resync = setInterval(() => this.#requestReload(), this.#resyncMs);
-    poll.unref();
-    resync.unref();
-    this.#timers.push(poll, resync);
+  start(): Promise<void> {
+    return this.#follower.start();
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
-    await this.#reloads.current?.catch(() => undefined);
-    try {
-      await this.#sub.quit();
-    } catch {
-      this.#sub.disconnect();
-    }
+    await this.#follower.close();
   }
 
   current(): AccessSnapshot {
@@ -244,36 +216,12 @@ export class RedisAccessStore implements AccessStore {
     return result;
   }
 
-  #subscribe(): void {
-    this.#sub.subscribe(this.#keys.channel).then(
-      () => this.#requestReload(),
-      (err: unknown) =>
-        this.#logger.warn({ err: describeError(err) }, 'access subscribe failed; polling continues'),
-    );
-  }
-
-  async #poll(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      const v = Number((await this.#redis.call('GET', [this.#keys.version])) ?? 0);
-      if (v !== this.#version) this.#requestReload();
-    } catch {
-      // Unreachable: keep serving the snapshot; the next poll tries again.
-    }
-  }
-
-  #requestReload(): void {
-    if (this.#closed) return;
-    this.#reload().catch((err: unknown) =>
-      this.#logger.warn({ err: describeError(err) }, 'access reload failed'),
-    );
-  }
-
   #reload(): Promise<void> {
-    return this.#reloads.run();
+    return this.#follower.reload();
   }
 
-  async #loadOnce(): Promise<void> {
+  /** Reads everything into the snapshot; returns the version read (the same one: nothing to do). */
+  async #load(loaded: number): Promise<number> {
     const replies =
       (await this.#redis
         .multi()
@@ -283,7 +231,7 @@ export class RedisAccessStore implements AccessStore {
         .exec()) ?? [];
     for (const reply of replies) if (reply[0]) throw reply[0];
     const version = Number(replies[2]?.[1] ?? 0);
-    if (version === this.#version && this.#version >= 0) return;
+    if (version === loaded && loaded >= 0) return loaded;
     const users: User[] = [];
     for (const [name, json] of Object.entries((replies[0]?.[1] ?? {}) as Record<string, string>)) {
       const user = parseStoredUser(json);
@@ -303,6 +251,6 @@ export class RedisAccessStore implements AccessStore {
     }
     this.#snapshot = accessSnapshot(users, tokens);
     this.#tokenJson = tokenJson;
-    this.#version = version;
+    return version;
   }
 }

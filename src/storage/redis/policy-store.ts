@@ -12,14 +12,13 @@
 // a cheap version poll every `pollMs` (default 500 ms) catches messages lost across reconnects, and
 // a full reload runs every `resyncMs`. So every proxy sees a change within about a second, while
 // the hot path reads only the snapshot.
-import type { EventEmitter } from 'node:events';
 import { Cluster } from 'ioredis';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
-import { CoalescedRun } from '../../infra/coalesced-run.js';
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
+import type { RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
+import { ChangeFollower } from './change-follower.js';
 import {
   applyPatch,
   filterPolicies,
@@ -108,65 +107,37 @@ function unavailable(err: unknown): MeridianError {
 
 export class RedisPolicyStore implements PolicyStore {
   readonly #redis: RedisConnection;
-  readonly #sub: RedisConnection;
   readonly #keys: ReturnType<typeof policyKeys>;
-  readonly #pollMs: number;
-  readonly #resyncMs: number;
   readonly #logger: Logger;
   readonly #listeners = new Set<PolicyListener>();
   #policies: readonly Policy[] = freezePolicies([]);
-  #version = -1;
-  #timers: NodeJS.Timeout[] = [];
-  readonly #reloads = new CoalescedRun(
-    () => this.#loadOnce(),
-    () => !this.#closed,
-  );
-  #closed = false;
+  readonly #follower: ChangeFollower;
 
   constructor(options: RedisPolicyStoreOptions) {
     this.#redis = options.redis;
-    this.#sub = options.subscriber ?? duplicate(options.redis);
     this.#keys = policyKeys(options.keyPrefix ?? 'meridian:');
-    this.#pollMs = options.pollMs ?? 500;
-    this.#resyncMs = options.resyncMs ?? 30_000;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'policy-store' });
+    this.#follower = new ChangeFollower({
+      redis: this.#redis,
+      subscriber: options.subscriber ?? duplicate(options.redis),
+      channel: this.#keys.channel,
+      versionKey: this.#keys.version,
+      pollMs: options.pollMs ?? 500,
+      resyncMs: options.resyncMs ?? 30_000,
+      logger: this.#logger,
+      what: 'policy',
+      load: (loaded) => this.#load(loaded),
+      loadError: unavailable,
+    });
   }
 
-  async start(): Promise<void> {
-    const sub = this.#sub as unknown as EventEmitter;
-    sub.on('message', (channel: string) => {
-      if (channel === this.#keys.channel) this.#requestReload();
-    });
-    sub.on('error', (err: unknown) =>
-      this.#logger.warn({ err: describeError(err) }, 'policy subscriber error'),
-    );
-    // (Re)subscribe whenever the subscriber connects, then reload: messages may have been lost.
-    sub.on('ready', () => this.#subscribe());
-    if (this.#sub.status === 'ready') this.#subscribe();
-    await whenReady(this.#redis, 'policy store');
-    try {
-      await this.#reload();
-    } catch (err) {
-      throw unavailable(err);
-    }
-    const poll = setInterval(() => void this.#poll(), this.#pollMs);
-    const resync = setInterval(() => this.#requestReload(), this.#resyncMs);
-    poll.unref();
-    resync.unref();
-    this.#timers.push(poll, resync);
+  start(): Promise<void> {
+    return this.#follower.start();
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
     this.#listeners.clear();
-    await this.#reloads.current?.catch(() => undefined);
-    try {
-      await this.#sub.quit();
-    } catch {
-      this.#sub.disconnect();
-    }
+    await this.#follower.close();
   }
 
   current(): readonly Policy[] {
@@ -233,14 +204,6 @@ export class RedisPolicyStore implements PolicyStore {
     return this.#policies;
   }
 
-  #subscribe(): void {
-    this.#sub.subscribe(this.#keys.channel).then(
-      () => this.#requestReload(),
-      (err: unknown) =>
-        this.#logger.warn({ err: describeError(err) }, 'policy subscribe failed; polling continues'),
-    );
-  }
-
   async #read(id: string): Promise<string> {
     let raw: unknown;
     try {
@@ -264,35 +227,19 @@ export class RedisPolicyStore implements PolicyStore {
     }
   }
 
-  async #poll(): Promise<void> {
-    if (this.#closed) return;
-    try {
-      const v = Number((await this.#redis.call('GET', [this.#keys.version])) ?? 0);
-      if (v !== this.#version) this.#requestReload();
-    } catch {
-      // Unreachable: keep serving the snapshot; the next poll tries again.
-    }
-  }
-
-  #requestReload(): void {
-    if (this.#closed) return;
-    this.#reload().catch((err: unknown) =>
-      this.#logger.warn({ err: describeError(err) }, 'policy reload failed'),
-    );
-  }
-
   #reload(): Promise<void> {
-    return this.#reloads.run();
+    return this.#follower.reload();
   }
 
-  async #loadOnce(): Promise<void> {
+  /** Reads everything into the snapshot; returns the version read (the same one: nothing to do). */
+  async #load(loaded: number): Promise<number> {
     const replies = (await this.#redis.multi().hgetall(this.#keys.hash).get(this.#keys.version).exec()) ?? [];
     const [hashReply, versionReply] = replies;
     if (hashReply?.[0]) throw hashReply[0];
     if (versionReply?.[0]) throw versionReply[0];
     const raw = (hashReply?.[1] ?? {}) as Record<string, string>;
     const version = Number(versionReply?.[1] ?? 0);
-    if (version === this.#version && this.#version >= 0) return;
+    if (version === loaded && loaded >= 0) return loaded;
     const policies: Policy[] = [];
     for (const [id, json] of Object.entries(raw)) {
       try {
@@ -302,9 +249,9 @@ export class RedisPolicyStore implements PolicyStore {
       }
     }
     this.#policies = freezePolicies(policies);
-    this.#version = version;
     notifyAll(this.#listeners, this.#policies, (err) =>
       this.#logger.error({ err }, 'policy change listener failed'),
     );
+    return version;
   }
 }
