@@ -18,6 +18,7 @@
 // An import is validated as a whole: one bad entry answers 400 naming `policies[i].field` and
 // nothing changes. Writes are audited when an audit log is given.
 import { invalid } from '../core/errors.js';
+import type { AuditLog } from '../ops/audit.js';
 import { POLICY_TYPES, type PolicyType, type QuotaPolicy } from '../config/policy-schema.js';
 import type { QuotaUsage } from '../storage/policy-store.js';
 import type { Policy, PolicyFilter, PolicyStore } from '../storage/policy-store.js';
@@ -30,17 +31,8 @@ export interface PolicyRouteDeps {
    * `engine.quotas` when the API runs in the same process as a proxy without Redis.
    */
   readonly quotas: { usage(policy: QuotaPolicy, key: string): Promise<QuotaUsage> };
-  /** An AuditLog (src/ops/audit.ts); never throws. */
-  readonly audit?: {
-    record(entry: {
-      actor: string;
-      action: string;
-      target: string;
-      before?: unknown;
-      after?: unknown;
-      requestId?: string;
-    }): Promise<unknown>;
-  };
+  /** Audits the change; never throws. */
+  readonly audit?: Pick<AuditLog, 'record'>;
 }
 
 const LIST_KEYS = new Set(['type', 'region', 'enabled', 'client']);

@@ -4,22 +4,14 @@
 // that ends the "data lost" state; nodes never do it on their own, since a node cannot tell which of
 // several diverging snapshots is the right one.
 import { MeridianError, invalid } from '../core/errors.js';
+import type { AuditLog } from '../ops/audit.js';
 import type { StateStore } from '../storage/state-store.js';
 import type { ApiRoute } from './server.js';
 
 export interface StateRouteDeps {
   readonly store: Pick<StateStore, 'reseed' | 'status'>;
-  /** An AuditLog (src/ops/audit.ts); never throws. */
-  readonly audit?: {
-    record(entry: {
-      actor: string;
-      action: string;
-      target: string;
-      before?: unknown;
-      after?: unknown;
-      requestId?: string;
-    }): Promise<unknown>;
-  };
+  /** Audits the change; never throws. */
+  readonly audit?: Pick<AuditLog, 'record'>;
 }
 
 /** `{}` or `{"force": true}`; anything else is a 400 naming the field. */

@@ -23,7 +23,8 @@ export interface RedisHandle {
 
 const START_TIMEOUT_MS = 10_000;
 
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -3,9 +3,10 @@
 // given. Every wait is bounded. (A shared `startSentinelTopology` may land in redis-server.ts; this one stands alone.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './redis-server.js';
 import { waitFor } from './wait.js';
 
 export const SENTINEL_MASTER = 'mymaster';
@@ -27,20 +28,6 @@ export interface SentinelTopology {
 const WAIT_MS = 20_000;
 /** Starting nodes are probed every 100 ms for up to WAIT_MS. */
 const SENTINEL_WAIT = { timeoutMs: WAIT_MS, intervalMs: 100 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (typeof address === 'object' && address !== null) resolve(address.port);
-        else reject(new Error('could not pick a free port'));
-      });
-    });
-  });
-}
 
 const resp = (args: readonly string[]): string =>
   `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;

@@ -38,7 +38,12 @@ before(async () => {
     extraRoutes: policyRoutes({
       store,
       quotas: engine.quotas,
-      audit: { record: (e) => Promise.resolve(audited.push(e)) },
+      audit: {
+        record: (e) => {
+          audited.push(e);
+          return Promise.resolve(undefined);
+        },
+      },
     }),
   });
   base = `http://127.0.0.1:${api.address.port}`;
