@@ -421,11 +421,23 @@ export class BackendHealthTracker {
     e.passiveFailures = 0;
     e.passiveAll5xx = true;
     this.#announce(e, e.ejectReason);
+    this.#armEjectionEnd(e, duration);
+  }
+
+  /**
+   * Announces the end of an ejection. Timers run on a monotonic clock and may
+   * fire a millisecond before the wall clock reaches `ejectedUntil`; then the
+   * timer re-arms for the rest instead of the end going unannounced forever.
+   */
+  #armEjectionEnd(e: Entry, delayMs: number): void {
     if (e.ejectTimer !== undefined) clearTimeout(e.ejectTimer);
     e.ejectTimer = setTimeout(() => {
       e.ejectTimer = undefined;
-      if (!this.#closed) this.#announce(e, 'ejection ended');
-    }, duration);
+      if (this.#closed) return;
+      const left = e.ejectedUntil - this.#now();
+      if (left > 0) this.#armEjectionEnd(e, left + 1);
+      else this.#announce(e, 'ejection ended');
+    }, delayMs);
     e.ejectTimer.unref();
   }
 }

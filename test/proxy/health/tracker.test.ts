@@ -246,4 +246,24 @@ void describe('passive outlier ejection', () => {
       ['e', true, 'ejection ended'],
     ]);
   });
+
+  void test('an ejection timer that fires before the clock reaches its end still announces the end', async () => {
+    // Timers run on a monotonic clock that can run ahead of the wall clock (by
+    // a millisecond in CI); here the tracker's clock runs at half speed, so
+    // the first timer fires well before the ejection is over by that clock.
+    const start = Date.now();
+    const changes: boolean[] = [];
+    const tracker = new BackendHealthTracker({
+      check: slowCheck,
+      outlier: outlierSchema.parse({ consecutiveFailures: 1, baseEjectionMs: 50, maxEjectionMs: 1000 }),
+      onChange: (_id, healthy) => changes.push(healthy),
+      now: () => start + (Date.now() - start) / 2,
+    });
+    trackers.push(tracker);
+    tracker.setBackends([backend('early', fake.url)]);
+    tracker.recordResult('early', { ok: false, error: 'connect ECONNRESET' });
+    await waitFor('ejection end after an early timer', () => changes.length === 2, { timeoutMs: 3000 });
+    assert.deepEqual(changes, [false, true]);
+    assert.equal(tracker.isHealthy('early'), true);
+  });
 });
