@@ -127,6 +127,14 @@ export const dnsSchema = z.strictObject({
       databases: z.array(z.string().min(1)).min(1),
       /** Seconds between checks of the files' modification times. */
       reloadCheckSeconds: positiveInt.default(5),
+      /**
+       * Share the files between the node's processes: each file version is copied once into
+       * `snapshotDir` and mapped read-only by the primary and every worker (one copy in memory
+       * instead of one per process). Off: every process reads the files into its own heap.
+       */
+      shareFiles: z.boolean().default(true),
+      /** Folder of the shared snapshots (relative to the config file); default a per-user temporary folder. */
+      snapshotDir: z.string().min(1).optional(),
     })
     .optional(),
   zones: z.array(zone).default([]),

@@ -44,8 +44,14 @@ export function workerCount(config: DeepReadonly<DnsConfig>): number {
 }
 
 export async function startDns(options: StartDnsOptions): Promise<DnsService> {
-  const { config, store, startedAt } = options;
+  const { store, startedAt } = options;
   const logger = options.logger.child({ component: 'dns' });
+  // Paths in the config are relative to the config file; answering units get them resolved.
+  const geo = options.config.geo;
+  const config: DeepReadonly<DnsConfig> =
+    geo?.snapshotDir === undefined
+      ? options.config
+      : { ...options.config, geo: { ...geo, snapshotDir: options.resolvePath(geo.snapshotDir) } };
   const specs = listenSpecs(config);
   const geoPaths = (config.geo?.databases ?? []).map((p) => options.resolvePath(p));
   const workers = workerCount(config);

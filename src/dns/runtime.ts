@@ -45,6 +45,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       : await openGeoLocator(options.geoPaths, {
           logger,
           reloadCheckSeconds: config.geo?.reloadCheckSeconds ?? 5,
+          snapshotDir: config.geo?.shareFiles === false ? null : config.geo?.snapshotDir,
           onReloadError: (path, err) => {
             logger.warn(
               { path, err: err instanceof Error ? err.message : String(err) },

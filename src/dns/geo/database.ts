@@ -1,20 +1,24 @@
-// One MaxMind DB file loaded for lookups: read whole, parsed with maxmind's `new Reader(buffer)`,
+// One MaxMind DB file loaded for lookups: its bytes (a shared mapped snapshot, or read whole:
+// file-image.ts), parsed with maxmind's `new Reader(buffer)`,
 // its metadata checked and a few test lookups run, so a damaged file fails here (at open or on a
 // reload) and never on the query path. Also the file signature (size, times, inode) the reload
 // check compares to notice a changed file.
-import { stat, readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Reader, type CityResponse } from 'maxmind';
 import { MeridianError, describeError } from '../../core/errors.js';
+import {
+  loadFileImage,
+  releaseSnapshot,
+  retireOtherSnapshots,
+  type FileImage,
+  type FileSignature,
+  type ImageOptions,
+} from './file-image.js';
+
+export type { FileSignature } from './file-image.js';
 import { RecordCache } from './geo-records.js';
 import { SearchTree } from './mmdb-tree.js';
-
-export interface FileSignature {
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly ctimeMs: number;
-  readonly ino: number;
-}
 
 export interface LoadedDatabase {
   readonly path: string;
@@ -25,6 +29,8 @@ export interface LoadedDatabase {
   readonly databaseType: string;
   readonly buildEpoch: string;
   readonly signature: FileSignature;
+  /** How the bytes are held (mapped snapshot or heap copy), and the snapshot to release on close. */
+  readonly image: Omit<FileImage, 'bytes'>;
 }
 
 export const signatureOf = (s: Stats): FileSignature => ({
@@ -42,10 +48,11 @@ const MIN_SANE_SIZE = 64;
 /** Parses and checks one database image. Throws a plain Error describing what is wrong. */
 export function buildReader(
   path: string,
-  buffer: Buffer,
+  image: FileImage,
   signature: FileSignature,
   cacheSize: number,
 ): LoadedDatabase {
+  const buffer = image.bytes;
   if (buffer.length < MIN_SANE_SIZE) throw new Error(`file too small (${buffer.length} bytes)`);
   // No decoder cache: each record is decoded once and then kept normalised (RecordCache).
   const reader = new Reader<CityResponse>(buffer);
@@ -79,30 +86,57 @@ export function buildReader(
     databaseType: m.databaseType,
     buildEpoch: epoch,
     signature,
+    image: (({ bytes: _bytes, ...rest }) => rest)(image),
   };
 }
 
+/**
+ * Loads one version of a file whose stat `signature` was just taken: its image, then the reader.
+ * Throws the file system's error, or a plain Error saying why the content is not a usable database
+ * (the snapshot taken for it is released then).
+ */
+export async function loadDatabase(
+  path: string,
+  signature: FileSignature,
+  cacheSize: number,
+  imageOptions: ImageOptions,
+): Promise<LoadedDatabase> {
+  const image = await loadFileImage(path, signature, imageOptions);
+  let loaded: LoadedDatabase;
+  try {
+    loaded = buildReader(path, image, signature, cacheSize);
+  } catch (err) {
+    await releaseSnapshot(image.snapshot);
+    throw err;
+  }
+  await retireOtherSnapshots(path, loaded.image);
+  return loaded;
+}
+
 /** Loads a file named in the configuration; E_CONFIG naming the file when it cannot be used. */
-export async function loadAtOpen(path: string, cacheSize: number): Promise<LoadedDatabase> {
-  let buffer: Buffer;
+export async function loadAtOpen(
+  path: string,
+  cacheSize: number,
+  imageOptions: ImageOptions = {},
+): Promise<LoadedDatabase> {
   let signature: FileSignature;
   try {
     signature = signatureOf(await stat(path));
-    buffer = await readFile(path);
   } catch (err) {
     throw new MeridianError('E_CONFIG', `geo database ${path}: cannot read: ${describeError(err)}`, {
       cause: err,
     });
   }
   try {
-    return buildReader(path, buffer, signature, cacheSize);
+    return await loadDatabase(path, signature, cacheSize, imageOptions);
   } catch (err) {
+    const unreadable = typeof err === 'object' && err !== null && 'code' in err;
     throw new MeridianError(
       'E_CONFIG',
-      `geo database ${path}: not a valid MaxMind DB file: ${describeError(err)}`,
-      {
-        cause: err,
-      },
+      unreadable
+        ? `geo database ${path}: cannot read: ${describeError(err)}`
+        : `geo database ${path}: not a valid MaxMind DB file: ${describeError(err)}`,
+      { cause: err },
     );
   }
 }

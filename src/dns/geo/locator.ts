@@ -17,6 +17,7 @@ import { MeridianError } from '../../core/errors.js';
 import { bytesToIp, ipToBytes } from '../../core/ip.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { loadAtOpen, type LoadedDatabase } from './database.js';
+import { releaseSnapshot, type ImageOptions } from './file-image.js';
 import { GeoHit, NOT_LOCATED, normalise, type Normalised } from './geo-records.js';
 import { NO_RECORD } from './mmdb-tree.js';
 import { DatabaseWatcher } from './reload.js';
@@ -33,6 +34,11 @@ export interface GeoLocatorOptions {
    * Default 65536: the bundled GeoLite2 City IPv4 file has 116k distinct records.
    */
   recordCacheSize?: number;
+  /**
+   * Where the files' shared snapshots are kept (file-image.ts); undefined = a per-user folder under
+   * the temporary folder; null = read each file into this process's heap instead of mapping it.
+   */
+  snapshotDir?: string | null | undefined;
 }
 
 export interface ReloadingGeoLocator extends GeoLocator {
@@ -67,6 +73,7 @@ class MaxmindLocator implements ReloadingGeoLocator {
       log: (options.logger ?? silentLogger).child({ component: 'geo' }),
       reloadCheckSeconds: options.reloadCheckSeconds ?? 0,
       recordCacheSize: options.recordCacheSize ?? 65536,
+      imageOptions: imageOptions(options),
       onReloadError: options.onReloadError,
       swap: (next) => {
         this.databases = next;
@@ -131,12 +138,19 @@ class MaxmindLocator implements ReloadingGeoLocator {
     return geo;
   }
 
-  describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[] {
+  describe(): readonly {
+    path: string;
+    databaseType: string;
+    buildEpoch: string;
+    ipVersion: number;
+    image: 'mapped' | 'read';
+  }[] {
     return this.databases.map((d) => ({
       path: d.path,
       databaseType: d.databaseType,
       buildEpoch: d.buildEpoch,
       ipVersion: d.ipVersion,
+      image: d.image.kind,
     }));
   }
 
@@ -146,12 +160,16 @@ class MaxmindLocator implements ReloadingGeoLocator {
 
   close(): void {
     this.watcher.close();
+    for (const db of this.databases) void releaseSnapshot(db.image.snapshot);
   }
 
   reloadNow(): Promise<void> {
     return this.watcher.reloadNow();
   }
 }
+
+const imageOptions = (options: GeoLocatorOptions): ImageOptions =>
+  options.snapshotDir === undefined ? {} : { snapshotDir: options.snapshotDir };
 
 /**
  * Opens the mmdb files in `paths` (tried in this order for each lookup) and starts watching them.
@@ -165,10 +183,18 @@ export async function openGeoLocator(
   if (paths.length > 8)
     throw new MeridianError('E_CONFIG', `at most 8 geo database files, got ${paths.length}`);
   const cacheSize = options.recordCacheSize ?? 65536;
-  const databases = await Promise.all(paths.map((path) => loadAtOpen(path, cacheSize)));
+  const databases = await Promise.all(
+    paths.map((path) => loadAtOpen(path, cacheSize, imageOptions(options))),
+  );
   const locator = new MaxmindLocator(Object.freeze(databases), options);
-  (options.logger ?? silentLogger)
-    .child({ component: 'geo' })
-    .info({ databases: locator.describe() }, 'geo databases loaded');
+  const log = (options.logger ?? silentLogger).child({ component: 'geo' });
+  log.info({ databases: locator.describe() }, 'geo databases loaded');
+  const fallback = databases.find((d) => d.image.kind === 'read' && options.snapshotDir !== null);
+  if (fallback !== undefined) {
+    log.warn(
+      { reason: fallback.image.fallbackReason },
+      'geo databases read into this process instead of shared through a mapped snapshot',
+    );
+  }
   return locator;
 }

@@ -3,11 +3,12 @@
 // is the new set of databases handed to the locator (one reference assignment). A corrupt or
 // half-written file keeps the old data: the error is logged once per file version and passed to
 // `onReloadError`. maxmind's own `watchForUpdates` is not used: it crashes the process on a bad file.
-import { stat, readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { MeridianError, describeError } from '../../core/errors.js';
 import type { Logger } from '../../infra/logger.js';
+import type { ImageOptions } from './file-image.js';
 import {
-  buildReader,
+  loadDatabase,
   sameSignature,
   signatureOf,
   type FileSignature,
@@ -19,6 +20,8 @@ export interface DatabaseWatcherOptions {
   /** Seconds between checks of the files' size and modification time; 0 = no automatic reload. */
   reloadCheckSeconds: number;
   recordCacheSize: number;
+  /** Where mapped snapshots go (file-image.ts). */
+  imageOptions: ImageOptions;
   onReloadError: ((path: string, err: unknown) => void) | undefined;
   /** Called with the new set of databases after a file was swapped in. */
   swap: (databases: readonly LoadedDatabase[]) => void;
@@ -107,9 +110,13 @@ export class DatabaseWatcher {
       const lastFailure = this.failed.get(path);
       if (!force && lastFailure !== undefined && sameSignature(lastFailure, signature)) continue;
       try {
-        const buffer = await readFile(path);
         // The file may have changed again while it was read; the next check picks that up.
-        const loaded = buildReader(path, buffer, signature, this.options.recordCacheSize);
+        const loaded = await loadDatabase(
+          path,
+          signature,
+          this.options.recordCacheSize,
+          this.options.imageOptions,
+        );
         next[i] = loaded;
         changed = true;
         this.failed.delete(path);

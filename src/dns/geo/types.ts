@@ -33,5 +33,12 @@ export interface GeoLocator {
    */
   lookupBytes(address: Uint8Array): GeoResult | undefined;
   /** Metadata of the loaded databases, for `explain` and logs. */
-  describe(): readonly { path: string; databaseType: string; buildEpoch: string; ipVersion: number }[];
+  /** The files in lookup order; `image`: shared mapped snapshot or a copy in this process's heap. */
+  describe(): readonly {
+    path: string;
+    databaseType: string;
+    buildEpoch: string;
+    ipVersion: number;
+    image: 'mapped' | 'read';
+  }[];
 }
