@@ -30,7 +30,8 @@ COPY README.md CHANGELOG.md ./
 RUN npm ci --no-audit --no-fund \
   && npm pack --ignore-scripts --pack-destination /tmp \
   && npm install -g --no-audit --no-fund --prefix /opt/meridian /tmp/meridian-gslb-*.tgz \
-  && test -f /opt/meridian/lib/node_modules/meridian-gslb/src/dns/transport/native/build/Release/udp_batch.node
+  && test -f /opt/meridian/lib/node_modules/meridian-gslb/src/dns/transport/native/build/Release/udp_batch.node \
+  && test -f /opt/meridian/lib/node_modules/meridian-gslb/src/dns/transport/native/build/Release/map_file.node
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \

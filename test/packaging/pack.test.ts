@@ -175,6 +175,7 @@ void describe('npm pack → global install → meridian serve from another folde
     assert.ok(existsSync(bin), `no ${bin}`);
     assert.ok(existsSync(join(packageDir, 'dist', 'cli', 'main.js')));
     assert.ok(existsSync(join(packageDir, 'src/dns/transport/native/build/Release/udp_batch.node')));
+    assert.ok(existsSync(join(packageDir, 'src/dns/transport/native/build/Release/map_file.node')));
     assert.ok(existsSync(join(packageDir, 'geo-data', 'test-city.mmdb')));
     assert.ok(existsSync(join(packageDir, 'config', 'meridian.yaml')));
     assert.ok(
