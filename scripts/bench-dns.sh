@@ -9,7 +9,7 @@
 # other /24s, so no subnet repeats).
 # Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), the server's CPU µs per
 # query (utime+stime of the primary and its workers from /proc, before/after) and the server's RSS
-# (primary + workers) after the pass.
+# and PSS (primary + workers, summed) after the pass.
 #   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C] [--subnets N]
 #   env:   CONFIG (default config/bench-dns.yaml)
 set -euo pipefail
@@ -59,12 +59,17 @@ cpu_ticks() {
   echo "$t"
 }
 
-rss_mb() { # resident memory of the primary and its workers, MB
-  local kb=0 p
+rss_mb() { # memory of the primary and its workers, MB: "RSS <sum> MB PSS <sum>" — the RSS sum counts
+  # pages shared between the processes (the node binary, the mapped geo snapshots) once per
+  # process; PSS divides each shared page among the processes mapping it, so its sum is the
+  # node's real footprint.
+  local rss=0 pss=0 p
   for p in $PIDS; do
-    [[ -r /proc/$p/status ]] && kb=$((kb + $(awk '/^VmRSS:/ {print $2}' "/proc/$p/status")))
+    [[ -r /proc/$p/smaps_rollup ]] || continue
+    rss=$((rss + $(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup")))
+    pss=$((pss + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
   done
-  echo $((kb / 1024))
+  echo "$((rss / 1024)) MB PSS $((pss / 1024))"
 }
 
 pass() { # name, extra dnsperf args... (query files: $DATA, default the geo mix; $WARM and $LAT
