@@ -17,14 +17,15 @@ import {
 } from './file-image.js';
 
 export type { FileSignature } from './file-image.js';
-import { RecordCache } from './geo-records.js';
+import { RecordTable } from './geo-records.js';
 import { SearchTree } from './mmdb-tree.js';
 
 export interface LoadedDatabase {
   readonly path: string;
   readonly reader: Reader<CityResponse>;
   readonly tree: SearchTree;
-  readonly records: RecordCache;
+  /** The file's normalised records by data offset, filled as lookups first meet them. */
+  readonly records: RecordTable;
   readonly ipVersion: number;
   readonly databaseType: string;
   readonly buildEpoch: string;
@@ -46,15 +47,10 @@ export const sameSignature = (a: FileSignature, b: FileSignature): boolean =>
 const MIN_SANE_SIZE = 64;
 
 /** Parses and checks one database image. Throws a plain Error describing what is wrong. */
-export function buildReader(
-  path: string,
-  image: FileImage,
-  signature: FileSignature,
-  cacheSize: number,
-): LoadedDatabase {
+export function buildReader(path: string, image: FileImage, signature: FileSignature): LoadedDatabase {
   const buffer = image.bytes;
   if (buffer.length < MIN_SANE_SIZE) throw new Error(`file too small (${buffer.length} bytes)`);
-  // No decoder cache: each record is decoded once and then kept normalised (RecordCache).
+  // No decoder cache: each record is decoded once and then kept normalised (RecordTable).
   const reader = new Reader<CityResponse>(buffer);
   const m = reader.metadata;
   if (typeof m.databaseType !== 'string' || m.databaseType === '')
@@ -81,7 +77,7 @@ export function buildReader(
     path,
     reader,
     tree: new SearchTree(buffer, m),
-    records: new RecordCache(Math.max(1, cacheSize)),
+    records: new RecordTable(),
     ipVersion: m.ipVersion,
     databaseType: m.databaseType,
     buildEpoch: epoch,
@@ -98,13 +94,12 @@ export function buildReader(
 export async function loadDatabase(
   path: string,
   signature: FileSignature,
-  cacheSize: number,
   imageOptions: ImageOptions,
 ): Promise<LoadedDatabase> {
   const image = await loadFileImage(path, signature, imageOptions);
   let loaded: LoadedDatabase;
   try {
-    loaded = buildReader(path, image, signature, cacheSize);
+    loaded = buildReader(path, image, signature);
   } catch (err) {
     await releaseSnapshot(image.snapshot);
     throw err;
@@ -114,11 +109,7 @@ export async function loadDatabase(
 }
 
 /** Loads a file named in the configuration; E_CONFIG naming the file when it cannot be used. */
-export async function loadAtOpen(
-  path: string,
-  cacheSize: number,
-  imageOptions: ImageOptions = {},
-): Promise<LoadedDatabase> {
+export async function loadAtOpen(path: string, imageOptions: ImageOptions = {}): Promise<LoadedDatabase> {
   let signature: FileSignature;
   try {
     signature = signatureOf(await stat(path));
@@ -128,7 +119,7 @@ export async function loadAtOpen(
     });
   }
   try {
-    return await loadDatabase(path, signature, cacheSize, imageOptions);
+    return await loadDatabase(path, signature, imageOptions);
   } catch (err) {
     const unreadable = typeof err === 'object' && err !== null && 'code' in err;
     throw new MeridianError(

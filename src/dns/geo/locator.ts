@@ -6,9 +6,9 @@
 // addresses (::ffff:a.b.c.d) are looked up as IPv4.
 //
 // The query path is `lookupBytes`: the address bytes walk the search tree over the file's buffer
-// (mmdb-tree.ts) to a data-record offset, and the record's normalised form is kept per offset
-// (geo-records.ts; there are far fewer location records than networks), so a lookup decodes nothing
-// once its record was seen. The network text is made only when asked for (explain, logs). `lookup`
+// (mmdb-tree.ts) to a data-record offset, and the record's normalised form is kept per offset in
+// the file's RecordTable (geo-records.ts; there are far fewer location records than networks), so
+// a lookup decodes nothing once its record was seen. The network text is made only when asked for (explain, logs). `lookup`
 // takes text for the admin API and tests and gives the same answers as plain objects.
 //
 // Loading and checking a file: database.ts. Hot reload (files stat'ed every `reloadCheckSeconds`,
@@ -18,7 +18,7 @@ import { bytesToIp, ipToBytes } from '../../core/ip.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { loadAtOpen, type LoadedDatabase } from './database.js';
 import { releaseSnapshot, type ImageOptions } from './file-image.js';
-import { GeoHit, NOT_LOCATED, normalise, type Normalised } from './geo-records.js';
+import { GeoHit, normalise } from './geo-records.js';
 import { NO_RECORD } from './mmdb-tree.js';
 import { DatabaseWatcher } from './reload.js';
 import type { GeoLocator, GeoResult } from './types.js';
@@ -29,11 +29,6 @@ export interface GeoLocatorOptions {
   reloadCheckSeconds?: number;
   /** Called when a changed file could not be loaded (the previous data keeps being served). */
   onReloadError?: (path: string, err: unknown) => void;
-  /**
-   * Normalised records kept per database file, by data offset (two generations of this size).
-   * Default 65536: the bundled GeoLite2 City IPv4 file has 116k distinct records.
-   */
-  recordCacheSize?: number;
   /**
    * Where the files' shared snapshots are kept (file-image.ts); undefined = a per-user folder under
    * the temporary folder; null = read each file into this process's heap instead of mapping it.
@@ -72,7 +67,6 @@ class MaxmindLocator implements ReloadingGeoLocator {
     this.watcher = new DatabaseWatcher(databases, {
       log: (options.logger ?? silentLogger).child({ component: 'geo' }),
       reloadCheckSeconds: options.reloadCheckSeconds ?? 0,
-      recordCacheSize: options.recordCacheSize ?? 65536,
       imageOptions: imageOptions(options),
       onReloadError: options.onReloadError,
       swap: (next) => {
@@ -99,17 +93,17 @@ class MaxmindLocator implements ReloadingGeoLocator {
     for (let index = 0; index < databases.length; index++) {
       const db = databases[index]!;
       if (max === 128 && db.ipVersion === 4) continue;
-      let geo: Normalised | null;
+      let slot: number;
       let depth: number;
       let offset: number;
       try {
         offset = db.tree.find(bytes);
         depth = db.tree.depth;
-        geo = offset === NO_RECORD ? null : this.recordAt(db, offset, bytes);
+        slot = offset === NO_RECORD ? -1 : this.slotOf(db, offset, bytes);
       } catch {
         continue;
       }
-      if (geo === null || (geo.country === undefined && geo.lat === undefined)) {
+      if (slot < 0 || !db.records.locates(slot)) {
         if (depth > missDepth) missDepth = depth;
         continue;
       }
@@ -117,25 +111,23 @@ class MaxmindLocator implements ReloadingGeoLocator {
       // IPv6 tree), so the prefix is already in that family; clamp for safety.
       const prefixLength = Math.max(0, Math.min(max, Math.max(depth, missDepth)));
       // Offset and file index together name the record (8 files at most share the key space).
-      return new GeoHit(geo, bytes, prefixLength, offset * 8 + (index & 7));
+      return new GeoHit(db.records, slot, bytes, prefixLength, offset * 8 + (index & 7));
     }
     // Not located: the answer still depends on the empty network the address falls in (other
     // addresses nearby may be located), so report that network for the ECS scope.
     const prefixLength = Math.min(max, missDepth);
-    return new GeoHit(NOT_LOCATED, bytes, prefixLength, -1);
+    return new GeoHit(undefined, -1, bytes, prefixLength, -1);
   }
 
   /**
-   * The normalised record at a data offset. Decoded (through maxmind, by the address that led
-   * there) only the first time the offset is seen while it is cached.
+   * The slot of the record at a data offset in the file's table; decoded (through maxmind, by the
+   * address that led there) and added only the first time the offset is seen.
    */
-  private recordAt(db: LoadedDatabase, offset: number, bytes: Uint8Array): Normalised | null {
-    const hit = db.records.get(offset);
-    if (hit !== undefined) return hit;
+  private slotOf(db: LoadedDatabase, offset: number, bytes: Uint8Array): number {
+    const slot = db.records.find(offset);
+    if (slot >= 0) return slot;
     const record = db.reader.get(bytesToIp(bytes));
-    const geo = record === null || typeof record !== 'object' ? null : normalise(record);
-    db.records.set(offset, geo);
-    return geo;
+    return db.records.add(offset, record === null || typeof record !== 'object' ? null : normalise(record));
   }
 
   describe(): readonly {
@@ -182,10 +174,7 @@ export async function openGeoLocator(
   if (paths.length === 0) throw new MeridianError('E_CONFIG', 'no geo database files given');
   if (paths.length > 8)
     throw new MeridianError('E_CONFIG', `at most 8 geo database files, got ${paths.length}`);
-  const cacheSize = options.recordCacheSize ?? 65536;
-  const databases = await Promise.all(
-    paths.map((path) => loadAtOpen(path, cacheSize, imageOptions(options))),
-  );
+  const databases = await Promise.all(paths.map((path) => loadAtOpen(path, imageOptions(options))));
   const locator = new MaxmindLocator(Object.freeze(databases), options);
   const log = (options.logger ?? silentLogger).child({ component: 'geo' });
   log.info({ databases: locator.describe() }, 'geo databases loaded');

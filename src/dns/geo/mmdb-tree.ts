@@ -9,6 +9,15 @@ import type { Reader, Response } from 'maxmind';
 
 type Metadata = Reader<Response>['metadata'];
 
+/** Bits of the address resolved by one table lookup before the walk. */
+const JUMP_BITS = 16;
+const JUMP_SLOTS = 1 << JUMP_BITS;
+
+interface Jump {
+  readonly nodes: Int32Array;
+  readonly depths: Uint8Array;
+}
+
 /** Returned by `find` when the address's network has no data. */
 export const NO_RECORD = -1;
 
@@ -18,6 +27,14 @@ export class SearchTree {
   private readonly nodeByteSize: number;
   private readonly searchTreeSize: number;
   private readonly ipv4Start: number;
+  /**
+   * The walk's first 16 steps, done once: for each value of an address's first two bytes, the node
+   * (or record) reached and the depth the walk stopped at (16, or less where a network is wider).
+   * IPv4 from the ::/96 node, IPv6 from the root; 320 KB per family, and a lookup then walks only
+   * the bits past the first 16 (GeoLite2 City IPv4: about 8 steps instead of 24).
+   */
+  private readonly jump4: Jump;
+  private readonly jump6: Jump | undefined;
   /** Prefix length of the network found by the last `find` (in the address's own family). */
   depth = 0;
 
@@ -34,6 +51,26 @@ export class SearchTree {
       for (let i = 0; i < 96 && start < this.nodeCount; i++) start = this.left(start * this.nodeByteSize);
     }
     this.ipv4Start = start;
+    this.jump4 = this.jumpFrom(start);
+    this.jump6 = metadata.ipVersion === 6 ? this.jumpFrom(0) : undefined;
+  }
+
+  private jumpFrom(start: number): Jump {
+    const nodes = new Int32Array(JUMP_SLOTS);
+    const depths = new Uint8Array(JUMP_SLOTS);
+    const nodeCount = this.nodeCount;
+    for (let prefix = 0; prefix < JUMP_SLOTS; prefix++) {
+      let node = start;
+      let depth = 0;
+      for (; depth < JUMP_BITS && node < nodeCount; depth++) {
+        const bit = (prefix >> (JUMP_BITS - 1 - depth)) & 1;
+        const offset = node * this.nodeByteSize;
+        node = bit === 0 ? this.left(offset) : this.right(offset);
+      }
+      nodes[prefix] = node;
+      depths[prefix] = depth;
+    }
+    return { nodes, depths };
   }
 
   /**
@@ -43,8 +80,17 @@ export class SearchTree {
   find(address: Uint8Array): number {
     const nodeCount = this.nodeCount;
     const bits = address.length * 8;
-    let node = address.length === 4 ? this.ipv4Start : 0;
-    let depth = 0;
+    const jump = address.length === 4 ? this.jump4 : this.jump6;
+    let node: number;
+    let depth: number;
+    if (jump !== undefined && bits >= JUMP_BITS) {
+      const prefix = (address[0]! << 8) | address[1]!;
+      node = jump.nodes[prefix]!;
+      depth = jump.depths[prefix]!;
+    } else {
+      node = address.length === 4 ? this.ipv4Start : 0;
+      depth = 0;
+    }
     for (; depth < bits && node < nodeCount; depth++) {
       const bit = (address[depth >> 3]! >> (7 - (depth & 7))) & 1;
       const offset = node * this.nodeByteSize;

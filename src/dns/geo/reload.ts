@@ -19,7 +19,6 @@ export interface DatabaseWatcherOptions {
   log: Logger;
   /** Seconds between checks of the files' size and modification time; 0 = no automatic reload. */
   reloadCheckSeconds: number;
-  recordCacheSize: number;
   /** Where mapped snapshots go (file-image.ts). */
   imageOptions: ImageOptions;
   onReloadError: ((path: string, err: unknown) => void) | undefined;
@@ -111,12 +110,7 @@ export class DatabaseWatcher {
       if (!force && lastFailure !== undefined && sameSignature(lastFailure, signature)) continue;
       try {
         // The file may have changed again while it was read; the next check picks that up.
-        const loaded = await loadDatabase(
-          path,
-          signature,
-          this.options.recordCacheSize,
-          this.options.imageOptions,
-        );
+        const loaded = await loadDatabase(path, signature, this.options.imageOptions);
         next[i] = loaded;
         changed = true;
         this.failed.delete(path);
