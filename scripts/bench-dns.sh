@@ -10,26 +10,39 @@
 # Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), the server's CPU µs per
 # query (utime+stime of the primary and its workers from /proc, before/after) and the server's RSS
 # and PSS (primary + workers, summed) after the pass.
+# With --peer gdnsd, Debian's gdnsd answers the same zone from the same regions and geo data
+# (scripts/gen-gdnsd-peer.ts) with as many UDP threads as Meridian has workers, and the plain and
+# distinct-/24 passes then alternate between the two servers (M G G M ... over --rounds rounds,
+# default 2), so the machine's noise falls on both.
 #   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C] [--subnets N]
+#          [--peer gdnsd] [--rounds R]
 #   env:   CONFIG (default config/bench-dns.yaml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
-WORKERS=2 SECS=10 CLIENTS=4 SUBNETS=1000000
+WORKERS=2 SECS=10 CLIENTS=4 SUBNETS=1000000 PEER='' ROUNDS=2
 while (($#)); do
   case $1 in
     --workers) WORKERS=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
     --clients) CLIENTS=$2; shift 2 ;;
     --subnets) SUBNETS=$2; shift 2 ;;
+    --peer) PEER=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 command -v dnsperf >/dev/null || { echo "dnsperf not found (apt-get install dnsperf)" >&2; exit 2; }
+case $PEER in
+  '') ;;
+  gdnsd) command -v gdnsd >/dev/null || { echo "gdnsd not found (apt-get install gdnsd)" >&2; exit 2; } ;;
+  *) echo "--peer: only gdnsd is supported, got $PEER" >&2; exit 2 ;;
+esac
 TMP=$(mktemp -d)
 node --import tsx scripts/bench-dns-server.ts "$CONFIG" --workers "$WORKERS" >"$TMP/server.log" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
+PEER_PID=''
+trap 'kill "$SERVER" $PEER_PID 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
 for _ in $(seq 1 300); do
   grep -q '"port"' "$TMP/server.log" && break
   kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
@@ -103,6 +116,36 @@ pass() { # name, extra dnsperf args... (query files: $DATA, default the geo mix;
 }
 
 echo "# server RSS before the passes: $(rss_mb) MB"
+
+if [[ $PEER == gdnsd ]]; then
+  PEER_PORT=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  node --import tsx scripts/gen-gdnsd-peer.ts "$TMP/gdnsd" --port "$PEER_PORT" --threads "$WORKERS" | sed 's/^/# /'
+  gdnsd -c "$TMP/gdnsd" start >"$TMP/gdnsd.log" 2>&1 &
+  PEER_PID=$!
+  for _ in $(seq 1 600); do
+    grep -q 'DNS listeners started' "$TMP/gdnsd.log" && break
+    kill -0 "$PEER_PID" 2>/dev/null || { cat "$TMP/gdnsd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "# gdnsd $(gdnsd -V 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1): port $PEER_PORT, $WORKERS UDP threads, pid $PEER_PID; RSS $(PIDS=$PEER_PID rss_mb) MB"
+fi
+# Runs a pass against gdnsd: the same function with the peer's port and process.
+peer() { local PORT=$PEER_PORT PIDS=$PEER_PID; "$@"; }
+
+if [[ -n $PEER ]]; then
+  # Alternated rounds on the two passes that matter most: cache-friendly and every subnet new.
+  for round in $(seq 1 "$ROUNDS"); do
+    order='meridian peer'
+    ((round % 2 == 0)) && order='peer meridian'
+    for who in $order; do
+      run='' label=meridian
+      [[ $who == peer ]] && run=peer label=$PEER
+      $run pass "$label plain (round $round)"
+      DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin \
+        $run pass "$label distinct ecs /24 ($round)" -B
+    done
+  done
+fi
 
 pass plain
 pass 'ecs 192.0.2.0/24' -E 8:00011800c00002
