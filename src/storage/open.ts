@@ -15,10 +15,17 @@ const BACKENDS: Readonly<Record<StateConfig['backend'], BackendFactory>> = {
   redis: redisStores,
 };
 
-/** Builds and starts the configured backend's stores; on failure closes what was opened and rethrows. */
-export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<Stores> {
+/**
+ * Builds and starts the configured backend's stores; on failure closes what was opened and rethrows.
+ * `env` supplies MERIDIAN_KEYS / MERIDIAN_ACTIVE_KEY (the key ring, infra/secrets/key-source.ts).
+ */
+export async function openStores(
+  loaded: LoadedConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Stores> {
   const { state } = loaded.config;
-  const keyRing = loadKeyRing(loaded.config.secrets, loaded.resolvePath);
+  const keyRing = loadKeyRing(loaded.config.secrets, loaded.resolvePath, env);
   if (keyRing === undefined)
     logger.warn('no encryption key (secrets.keyFile, MERIDIAN_KEYS): secrets are stored unsealed');
   const { release, ...backend } = BACKENDS[state.backend]({

@@ -38,14 +38,15 @@ export interface SealedRecordSet {
   /**
    * Re-seals every sealed field not under the active key, one record at a time with a
    * compare-and-set, so it runs beside live writes, can be interrupted and run again. Throws
-   * E_CONFIG when the node has no key ring.
+   * E_CONFLICT when the node has no key ring.
    */
   reseal(): Promise<ResealResult>;
 }
 
+/** E_CONFLICT (409): the request is fine, this node just has nothing to seal with. */
 export function noKeyRing(): MeridianError {
   return new MeridianError(
-    'E_CONFIG',
+    'E_CONFLICT',
     'this node has no encryption key configured (secrets.keyFile or MERIDIAN_KEYS), so it cannot seal anything',
   );
 }
