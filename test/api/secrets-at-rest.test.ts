@@ -185,7 +185,7 @@ describe('secrets at rest: Redis', () => {
         else if (type === 'hash') readBack += JSON.stringify(await conn.hgetall(key));
         else if (type === 'stream') readBack += JSON.stringify(await conn.xrange(key, '-', '+'));
         else if (type === 'set') readBack += JSON.stringify(await conn.smembers(key));
-        else if (type === 'zset') readBack += JSON.stringify(await conn.zrange(key, 0, -1));
+        else if (type === 'zset') readBack += JSON.stringify(await conn.zrange(key, '0', '-1'));
         else if (type === 'list') readBack += JSON.stringify(await conn.lrange(key, 0, -1));
       }
       assert.ok(readBack.includes('enc:v1:k1:'));
