@@ -11,6 +11,7 @@ import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../node/serve.js';
 import { ApiClient, ApiFailure } from './client.js';
 import { registerAccessCommands } from './access-commands.js';
+import { registerKeysCommands } from './keys-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
@@ -275,6 +276,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerOpsCommands(program);
   registerStateCommands(program);
   registerAccessCommands(program, { env });
+  registerKeysCommands(program, { env });
 
   return program;
 }

@@ -79,6 +79,22 @@ export const reportSchema = z
     intervalMs: positiveInt.default(1000),
     /** How long a report stays valid; a proxy silent for longer counts as down. */
     ttlMs: positiveInt.default(3000),
+    /**
+     * Report through a node's admin API with a `reporter` token bound to this region, instead of
+     * writing to the state store: the least privilege a proxy node needs. The token comes from
+     * `tokenFile` (relative to the config file; keep it 0600) or MERIDIAN_REPORTER_TOKEN.
+     */
+    api: z
+      .strictObject({
+        /** The admin API's base URL, e.g. `https://admin.example.net:8053`. */
+        url: z.url({ protocol: /^https?$/, message: 'expected an http or https URL' }),
+        tokenFile: z.string().min(1).optional(),
+        /** A PEM file of the CA that signed the API's certificate, when it is not a public one. */
+        caFile: z.string().min(1).optional(),
+        /** Per request; a report that takes longer counts as failed and is retried next interval. */
+        timeoutMs: positiveInt.default(2000),
+      })
+      .optional(),
   })
   .refine((r) => r.ttlMs > r.intervalMs, {
     message: 'ttlMs must be greater than intervalMs, or reports expire between writes',

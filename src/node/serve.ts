@@ -17,6 +17,7 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { keysRoutes } from '../api/keys-routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -91,7 +92,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   try {
     // 2. Storage: the state, ops record, task and policy stores of the configured backend (memory:
     //    single node, file-backed; or Redis). A failed start releases what it opened itself.
-    const stores = await openStores(loaded, logger);
+    const stores = await openStores(loaded, logger, env);
     closers.push({ name: 'storage', close: () => stores.close() });
     const store = stores.state;
     registerStateMetrics(registry, store);
@@ -193,6 +194,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...keysRoutes({ keyRing: stores.keyRing, sealed: stores.sealed, audit: ops.audit }),
         ],
       });
       const running = api;

@@ -121,11 +121,13 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
     supervisor.broadcast({ type: MSG_POLICIES, policies: list });
   };
 
-  // Reports from the workers, written to the real store (the workers' replicas are read-only).
+  // Reports from the workers, written to the real store (the workers' replicas are read-only), or
+  // posted to the admin API with the reporter token (`proxy.report.api`).
+  const sink = options.healthSink ?? store;
   const writeReport = (slot: Slot, worker: Worker, message: ReportMessage): void => {
     const report: HealthReport = { ...message.report, regionId: config.region, reporterId: reporterId(slot) };
     if (report.backends !== undefined) slotBackends.set(slot.n, report.backends);
-    store.reportHealth(report).then(
+    sink.reportHealth(report).then(
       () => supervisor.send(worker, { type: MSG_REPORT_DONE, id: message.id }),
       (err: unknown) =>
         supervisor.send(worker, { type: MSG_REPORT_DONE, id: message.id, error: describeError(err) }),

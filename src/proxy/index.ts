@@ -15,10 +15,14 @@
 // engine (and, for cluster-wide limits, its own Redis connection): see policies.ts. Local rate
 // limits and bandwidth limits then count per worker; `mode: cluster` limits and quotas with Redis
 // stay cluster-wide.
+//
+// Region health reports go to the state store, or with `proxy.report.api` to a node's admin API
+// with a `reporter` token (health/api-sink.ts); in cluster mode the primary posts the workers' reports.
 import { availableParallelism } from 'node:os';
 import type { DeepReadonly } from '../config/load.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
 import { startProxyCluster } from './cluster.js';
+import { ApiHealthSink } from './health/api-sink.js';
 import { startLocalProxy } from './local.js';
 import { checkBalancerName } from './selection/registry.js';
 import type { ProxyOptions, ProxyService } from './types.js';
@@ -36,6 +40,30 @@ export function proxyWorkerCount(config: DeepReadonly<ProxyConfig>): number {
 
 export async function startProxy(options: ProxyOptions): Promise<ProxyService> {
   const workers = proxyWorkerCount(options.config);
-  if (workers > 1) return startProxyCluster({ ...options, workers });
-  return startLocalProxy(options);
+  const reportApi = options.config.report.api;
+  if (reportApi === undefined) {
+    if (workers > 1) return startProxyCluster({ ...options, workers });
+    return startLocalProxy(options);
+  }
+  const sink = ApiHealthSink.fromConfig(reportApi, options.resolvePath);
+  let service: ProxyService;
+  try {
+    const withSink = { ...options, healthSink: sink };
+    service =
+      workers > 1 ? await startProxyCluster({ ...withSink, workers }) : await startLocalProxy(withSink);
+  } catch (err) {
+    await sink.close();
+    throw err;
+  }
+  return {
+    clustered: service.clustered,
+    // The final report goes out during close, so the sink's connections close after it.
+    close: async (o) => {
+      await service.close(o);
+      await sink.close();
+    },
+    addresses: () => service.addresses(),
+    backendStates: () => service.backendStates(),
+    proxyMetrics: () => service.proxyMetrics(),
+  };
 }

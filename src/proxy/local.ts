@@ -108,7 +108,8 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
   const unsubscribe = store.onChange((snapshot) => apply(snapshot));
 
   const reporter = new RegionHealthReporter({
-    store,
+    store: options.healthSink ?? store,
+    onResult: (ok) => metrics.healthReport(ok),
     regionId: config.region,
     reporterId,
     intervalMs: config.report.intervalMs,

@@ -151,6 +151,8 @@ export class ProxyMetrics {
   private readonly healthy: Gauge<'region' | 'backend'>;
   private readonly share: Gauge<'region' | 'backend'>;
   private readonly inFlight: Gauge<'region'>;
+  private readonly healthReports: Counter<'region' | 'result'>;
+  private readonly healthReportFailing: Gauge<'region'>;
   private readonly sources: Map<() => number, string>;
   /** Backends with a ring share series (removed when they leave the ring). */
   private shareIds = new Set<string>();
@@ -249,7 +251,34 @@ export class ProxyMetrics {
           },
         }),
     );
+    this.healthReports = reuse(
+      'meridian_proxy_health_reports_total',
+      () =>
+        new Counter({
+          name: 'meridian_proxy_health_reports_total',
+          help: 'Region health reports this proxy sent (to the store or the admin API), by result',
+          labelNames: ['region', 'result'],
+          registers,
+        }),
+    );
+    this.healthReportFailing = reuse(
+      'meridian_proxy_health_report_failing',
+      () =>
+        new Gauge({
+          name: 'meridian_proxy_health_report_failing',
+          help: "1 while this proxy's last region health report failed (summed over cluster workers)",
+          labelNames: ['region'],
+          registers,
+        }),
+    );
+    this.healthReportFailing.labels(region).set(0);
     this.retriesChild = this.retries.labels(region);
+  }
+
+  /** One region health report sent (`ok`) or not; the failing gauge follows the last one. */
+  healthReport(ok: boolean): void {
+    this.healthReports.labels(this.region, ok ? 'ok' : 'failed').inc();
+    this.healthReportFailing.labels(this.region).set(ok ? 0 : 1);
   }
 
   /** A tally to pass to `count` (look it up once per backend, not per request). */
@@ -310,6 +339,8 @@ export class ProxyMetrics {
         'meridian_proxy_backend_healthy',
         'meridian_proxy_ring_share_ratio',
         'meridian_proxy_in_flight_requests',
+        'meridian_proxy_health_reports_total',
+        'meridian_proxy_health_report_failing',
       ].map((name) => this.registry.getSingleMetricAsString(name)),
     );
     return parts.map((p) => `${p}\n`).join('');

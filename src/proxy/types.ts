@@ -10,6 +10,7 @@ import type { Logger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/lua-script.js';
 import type { PolicyStore } from '../storage/policy-store.js';
 import type { StateStore } from '../storage/state-store.js';
+import type { HealthSink } from './health/reporter.js';
 
 export interface ProxyPolicies {
   readonly store: PolicyStore;
@@ -32,6 +33,8 @@ export interface ProxyOptions {
   readonly resolvePath: (p: string) => string;
   /** Traffic policies enforced on every request; omitted = none. */
   readonly policies?: ProxyPolicies | undefined;
+  /** Where region health reports go (`proxy.report.api`: the admin API); default `store`. */
+  readonly healthSink?: HealthSink | undefined;
 }
 
 export interface ProxyAddress {

@@ -9,6 +9,7 @@
 import { invalid } from '../core/errors.js';
 import { isRole, type Role } from '../core/access.js';
 import type { PasswordHash } from '../infra/crypto/credentials.js';
+import type { SealedRecordSet } from './sealed-records.js';
 
 export interface User {
   /** 1-64 of [a-z0-9._-], starting with a letter or digit. */
@@ -45,7 +46,8 @@ export interface AccessSnapshot {
   readonly byHash: ReadonlyMap<string, ApiToken>;
 }
 
-export interface AccessStore {
+/** Password hashes are sealed at rest when the node has a key ring (sealed-users.ts). */
+export interface AccessStore extends SealedRecordSet {
   readonly kind: 'memory' | 'redis';
   start(): Promise<void>;
   close(): Promise<void>;
@@ -111,18 +113,7 @@ export function accessSnapshot(users: Iterable<User>, tokens: Iterable<ApiToken>
   return { users: userMap, tokens: tokenMap, byHash };
 }
 
-/** Parses a stored record; undefined (skipped, logged by the caller) when it is not one. */
-export function parseStoredUser(json: string): User | undefined {
-  try {
-    const u = JSON.parse(json) as User;
-    return typeof u.name === 'string' && typeof u.password === 'object' && Array.isArray(u.roles)
-      ? u
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
+/** Parses a stored token; undefined (skipped, logged by the caller) when it is not one. */
 export function parseStoredToken(json: string): ApiToken | undefined {
   try {
     const t = JSON.parse(json) as ApiToken;

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { StateConfig } from '../config/schema.js';
 import { describeError } from '../core/errors.js';
 import type { Logger } from '../infra/logger.js';
+import { loadKeyRing } from '../infra/secrets/key-source.js';
 import { memoryStores } from './memory/stores.js';
 import { redisStores } from './redis/stores.js';
 import type { BackendFactory, Stores } from './stores.js';
@@ -14,14 +15,25 @@ const BACKENDS: Readonly<Record<StateConfig['backend'], BackendFactory>> = {
   redis: redisStores,
 };
 
-/** Builds and starts the configured backend's stores; on failure closes what was opened and rethrows. */
-export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<Stores> {
+/**
+ * Builds and starts the configured backend's stores; on failure closes what was opened and rethrows.
+ * `env` supplies MERIDIAN_KEYS / MERIDIAN_ACTIVE_KEY (the key ring, infra/secrets/key-source.ts).
+ */
+export async function openStores(
+  loaded: LoadedConfig,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Stores> {
   const { state } = loaded.config;
+  const keyRing = loadKeyRing(loaded.config.secrets, loaded.resolvePath, env);
+  if (keyRing === undefined)
+    logger.warn('no encryption key (secrets.keyFile, MERIDIAN_KEYS): secrets are stored unsealed');
   const { release, ...backend } = BACKENDS[state.backend]({
     state,
     resolvePath: loaded.resolvePath,
     nodeId: loaded.nodeId,
     logger,
+    keyRing,
   });
   const opened: { readonly name: string; close(): Promise<void> }[] = [];
   let closing: Promise<void> | undefined;
@@ -53,5 +65,5 @@ export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<
     await close();
     throw err;
   }
-  return { ...backend, keyPrefix: state.redis.keyPrefix, close };
+  return { ...backend, keyPrefix: state.redis.keyPrefix, keyRing, sealed: [backend.access], close };
 }

@@ -6,9 +6,11 @@ import type { DeepReadonly } from '../config/load.js';
 import type { StateConfig } from '../config/schema.js';
 import type { Logger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/connection.js';
+import type { KeyRing } from '../infra/secrets/key-ring.js';
 import type { AccessStore } from './access-store.js';
 import type { OpsRecordStore } from './ops-record-store.js';
 import type { PolicyStore } from './policy-store.js';
+import type { SealedRecordSet } from './sealed-records.js';
 import type { StateStore } from './state-store.js';
 import type { TaskStore } from './task-store.js';
 
@@ -18,6 +20,8 @@ export interface BackendContext {
   readonly resolvePath: (path: string) => string;
   readonly nodeId: string;
   readonly logger: Logger;
+  /** Seals the stores' secret fields at rest (infra/secrets/); undefined: stored as they are. */
+  readonly keyRing?: KeyRing | undefined;
 }
 
 /** A backend's four stores, built but not started. */
@@ -42,6 +46,10 @@ export interface BackendStores {
 export interface Stores extends Omit<BackendStores, 'release'> {
   /** Every Redis key starts with it (`state.redis.keyPrefix`), also the proxy tier's rate-limit keys. */
   readonly keyPrefix: string;
+  /** The node's key ring (`secrets.keyFile`, MERIDIAN_KEYS), when it has one. */
+  readonly keyRing: KeyRing | undefined;
+  /** Every store holding sealed fields, for `meridian keys status|rotate`. */
+  readonly sealed: readonly SealedRecordSet[];
   /** Closes every store, then the shared connections. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -75,6 +75,9 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/quotas/:policyId/usage': 'read',
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
+  // Encryption at rest: which keys protect what, and re-sealing everything: admins only.
+  'GET /v1/keys': 'manage-access',
+  'POST /v1/keys/rotate': 'manage-access',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];

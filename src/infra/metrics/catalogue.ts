@@ -88,6 +88,18 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     help: 'Passive ejections of a backend after consecutive failures.',
   },
   {
+    name: 'meridian_proxy_health_reports_total',
+    type: 'counter',
+    labels: ['region', 'result'],
+    help: 'Region health reports sent to the store or the admin API (proxy.report.api), by result (ok, failed).',
+  },
+  {
+    name: 'meridian_proxy_health_report_failing',
+    type: 'gauge',
+    labels: ['region'],
+    help: "1 while the proxy's last region health report failed (store or admin API unreachable, token refused).",
+  },
+  {
     name: 'meridian_proxy_circuit_breaker_trips_total',
     type: 'counter',
     labels: ['region', 'backend', 'limit'],

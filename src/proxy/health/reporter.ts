@@ -1,7 +1,8 @@
-// Writes this proxy's view of its region to the StateStore every interval, with an expiry, so the
+// Writes this proxy's view of its region every interval, with an expiry, so the
 // DNS tier sees a region that goes silent as down once `ttlMs` passes. Writes never overlap: a tick
 // that finds the previous write still running is skipped (and a `reportNow()` during a write is
-// coalesced into one follow-up write). Failures are logged, never thrown.
+// coalesced into one follow-up write). Failures are logged, never thrown. Where reports go is a
+// HealthSink: the StateStore itself, or the admin API with a `reporter` token (api-sink.ts).
 import type { BackendHealth, HealthReport } from '../../core/types.js';
 import { describeError } from '../../core/errors.js';
 import type { StateStore } from '../../storage/state-store.js';
@@ -17,8 +18,11 @@ export interface RegionHealthSample {
   backends?: BackendHealth[];
 }
 
+/** Where reports are written: the state store, or the admin API (ApiHealthSink). */
+export type HealthSink = Pick<StateStore, 'reportHealth'>;
+
 export interface RegionHealthReporterOptions {
-  store: StateStore;
+  store: HealthSink;
   regionId: string;
   reporterId: string;
   intervalMs: number;
@@ -27,6 +31,8 @@ export interface RegionHealthReporterOptions {
   logger?: Logger;
   /** Clock (tests). Default `Date.now`. */
   now?: () => number;
+  /** Told the outcome of every write (metrics). */
+  onResult?: (ok: boolean) => void;
 }
 
 export interface ReporterStatus {
@@ -159,8 +165,10 @@ export class RegionHealthReporter {
       if (this.#lastError !== undefined)
         this.#logger.info({ region: report.regionId }, 'health reporting recovered');
       this.#lastError = undefined;
+      this.#o.onResult?.(true);
     } catch (err) {
       this.#fail(err, 'writing region health report failed');
+      this.#o.onResult?.(false);
     }
   }
 

@@ -1,6 +1,8 @@
 // The embedded AccessStore: users and token hashes in memory, persisted to one JSON file
 // (`<state file>.access.json`, mode 0600) written atomically (temporary file + rename) after every
-// change. One node only: the snapshot is the store.
+// change. One node only: the snapshot is the store. With a key ring, password hashes are sealed in
+// the file (sealed-users.ts); a user this node cannot open is kept in the file as it is, left out of
+// the snapshot (so it cannot log in) and reported by `sealedStatus`.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
@@ -13,21 +15,40 @@ import {
   type ApiToken,
   type User,
 } from '../access-store.js';
+import type { KeyRing } from '../../infra/secrets/key-ring.js';
+import { noKeyRing, type ResealResult, type SealedStatus } from '../sealed-records.js';
+import { decodeUser, encodeUser, userStatus, type DecodedUser } from '../sealed-users.js';
 import { PRIVATE_FILE_MODE, restrictToOwner } from './private-file.js';
 
 interface AccessFile {
-  users: User[];
+  /** As stored: password hashes sealed when there is a key ring. */
+  users: unknown[];
   tokens: ApiToken[];
+}
+
+/** A user as the file holds it, and what opening it gave. */
+interface StoredUser {
+  readonly json: string;
+  readonly decoded: DecodedUser;
 }
 
 export class MemoryAccessStore implements AccessStore {
   readonly kind = 'memory' as const;
   private readonly users = new Map<string, User>();
+  /** Every stored user by name, readable here or not (unreadable ones are kept, never dropped). */
+  private readonly stored = new Map<string, StoredUser>();
   private readonly tokens = new Map<string, ApiToken>();
   private snapshot: AccessSnapshot = accessSnapshot([], []);
   private io: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: { readonly file?: string; readonly log?: Logger } = {}) {}
+  constructor(
+    private readonly options: {
+      readonly file?: string;
+      readonly log?: Logger;
+      /** Seals password hashes in the file; without it they are stored as they are. */
+      readonly keyRing?: KeyRing | undefined;
+    } = {},
+  ) {}
 
   async start(): Promise<void> {
     const file = this.options.file;
@@ -55,7 +76,18 @@ export class MemoryAccessStore implements AccessStore {
     } catch {
       throw new MeridianError('E_CONFIG', `users and tokens file ${file} is not valid JSON`);
     }
-    for (const u of data.users ?? []) this.users.set(u.name, u);
+    for (const raw of data.users ?? []) {
+      const json = JSON.stringify(raw);
+      const decoded = decodeUser(json, this.options.keyRing);
+      const name = decoded.ok ? decoded.user.name : (raw as { name?: unknown }).name;
+      if (typeof name !== 'string') {
+        (this.options.log ?? silentLogger).error({ file }, 'ignoring a stored user without a name');
+        continue;
+      }
+      this.stored.set(name, { json, decoded });
+      if (decoded.ok) this.users.set(name, decoded.user);
+      else (this.options.log ?? silentLogger).error({ user: name, keyId: decoded.keyId }, decoded.reason);
+    }
     for (const t of data.tokens ?? []) this.tokens.set(t.id, t);
     this.refresh();
   }
@@ -69,19 +101,20 @@ export class MemoryAccessStore implements AccessStore {
   }
 
   async createUser(user: User): Promise<void> {
-    if (this.users.has(user.name)) throw conflict(`user ${user.name}`);
-    this.users.set(user.name, user);
+    if (this.stored.has(user.name)) throw conflict(`user ${user.name}`);
+    this.setUser(user);
     await this.commit();
   }
 
   async replaceUser(user: User): Promise<void> {
     if (!this.users.has(user.name)) throw notFound(`user ${user.name}`);
-    this.users.set(user.name, user);
+    this.setUser(user);
     await this.commit();
   }
 
   async removeUser(name: string): Promise<boolean> {
-    if (!this.users.delete(name)) return false;
+    this.users.delete(name);
+    if (!this.stored.delete(name)) return false;
     for (const [id, t] of this.tokens) if (t.user === name) this.tokens.delete(id);
     await this.commit();
     return true;
@@ -126,6 +159,38 @@ export class MemoryAccessStore implements AccessStore {
     return removed;
   }
 
+  sealedStatus(): SealedStatus {
+    return { name: 'users', ...userStatus([...this.stored].map(([n, s]) => [n, s.decoded] as const)) };
+  }
+
+  async reseal(): Promise<ResealResult> {
+    const ring = this.options.keyRing;
+    if (ring === undefined) throw noKeyRing();
+    let resealed = 0;
+    let current = 0;
+    let skipped = 0;
+    for (const { decoded } of this.stored.values()) {
+      if (!decoded.ok) skipped++;
+      else if (decoded.keyId === ring.activeKeyId) current++;
+      else {
+        this.setUser(decoded.user);
+        resealed++;
+      }
+    }
+    if (resealed > 0) await this.commit();
+    return { name: 'users', resealed, current, skipped };
+  }
+
+  /** Keeps a readable user and its stored (sealed) form. */
+  private setUser(user: User): void {
+    const ring = this.options.keyRing;
+    this.users.set(user.name, user);
+    this.stored.set(user.name, {
+      json: encodeUser(user, ring),
+      decoded: { ok: true, user, keyId: ring?.activeKeyId },
+    });
+  }
+
   private refresh(): void {
     this.snapshot = accessSnapshot(this.users.values(), this.tokens.values());
   }
@@ -136,7 +201,10 @@ export class MemoryAccessStore implements AccessStore {
     const file = this.options.file;
     if (file === undefined) return Promise.resolve();
     const write = async (): Promise<void> => {
-      const data: AccessFile = { users: [...this.users.values()], tokens: [...this.tokens.values()] };
+      const data: AccessFile = {
+        users: [...this.stored.values()].map((u) => JSON.parse(u.json) as unknown),
+        tokens: [...this.tokens.values()],
+      };
       const tmp = `${file}.${process.pid}.tmp`;
       await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, {
         encoding: 'utf8',

@@ -8,7 +8,7 @@ import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
 import { MemoryTaskStore } from './task-store.js';
 
-export const memoryStores: BackendFactory = ({ state, resolvePath, logger }) => {
+export const memoryStores: BackendFactory = ({ state, resolvePath, logger, keyRing }) => {
   const stateFile = resolvePath(state.file);
   const files = opsFilesFor(stateFile);
   const opsLog = logger.child({ component: 'ops' });
@@ -21,7 +21,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger }) => 
       file: `${stateFile}.policies.json`,
       logger: logger.child({ component: 'policy' }),
     }),
-    access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog }),
+    access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog, keyRing }),
     redis: undefined,
     release: () => Promise.resolve(),
   };

@@ -10,16 +10,22 @@
 // version poll every `pollMs` (default 250 ms) catches messages lost across reconnects, and a full
 // reload runs every `resyncMs`. So a revoked token stops working on every node within about
 // 300 ms, while authenticating a request reads only the snapshot.
+//
+// With a key ring, password hashes are stored sealed (sealed-users.ts). A user this node cannot open
+// (its key is missing here) is left out of this node's snapshot, logged with the key id it needs, and
+// reported by `sealedStatus`; it is never served half-read.
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import type { RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
+import type { KeyRing } from '../../infra/secrets/key-ring.js';
 import { ChangeFollower } from './change-follower.js';
+import { noKeyRing, type ResealResult, type SealedStatus } from '../sealed-records.js';
+import { decodeUser, encodeUser, userStatus, type DecodedUser } from '../sealed-users.js';
 import {
   accessSnapshot,
   isExpired,
   parseStoredToken,
-  parseStoredUser,
   type AccessSnapshot,
   type AccessStore,
   type ApiToken,
@@ -35,6 +41,8 @@ export interface RedisAccessStoreOptions {
   readonly pollMs?: number;
   readonly resyncMs?: number;
   readonly logger?: Logger;
+  /** Seals password hashes at rest; without it they are stored as they are. */
+  readonly keyRing?: KeyRing | undefined;
 }
 
 export function accessKeys(prefix: string): {
@@ -102,6 +110,13 @@ if redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then return -1 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
 ${BUMP}`);
 
+// Compare-and-set of one user (ARGV: channel, name, expected JSON, new JSON): a re-seal never undoes
+// a change made meanwhile (that change was sealed under the active key anyway).
+const RESEAL_USER = new LuaScript(`
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[3] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+${BUMP}`);
+
 function unavailable(err: unknown): MeridianError {
   return new MeridianError('E_UNAVAILABLE', `access store: Redis unavailable: ${describeError(err)}`, {
     cause: err,
@@ -116,12 +131,16 @@ export class RedisAccessStore implements AccessStore {
   #snapshot: AccessSnapshot = accessSnapshot([], []);
   /** The stored JSON of each token, for the compare-and-set of `touchToken`. */
   #tokenJson = new Map<string, string>();
+  /** Every stored user's JSON and what opening it gave, for `sealedStatus` and `reseal`. */
+  #storedUsers = new Map<string, { readonly json: string; readonly decoded: DecodedUser }>();
+  readonly #keyRing: KeyRing | undefined;
   readonly #follower: ChangeFollower;
 
   constructor(options: RedisAccessStoreOptions) {
     this.#redis = options.redis;
     this.#keys = accessKeys(options.keyPrefix ?? 'meridian:');
     this.#logger = (options.logger ?? silentLogger).child({ component: 'access-store' });
+    this.#keyRing = options.keyRing;
     this.#follower = new ChangeFollower({
       redis: this.#redis,
       subscriber: options.subscriber,
@@ -149,13 +168,13 @@ export class RedisAccessStore implements AccessStore {
   }
 
   async createUser(user: User): Promise<void> {
-    if ((await this.#script(CREATE_USER, [user.name, JSON.stringify(user)])) === -1) {
+    if ((await this.#script(CREATE_USER, [user.name, encodeUser(user, this.#keyRing)])) === -1) {
       throw conflict(`user ${user.name}`);
     }
   }
 
   async replaceUser(user: User): Promise<void> {
-    if ((await this.#script(REPLACE_USER, [user.name, JSON.stringify(user)])) === -1) {
+    if ((await this.#script(REPLACE_USER, [user.name, encodeUser(user, this.#keyRing)])) === -1) {
       throw notFound(`user ${user.name}`);
     }
   }
@@ -198,6 +217,42 @@ export class RedisAccessStore implements AccessStore {
     return expired.length;
   }
 
+  sealedStatus(): SealedStatus {
+    return {
+      name: 'users',
+      ...userStatus([...this.#storedUsers].map(([name, u]) => [name, u.decoded] as const)),
+    };
+  }
+
+  async reseal(): Promise<ResealResult> {
+    const ring = this.#keyRing;
+    if (ring === undefined) throw noKeyRing();
+    await this.#reload().catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    let resealed = 0;
+    let current = 0;
+    let skipped = 0;
+    for (const [name, { json, decoded }] of this.#storedUsers) {
+      if (!decoded.ok) skipped++;
+      else if (decoded.keyId === ring.activeKeyId) current++;
+      else {
+        const fresh = encodeUser(decoded.user, ring);
+        const done = await RESEAL_USER.run(
+          this.#redis,
+          [this.#keys.users, this.#keys.tokens, this.#keys.version],
+          [this.#keys.channel, name, json, fresh],
+        ).catch((err: unknown) => {
+          throw unavailable(err);
+        });
+        if (Number(done) === -1) skipped++;
+        else resealed++;
+      }
+    }
+    if (resealed > 0) await this.#reload().catch(() => undefined);
+    return { name: 'users', resealed, current, skipped };
+  }
+
   /** Runs a write script, then reloads so this node reads its own write at once. */
   async #script(script: LuaScript, args: readonly string[]): Promise<number> {
     let result: number;
@@ -233,10 +288,15 @@ export class RedisAccessStore implements AccessStore {
     const version = Number(replies[2]?.[1] ?? 0);
     if (version === loaded && loaded >= 0) return loaded;
     const users: User[] = [];
+    const storedUsers = new Map<string, { json: string; decoded: DecodedUser }>();
     for (const [name, json] of Object.entries((replies[0]?.[1] ?? {}) as Record<string, string>)) {
-      const user = parseStoredUser(json);
-      if (user === undefined) this.#logger.error({ user: name }, 'ignoring an unreadable stored user');
-      else users.push(user);
+      const decoded = decodeUser(json, this.#keyRing);
+      storedUsers.set(name, { json, decoded });
+      if (decoded.ok) users.push(decoded.user);
+      else if (this.#storedUsers.get(name)?.json !== json) {
+        // Once per stored value, not once per reload.
+        this.#logger.error({ user: name, keyId: decoded.keyId }, `ignoring stored user: ${decoded.reason}`);
+      }
     }
     const tokens: ApiToken[] = [];
     const tokenJson = new Map<string, string>();
@@ -251,6 +311,7 @@ export class RedisAccessStore implements AccessStore {
     }
     this.#snapshot = accessSnapshot(users, tokens);
     this.#tokenJson = tokenJson;
+    this.#storedUsers = storedUsers;
     return version;
   }
 }

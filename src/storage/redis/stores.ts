@@ -13,7 +13,7 @@ import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
 import { RedisTaskStore } from './task-store.js';
 
-export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
+export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) => {
   const { keyPrefix } = state.redis;
   const settings = redisSettings(state.redis);
   const opsLog = logger.child({ component: 'ops' });
@@ -39,6 +39,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
       keyPrefix,
       logger,
       resyncMs: state.redis.resyncSeconds * 1000,
+      keyRing,
     }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
