@@ -3,7 +3,7 @@
 // CNAME alone at its name, balanced names not beside static A/AAAA. Used by the zone store before
 // any write (API, CLI, the YAML seed), so a bad zone is refused with the offending field named and
 // nothing stored. Also the SOA serial's increment. Pure.
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 import { canonicalName, inZone, isHostName, ownerName } from '../core/dns-names.js';
 import { invalid } from '../core/errors.js';
 import { ipToBytes } from '../core/ip.js';

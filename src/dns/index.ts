@@ -16,6 +16,7 @@ import { MeridianError } from '../core/errors.js';
 import { startCluster } from './cluster.js';
 import { createRuntime } from './runtime.js';
 import type { DnsService, StartDnsOptions } from './types.js';
+import { followZones } from './zone-follow.js';
 import { DnsListeners, type ListenSpec } from './transport/server.js';
 
 export type { ExplainQuery, ExplainResult } from './answer/explain.js';
@@ -56,6 +57,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       geoPaths,
       specs,
       store,
+      ...(options.zones === undefined ? {} : { zones: options.zones }),
       logger,
       startedAt,
       workers,
@@ -66,6 +68,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
   const dnsRegistry = new Registry();
   const runtime = await createRuntime({
     config,
+    zones: options.zones?.current() ?? config.zones,
     geoPaths,
     snapshot: () => store.current(),
     logger,
@@ -87,6 +90,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     throw err;
   }
   runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
+  const unfollowZones = followZones(options.zones, (zones) => runtime.setZones(zones), logger);
   logger.info(
     { addresses: listeners.addresses(), zones: runtime.responder.zones.zones.length },
     'DNS listening',
@@ -103,6 +107,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     close: async () => {
       if (closed) return;
       closed = true;
+      unfollowZones();
       await listeners.close();
       runtime.close();
     },

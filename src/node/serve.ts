@@ -17,6 +17,8 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { zoneRoutes } from '../api/zone-routes.js';
+import { seedZones } from './zones.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -95,6 +97,8 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     closers.push({ name: 'storage', close: () => stores.close() });
     const store = stores.state;
     registerStateMetrics(registry, store);
+    // DNS zones: the YAML seeds the zone store on the first start only; the store wins afterwards.
+    await seedZones(stores.zones, config.dns, logger);
 
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
     //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
@@ -127,6 +131,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         config: config.dns,
         resolvePath: loaded.resolvePath,
         store,
+        zones: stores.zones,
         logger,
         registry,
         startedAt,
@@ -193,6 +198,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...zoneRoutes({ store: stores.zones, audit: ops.audit }),
         ],
       });
       const running = api;

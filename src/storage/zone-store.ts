@@ -81,7 +81,7 @@ export function prepareCreate(input: unknown, existing: readonly ZoneConfig[], n
 
 /** The zone after `edit`, validated, with its serial bumped past the stored one. */
 export function prepareChange(current: ZoneConfig, edit: ZoneEdit, now: number): ZoneConfig {
-  const edited = edit(structuredClone(current) as ZoneConfig);
+  const edited = edit(structuredClone(current));
   const zone = parseZone(edited);
   if (zone.name !== current.name) throw invalid('name', 'a zone cannot be renamed');
   // An operator may move the serial forward by hand, never backwards.
@@ -258,7 +258,7 @@ export function updateBalanced(zone: ZoneConfig, name: string, patch: unknown): 
     throw invalid('body', 'expected a JSON object');
   const p = patch as Record<string, unknown>;
   const current = zone.balanced[at]!;
-  if (p.name !== undefined && ownerName(String(p.name), zone.name) !== owner)
+  if (p.name !== undefined && (typeof p.name !== 'string' || ownerName(p.name, zone.name) !== owner))
     throw invalid('name', 'cannot be changed (remove and add the name)');
   zone.balanced[at] = parseBalancedInput({ ...current, ...p, name: current.name });
   return zone;
