@@ -22,6 +22,7 @@ const VERDICT: Readonly<Record<string, readonly Role[]>> = {
   // For a region the reporter is bound to (eu-west); any other region is tested below.
   'report-health': ['admin', 'operator', 'reporter'],
   'manage-access': ['admin'],
+  'manage-zones': ['admin', 'operator'],
 };
 
 /** Every route the node serves and the permission it must declare. */
@@ -75,6 +76,18 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/quotas/:policyId/usage': 'read',
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
+  'GET /v1/zones': 'read',
+  'POST /v1/zones': 'manage-zones',
+  'GET /v1/zones/:zone': 'read',
+  'PATCH /v1/zones/:zone': 'manage-zones',
+  'DELETE /v1/zones/:zone': 'manage-zones',
+  'GET /v1/zones/:zone/records': 'read',
+  'POST /v1/zones/:zone/records': 'manage-zones',
+  'PUT /v1/zones/:zone/records/:name/:type': 'manage-zones',
+  'DELETE /v1/zones/:zone/records/:name/:type': 'manage-zones',
+  'POST /v1/zones/:zone/names': 'manage-zones',
+  'PATCH /v1/zones/:zone/names/:name': 'manage-zones',
+  'DELETE /v1/zones/:zone/names/:name': 'manage-zones',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
