@@ -244,7 +244,11 @@ export function addBalanced(zone: ZoneConfig, input: unknown): ZoneConfig {
   const owner = ownerName(bc.name, zone.name);
   if (!inZone(owner, zone.name)) throw invalid('name', `${owner} is outside zone ${zone.name}`);
   if (balancedIndex(zone, owner) >= 0) throw conflict(`balanced name ${owner}`);
-  checkPlacement(zone, owner, 'A');
+  const beside = zone.records.filter((r) => ownerName(r.name, zone.name) === owner).map((r) => r.type);
+  if (beside.includes('CNAME'))
+    throw invalid('name', `${owner} has a CNAME, which cannot coexist with other data`);
+  if (beside.includes('A') || beside.includes('AAAA'))
+    throw invalid('name', `${owner} has static A/AAAA records: remove them before balancing the name`);
   zone.balanced.push(bc);
   return zone;
 }
