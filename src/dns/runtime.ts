@@ -61,8 +61,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             options.onGeoReloadError?.(path, err);
           },
         });
-  const newEngine = (): SteeringEngine =>
+  const newEngine = (served: readonly DeepReadonly<ZoneConfig>[]): SteeringEngine =>
     new SteeringEngine({
+      nameCidrs: served.flatMap((z) => z.balanced.flatMap((b) => Object.keys(b.overrides?.cidr ?? {}))),
       snapshot: options.snapshot,
       locator,
       steering: config.steering,
@@ -75,23 +76,23 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ? undefined
       : new DnsMetrics(options.registries, () => options.snapshot().syncedAt);
   const rrl = options.serving && config.rrl.enabled ? new RateLimiter({ config: config.rrl }) : undefined;
-  const newResponder = (compiled: ZoneSet): Responder =>
+  const newResponder = (served: readonly DeepReadonly<ZoneConfig>[], compiled: ZoneSet): Responder =>
     new Responder({
       config,
       zones: compiled,
-      engine: newEngine(),
+      engine: newEngine(served),
       logger,
       metrics,
       rrl,
       answerCacheSize: config.answerCacheSize,
     });
-  let responder = newResponder(zones);
+  let responder = newResponder(options.zones ?? config.zones, zones);
   return {
     get responder(): Responder {
       return responder;
     },
     setZones: (next) => {
-      responder = newResponder(new ZoneSet(next));
+      responder = newResponder(next, new ZoneSet(next));
     },
     metrics,
     locator,
