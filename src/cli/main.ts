@@ -77,8 +77,14 @@ function addRegionFlags(cmd: Command, forUpdate: boolean): Command {
         ? 'in-flight requests above which the region spills; "none" clears it'
         : 'in-flight requests above which the region spills',
     )
-    .option('--country <cc>', `ISO 3166-1 alpha-2 country code, e.g. DE${forUpdate ? ' ("" clears it)' : ''}`)
-    .option('--continent <cc>', `continent code: AF AN AS EU NA OC SA${forUpdate ? ' ("" clears it)' : ''}`)
+    .option(
+      '--country <cc>',
+      `ISO 3166-1 alpha-2 country code, e.g. DE; clients the geo data places only by country (no coordinates) go to regions of their country${forUpdate ? ' ("" clears it)' : ''}`,
+    )
+    .option(
+      '--continent <cc>',
+      `continent code: AF AN AS EU NA OC SA; the same for clients placed only by continent${forUpdate ? ' ("" clears it)' : ''}`,
+    )
     .option('--name <text>', 'display name (default: the id)')
     .option('--label <key=value>', 'a label; repeat for several', (v: string, acc: string[] | undefined) => [
       ...(acc ?? []),

@@ -145,6 +145,29 @@ describe('balanced-name policies', () => {
   });
 });
 
+describe('region country and continent (region add --country/--continent)', () => {
+  it('a client placed only by country goes to a region registered in that country', () => {
+    const dns = dnsSchema.parse({
+      zones: [
+        { name: 'example.test', soa: { mname: 'ns1', rname: 'h' }, ns: ['ns1'], balanced: [{ name: 'www' }] },
+      ],
+    });
+    const name = dns.zones[0]!.balanced[0]!;
+    const regions = [...REGIONS, { ...region('tyo', 35.68, 139.69, '10.9.0.1', 1), country: 'JP' }];
+    const snap: Snapshot = { ...snapshotOf(), regions: new Map(regions.map((r) => [r.id, r])) };
+    const engine = new SteeringEngine({
+      snapshot: () => snap,
+      locator: geo,
+      steering: dns.steering,
+      startedAt: NOW,
+    });
+    // 100.65.0.1: the test database gives Japan, without coordinates.
+    const d = engine.decide({ name, family: 4, source: addressFromText('100.65.0.1')!, now: NOW });
+    assert.deepEqual(d.regions, ['tyo']);
+    assert.equal(d.rule, 'same-country');
+  });
+});
+
 describe('per-name overrides', () => {
   it('win over the global overrides and the policy; country and CIDR', () => {
     const s = steer({ overrides: { country: { DE: ['iad'] }, cidr: { '198.51.100.0/28': ['fra'] } } }, [], {
