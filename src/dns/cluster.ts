@@ -34,9 +34,10 @@ export interface ClusterOptions {
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
   const { config, store, logger, startedAt } = options;
+  const initialZones = options.zones?.current() ?? config.zones;
   const explainUnit = await createRuntime({
     config,
-    zones: options.zones?.current() ?? config.zones,
+    zones: initialZones,
     geoPaths: options.geoPaths,
     snapshot: () => store.current(),
     logger,
@@ -80,6 +81,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
   // the zones in their init).
   const unfollowZones = followZones(
     options.zones,
+    initialZones,
     (zones) => {
       explainUnit.setZones(zones);
       supervisor.broadcast({ type: MSG_ZONES, zones });

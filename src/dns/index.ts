@@ -66,9 +66,10 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
   }
 
   const dnsRegistry = new Registry();
+  const initialZones = options.zones?.current() ?? config.zones;
   const runtime = await createRuntime({
     config,
-    zones: options.zones?.current() ?? config.zones,
+    zones: initialZones,
     geoPaths,
     snapshot: () => store.current(),
     logger,
@@ -90,7 +91,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     throw err;
   }
   runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
-  const unfollowZones = followZones(options.zones, (zones) => runtime.setZones(zones), logger);
+  const unfollowZones = followZones(options.zones, initialZones, (zones) => runtime.setZones(zones), logger);
   logger.info(
     { addresses: listeners.addresses(), zones: runtime.responder.zones.zones.length },
     'DNS listening',

@@ -40,7 +40,7 @@ describe('zones followed from the store', () => {
       startedAt: Date.now(),
       serving: false,
     });
-    const stop = followZones(zones, (z) => runtime.setZones(z), silentLogger);
+    const stop = followZones(zones, zones.current(), (z) => runtime.setZones(z), silentLogger);
     try {
       const ask = (id: number): Buffer => {
         const reply = runtime.responder.handle(aQuery(id, 'mail.example.test'), CLIENT, 'udp');
