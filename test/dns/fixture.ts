@@ -53,7 +53,14 @@ export function testDnsConfig(overrides: Record<string, unknown> = {}): DnsConfi
       {
         name: 'example.test',
         ttl: 3600,
-        soa: { mname: 'ns1', rname: 'hostmaster', serial: 2026112101, ttl: 3600, minimum: 300 },
+        soa: {
+          mname: 'ns1',
+          rname: 'hostmaster',
+          serial: 2026112101,
+          serialScheme: 'counter',
+          ttl: 3600,
+          minimum: 300,
+        },
         ns: ['ns1', 'ns2'],
         records: [
           { name: 'ns1', type: 'A', values: ['192.0.2.53'] },
