@@ -15,6 +15,7 @@ import { registerKeysCommands } from './keys-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
+import { registerZoneCommands } from './zone-commands.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -77,8 +78,14 @@ function addRegionFlags(cmd: Command, forUpdate: boolean): Command {
         ? 'in-flight requests above which the region spills; "none" clears it'
         : 'in-flight requests above which the region spills',
     )
-    .option('--country <cc>', `ISO 3166-1 alpha-2 country code, e.g. DE${forUpdate ? ' ("" clears it)' : ''}`)
-    .option('--continent <cc>', `continent code: AF AN AS EU NA OC SA${forUpdate ? ' ("" clears it)' : ''}`)
+    .option(
+      '--country <cc>',
+      `ISO 3166-1 alpha-2 country code, e.g. DE; clients the geo data places only by country (no coordinates) go to regions of their country${forUpdate ? ' ("" clears it)' : ''}`,
+    )
+    .option(
+      '--continent <cc>',
+      `continent code: AF AN AS EU NA OC SA; the same for clients placed only by continent${forUpdate ? ' ("" clears it)' : ''}`,
+    )
     .option('--name <text>', 'display name (default: the id)')
     .option('--label <key=value>', 'a label; repeat for several', (v: string, acc: string[] | undefined) => [
       ...(acc ?? []),
@@ -275,6 +282,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerPolicyCommands(program);
   registerOpsCommands(program);
   registerStateCommands(program);
+  registerZoneCommands(program);
   registerAccessCommands(program, { env });
   registerKeysCommands(program, { env });
 

@@ -14,42 +14,85 @@ const dnsName = z
     },
   );
 
+/** RFC 2181 §8: a TTL is at most 2^31 - 1 seconds. */
+const ttlSeconds = nonNegativeInt.max(2147483647, { message: 'a TTL is at most 2147483647 (RFC 2181)' });
+
 const soa = z.strictObject({
   /** Primary name server; relative names are inside the zone. */
   mname: dnsName,
   /** Responsible mailbox in DNS form (hostmaster.example.test). */
   rname: dnsName,
-  serial: nonNegativeInt.default(1),
+  serial: nonNegativeInt.max(4294967295).default(1),
+  /**
+   * How the store bumps the serial on every change (never backwards): `date` = YYYYMMDDnn (today's
+   * date with a two-digit change counter, or the old serial + 1 once that is higher), `counter` = + 1.
+   */
+  serialScheme: z.enum(['date', 'counter']).default('date'),
   refresh: positiveInt.default(3600),
   retry: positiveInt.default(600),
   expire: positiveInt.default(604800),
   /** Negative-caching TTL (RFC 2308). */
   minimum: nonNegativeInt.default(60),
   /** TTL of the SOA record itself. */
-  ttl: nonNegativeInt.default(3600),
+  ttl: ttlSeconds.default(3600),
 });
 
-const recordType = z.enum(['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS']);
+export const RECORD_TYPES = ['A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'CAA', 'NS', 'PTR'] as const;
+const recordType = z.enum(RECORD_TYPES);
 
 /**
  * A static record. `value` forms by type: A/AAAA an address; CNAME/NS a name; MX "PRIO NAME";
  * TXT a string (split into 255-byte chunks on the wire); SRV "PRIO WEIGHT PORT TARGET";
- * CAA "FLAGS TAG VALUE".
+ * CAA "FLAGS TAG VALUE"; PTR a name (reverse zones). NS below the apex delegates (glue: A/AAAA
+ * records at the name servers' names inside the zone).
  */
-const staticRecord = z.strictObject({
+export const staticRecordSchema = z.strictObject({
   name: dnsName,
   type: recordType,
-  ttl: nonNegativeInt.optional(),
+  ttl: ttlSeconds.optional(),
   values: z.array(z.string().min(1).max(4000)).min(1),
 });
 
+const regionList = z.array(id).min(1);
+
+/** Operator overrides: clients in a CIDR, country or continent go to these regions, in order. */
+const steeringOverrides = z
+  .strictObject({
+    cidr: z
+      .record(
+        z
+          .string()
+          .refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR such as 192.0.2.0/24' }),
+        regionList,
+      )
+      .default({}),
+    country: z
+      .record(z.string().regex(/^[A-Z]{2}$/, { message: 'expected an ISO country code' }), regionList)
+      .default({}),
+    continent: z.partialRecord(z.enum(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']), regionList).default({}),
+  })
+  .prefault({});
+
 const allDown = z.enum(['fail-open', 'fail-closed']);
 
-const balancedName = z.strictObject({
+/**
+ * How a balanced name picks its regions: `nearest` (distance from the client, weights within
+ * `steering.distanceBandKm`), `failover` (the first eligible region of `regions`, in order),
+ * `weighted` (every eligible region, shared by `weights`), `fixed` (`regions` in order, whatever the
+ * client's location; eligibility still applies).
+ */
+export const STEERING_POLICIES = ['nearest', 'failover', 'weighted', 'fixed'] as const;
+
+export const balancedNameSchema = z.strictObject({
   name: dnsName,
-  ttl: nonNegativeInt.default(30),
-  /** Region ids eligible for this name; empty = every registered region. */
+  ttl: ttlSeconds.default(30),
+  policy: z.enum(STEERING_POLICIES).default('nearest'),
+  /** Region ids eligible for this name, in failover order; empty = every registered region. */
   regions: z.array(id).default([]),
+  /** `weighted`: a weight per region id; a region not listed keeps its own weight. */
+  weights: z.record(id, nonNegativeInt).default({}),
+  /** Per-name overrides, tried before the global `dns.steering.overrides`. */
+  overrides: steeringOverrides.optional(),
   /** How many regions one answer names. */
   answerRegions: positiveInt.default(1),
   /** Addresses per chosen region; 0 = all of them. */
@@ -58,40 +101,23 @@ const balancedName = z.strictObject({
   allDown: allDown.default('fail-open'),
 });
 
-const zone = z.strictObject({
+export const zoneSchema = z.strictObject({
   name: dnsName,
   /** Default TTL for static records without one. */
-  ttl: nonNegativeInt.default(3600),
+  ttl: ttlSeconds.default(3600),
   soa,
   /** Apex NS names. */
   ns: z.array(dnsName).min(1),
-  records: z.array(staticRecord).default([]),
-  balanced: z.array(balancedName).default([]),
+  records: z.array(staticRecordSchema).default([]),
+  balanced: z.array(balancedNameSchema).default([]),
 });
-
-const regionList = z.array(id).min(1);
 
 const steering = z.strictObject({
   /** Regions within this many km of the nearest one share traffic by weight. */
   distanceBandKm: nonNegativeInt.default(0),
   /** Region order used when the client cannot be located; empty = weight order of all regions. */
   defaultOrder: z.array(id).default([]),
-  overrides: z
-    .strictObject({
-      cidr: z
-        .record(
-          z
-            .string()
-            .refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR such as 192.0.2.0/24' }),
-          regionList,
-        )
-        .default({}),
-      country: z
-        .record(z.string().regex(/^[A-Z]{2}$/, { message: 'expected an ISO country code' }), regionList)
-        .default({}),
-      continent: z.partialRecord(z.enum(['AF', 'AN', 'AS', 'EU', 'NA', 'OC', 'SA']), regionList).default({}),
-    })
-    .prefault({}),
+  overrides: steeringOverrides,
   /** Regions that never reported health count as up ("unmonitored") unless the region requires reports. */
   healthGraceSeconds: nonNegativeInt.default(30),
 });
@@ -137,7 +163,11 @@ export const dnsSchema = z.strictObject({
       snapshotDir: z.string().min(1).optional(),
     })
     .optional(),
-  zones: z.array(zone).default([]),
+  /**
+   * Zones that seed the zone store on the first start (when the store has never held a zone);
+   * afterwards the store (API, CLI) wins and this list is ignored.
+   */
+  zones: z.array(zoneSchema).default([]),
   steering: steering.prefault({}),
   rrl: rrl.prefault({}),
   /** Query log: this share of answered queries (0 = off, 1 = every one) is logged at info. */
@@ -162,8 +192,9 @@ export const dnsSchema = z.strictObject({
 });
 
 export type DnsConfig = z.infer<typeof dnsSchema>;
-export type ZoneConfig = z.infer<typeof zone>;
-export type BalancedNameConfig = z.infer<typeof balancedName>;
-export type StaticRecordConfig = z.infer<typeof staticRecord>;
+export type ZoneConfig = z.infer<typeof zoneSchema>;
+export type SteeringOverridesConfig = z.infer<typeof steeringOverrides>;
+export type BalancedNameConfig = z.infer<typeof balancedNameSchema>;
+export type StaticRecordConfig = z.infer<typeof staticRecordSchema>;
 export type SteeringConfig = z.infer<typeof steering>;
 export type RrlConfig = z.infer<typeof rrl>;

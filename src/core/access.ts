@@ -11,14 +11,22 @@ export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'
 /**
  * `read` any read; `write` any change to the served state (regions, backends, policies, tasks);
  * `report-health` a health report for the route's region; `manage-access` users and others' tokens;
- * `self` what every authenticated principal may do about itself (whoami, its own tokens, logout).
+ * `self` what every authenticated principal may do about itself (whoami, its own tokens, logout);
+ * `manage-zones` changes to DNS zones, records and balanced names (reading them is `read`).
  */
-export type Permission = 'read' | 'write' | 'report-health' | 'manage-access' | 'self';
-export const PERMISSIONS: readonly Permission[] = ['read', 'write', 'report-health', 'manage-access', 'self'];
+export type Permission = 'read' | 'write' | 'report-health' | 'manage-access' | 'self' | 'manage-zones';
+export const PERMISSIONS: readonly Permission[] = [
+  'read',
+  'write',
+  'report-health',
+  'manage-access',
+  'self',
+  'manage-zones',
+];
 
 const ROLE_GRANTS: Readonly<Record<Role, readonly Permission[]>> = {
-  admin: ['read', 'write', 'report-health', 'manage-access', 'self'],
-  operator: ['read', 'write', 'report-health', 'self'],
+  admin: ['read', 'write', 'report-health', 'manage-access', 'self', 'manage-zones'],
+  operator: ['read', 'write', 'report-health', 'self', 'manage-zones'],
   viewer: ['read', 'self'],
   reporter: ['report-health', 'self'],
 };

@@ -13,8 +13,9 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
-import type { DnsService } from './types.js';
-import { DNS_PROTOCOL, MSG_GEO_RECHECK, type InitMessage, type PrimaryMessage } from './ipc.js';
+import type { DnsService, ZoneSource } from './types.js';
+import { followZones } from './zone-follow.js';
+import { DNS_PROTOCOL, MSG_GEO_RECHECK, MSG_ZONES, type InitMessage, type PrimaryMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
 
@@ -23,6 +24,7 @@ export interface ClusterOptions {
   readonly geoPaths: readonly string[];
   readonly specs: readonly ListenSpec[];
   readonly store: StateStore;
+  readonly zones?: ZoneSource;
   readonly logger: Logger;
   readonly startedAt: number;
   readonly workers: number;
@@ -32,8 +34,10 @@ export interface ClusterOptions {
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
   const { config, store, logger, startedAt } = options;
+  const initialZones = options.zones?.current() ?? config.zones;
   const explainUnit = await createRuntime({
     config,
+    zones: initialZones,
     geoPaths: options.geoPaths,
     snapshot: () => store.current(),
     logger,
@@ -69,12 +73,25 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
         startedAt,
         logLevel: logger.level,
         snapshot,
+        zones: options.zones?.current() ?? config.zones,
       }),
     },
+  );
+  // Zone changes: the primary's explain unit and every worker that got its init (later workers get
+  // the zones in their init).
+  const unfollowZones = followZones(
+    options.zones,
+    initialZones,
+    (zones) => {
+      explainUnit.setZones(zones);
+      supervisor.broadcast({ type: MSG_ZONES, zones });
+    },
+    logger,
   );
   let closing = false;
   const stop = async (): Promise<void> => {
     closing = true;
+    unfollowZones();
     await supervisor.stop();
     explainUnit.close();
   };

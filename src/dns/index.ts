@@ -16,6 +16,7 @@ import { MeridianError } from '../core/errors.js';
 import { startCluster } from './cluster.js';
 import { createRuntime } from './runtime.js';
 import type { DnsService, StartDnsOptions } from './types.js';
+import { followZones } from './zone-follow.js';
 import { DnsListeners, type ListenSpec } from './transport/server.js';
 
 export type { ExplainQuery, ExplainResult } from './answer/explain.js';
@@ -62,6 +63,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       geoPaths,
       specs,
       store,
+      ...(options.zones === undefined ? {} : { zones: options.zones }),
       logger,
       startedAt,
       workers,
@@ -70,8 +72,10 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
   }
 
   const dnsRegistry = new Registry();
+  const initialZones = options.zones?.current() ?? config.zones;
   const runtime = await createRuntime({
     config,
+    zones: initialZones,
     geoPaths,
     snapshot: () => store.current(),
     logger,
@@ -93,6 +97,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     throw err;
   }
   runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
+  const unfollowZones = followZones(options.zones, initialZones, (zones) => runtime.setZones(zones), logger);
   logger.info(
     { addresses: listeners.addresses(), zones: runtime.responder.zones.zones.length },
     'DNS listening',
@@ -109,6 +114,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     close: async () => {
       if (closed) return;
       closed = true;
+      unfollowZones();
       await listeners.close();
       runtime.close();
     },

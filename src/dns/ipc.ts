@@ -1,8 +1,8 @@
 // Messages between the cluster primary and its DNS workers (JSON over the IPC channel): the shared
 // handshake, snapshots and shutdown (src/cluster/ipc.ts) under the `meridian-dns:` prefix, plus
-// the geo re-check.
+// the geo re-check and the zones (pushed on every zone store change).
 import { protocol } from '../cluster/ipc.js';
-import type { DnsConfig } from '../config/dns-schema.js';
+import type { DnsConfig, ZoneConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { SnapshotJson } from '../storage/snapshot-codec.js';
 import type { ListenSpec } from './transport/server.js';
@@ -10,6 +10,8 @@ import type { ListenSpec } from './transport/server.js';
 export const DNS_PROTOCOL = protocol('meridian-dns');
 /** Primary → worker: re-read the geo databases now (a scheduled geo re-check). */
 export const MSG_GEO_RECHECK = 'meridian-dns:geo-recheck';
+/** Primary → worker: serve these zones from now on. */
+export const MSG_ZONES = 'meridian-dns:zones';
 
 export interface InitMessage {
   readonly type: typeof DNS_PROTOCOL.init;
@@ -19,6 +21,13 @@ export interface InitMessage {
   readonly startedAt: number;
   readonly logLevel: string;
   readonly snapshot: SnapshotJson;
+  /** The zones to serve at first. */
+  readonly zones: readonly DeepReadonly<ZoneConfig>[];
+}
+
+export interface ZonesMessage {
+  readonly type: typeof MSG_ZONES;
+  readonly zones: readonly DeepReadonly<ZoneConfig>[];
 }
 
 export interface GeoRecheckMessage {
@@ -26,4 +35,4 @@ export interface GeoRecheckMessage {
 }
 
 /** Primary → worker messages besides the shared ones. */
-export type PrimaryMessage = GeoRecheckMessage;
+export type PrimaryMessage = GeoRecheckMessage | ZonesMessage;

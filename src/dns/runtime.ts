@@ -1,8 +1,11 @@
 // Builds one answering unit — zones, geo locator, steering engine, rate limiter, metrics, responder —
 // used by the single-process mode, by each cluster worker, and (without sockets) by the cluster
-// primary for `explain`.
+// primary for `explain`. `setZones` swaps in new zone data (from the zone store): the zones are
+// compiled first (a zone that does not compile leaves the old ones serving), then a fresh steering
+// engine and responder replace the old ones at once, so no cached answer or decision of the old
+// zones survives; the rate limiter, metrics and geo locator carry over.
 import type { Registry } from 'prom-client';
-import type { DnsConfig } from '../config/dns-schema.js';
+import type { DnsConfig, ZoneConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Snapshot } from '../core/types.js';
 import { openGeoLocator, type ReloadingGeoLocator } from './geo/locator.js';
@@ -15,6 +18,8 @@ import { ZoneSet } from './answer/zones.js';
 
 export interface RuntimeOptions {
   readonly config: DeepReadonly<DnsConfig>;
+  /** The zones served at first (the zone store's); default `config.zones`. */
+  readonly zones?: readonly DeepReadonly<ZoneConfig>[];
   /** Absolute paths of the geo databases (already resolved against the config file). */
   readonly geoPaths: readonly string[];
   readonly snapshot: () => Snapshot;
@@ -29,7 +34,10 @@ export interface RuntimeOptions {
 }
 
 export interface Runtime {
+  /** The current responder: read it per query, it is replaced when the zones change. */
   readonly responder: Responder;
+  /** Serves these zones from now on; throws E_CONFIG (old zones keep serving) when they do not compile. */
+  setZones(zones: readonly DeepReadonly<ZoneConfig>[]): void;
   /** Undefined when no registry was given (the cluster primary's explain unit). */
   readonly metrics: DnsMetrics | undefined;
   readonly locator: ReloadingGeoLocator | undefined;
@@ -38,7 +46,7 @@ export interface Runtime {
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger } = options;
-  const zones = new ZoneSet(config.zones);
+  const zones = new ZoneSet(options.zones ?? config.zones);
   const locator =
     options.geoPaths.length === 0
       ? undefined
@@ -54,30 +62,39 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
             options.onGeoReloadError?.(path, err);
           },
         });
-  const engine = new SteeringEngine({
-    snapshot: options.snapshot,
-    locator,
-    steering: config.steering,
-    startedAt: options.startedAt,
-    decisionCacheSize: config.decisionCacheSize,
-    ...(config.ecsWidestScope ? {} : { scopeTables: 0 }),
-  });
+  const newEngine = (served: readonly DeepReadonly<ZoneConfig>[]): SteeringEngine =>
+    new SteeringEngine({
+      nameCidrs: served.flatMap((z) => z.balanced.flatMap((b) => Object.keys(b.overrides?.cidr ?? {}))),
+      snapshot: options.snapshot,
+      locator,
+      steering: config.steering,
+      startedAt: options.startedAt,
+      decisionCacheSize: config.decisionCacheSize,
+      ...(config.ecsWidestScope ? {} : { scopeTables: 0 }),
+    });
   const metrics =
     options.registries.length === 0
       ? undefined
       : new DnsMetrics(options.registries, () => options.snapshot().syncedAt);
   const rrl = options.serving && config.rrl.enabled ? new RateLimiter({ config: config.rrl }) : undefined;
-  const responder = new Responder({
-    config,
-    zones,
-    engine,
-    logger,
-    metrics,
-    rrl,
-    answerCacheSize: config.answerCacheSize,
-  });
+  const newResponder = (served: readonly DeepReadonly<ZoneConfig>[], compiled: ZoneSet): Responder =>
+    new Responder({
+      config,
+      zones: compiled,
+      engine: newEngine(served),
+      logger,
+      metrics,
+      rrl,
+      answerCacheSize: config.answerCacheSize,
+    });
+  let responder = newResponder(options.zones ?? config.zones, zones);
   return {
-    responder,
+    get responder(): Responder {
+      return responder;
+    },
+    setZones: (next) => {
+      responder = newResponder(next, new ZoneSet(next));
+    },
     metrics,
     locator,
     close: () => locator?.close(),

@@ -5,6 +5,7 @@ import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
+import type { ZoneStore } from '../storage/zone-store.js';
 import type { ExplainQuery, ExplainResult } from './answer/explain.js';
 import type { BoundAddress } from './transport/server.js';
 
@@ -12,12 +13,20 @@ export interface StartDnsOptions {
   readonly config: DeepReadonly<DnsConfig>;
   readonly resolvePath: (p: string) => string;
   readonly store: StateStore;
+  /**
+   * Where the zones come from, followed live (every answering process rebuilds its zones on a
+   * change); without it the tier serves `config.zones` as they are.
+   */
+  readonly zones?: ZoneSource;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly startedAt: number;
   /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
 }
+
+/** What the DNS tier reads of the zone store. */
+export type ZoneSource = Pick<ZoneStore, 'current' | 'onChange'>;
 
 export interface DnsService {
   /** Whether queries are answered by node:cluster workers (metrics then come from `dnsMetrics`). */

@@ -10,13 +10,32 @@ import { runWorker } from '../cluster/worker.js';
 import { describeError } from '../core/errors.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { ReplicaStateStore } from '../storage/snapshot-codec.js';
-import { DNS_PROTOCOL, MSG_GEO_RECHECK, type GeoRecheckMessage, type InitMessage } from './ipc.js';
+import {
+  DNS_PROTOCOL,
+  MSG_GEO_RECHECK,
+  MSG_ZONES,
+  type GeoRecheckMessage,
+  type InitMessage,
+  type ZonesMessage,
+} from './ipc.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { DnsListeners, type BoundAddress } from './transport/server.js';
 
 let log: Logger | undefined;
 let runtime: Runtime | undefined;
 let listeners: DnsListeners | undefined;
+/** The latest zones from the primary: a change that arrives while the runtime is being built is applied after. */
+let latestZones: InitMessage['zones'] | undefined;
+
+function applyZones(zones: InitMessage['zones']): void {
+  latestZones = zones;
+  if (runtime === undefined) return;
+  try {
+    runtime.setZones(zones);
+  } catch (err) {
+    log?.error({ err: describeError(err) }, 'zone change not applied: the previous zones keep serving');
+  }
+}
 
 if (cluster.isWorker) {
   runWorker<InitMessage, ReplicaStateStore, BoundAddress>('DNS', DNS_PROTOCOL, {
@@ -27,8 +46,10 @@ if (cluster.isWorker) {
       const registry = new Registry();
       new AggregatorRegistry();
       AggregatorRegistry.setRegistries([registry]);
+      latestZones ??= msg.zones;
       const unit = await createRuntime({
         config: msg.config,
+        zones: msg.zones,
         geoPaths: msg.geoPaths,
         snapshot: () => replica.current(),
         logger,
@@ -37,6 +58,7 @@ if (cluster.isWorker) {
         serving: true,
       });
       runtime = unit;
+      if (latestZones !== msg.zones) applyZones(latestZones);
       listeners = await DnsListeners.start(msg.listen, {
         handler: (m, client, transport) => unit.responder.handle(m, client, transport),
         logger,
@@ -51,6 +73,10 @@ if (cluster.isWorker) {
       return listeners.addresses();
     },
     message(message) {
+      if (isMessage<ZonesMessage>(message, MSG_ZONES)) {
+        applyZones(message.zones);
+        return;
+      }
       if (!isMessage<GeoRecheckMessage>(message, MSG_GEO_RECHECK)) return;
       runtime?.locator?.reloadNow().catch((err: unknown) => {
         log?.warn({ err: describeError(err) }, 'geo re-check failed: keeping the loaded databases');

@@ -18,6 +18,8 @@ import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
 import { keysRoutes } from '../api/keys-routes.js';
+import { zoneRoutes } from '../api/zone-routes.js';
+import { seedZones } from './zones.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -96,6 +98,8 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     closers.push({ name: 'storage', close: () => stores.close() });
     const store = stores.state;
     registerStateMetrics(registry, store);
+    // DNS zones: the YAML seeds the zone store on the first start only; the store wins afterwards.
+    await seedZones(stores.zones, config.dns, logger);
 
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
     //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
@@ -128,6 +132,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         config: config.dns,
         resolvePath: loaded.resolvePath,
         store,
+        zones: stores.zones,
         logger,
         registry,
         startedAt,
@@ -195,6 +200,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
           ...keysRoutes({ keyRing: stores.keyRing, sealed: stores.sealed, audit: ops.audit }),
+          ...zoneRoutes({ store: stores.zones, audit: ops.audit }),
         ],
       });
       const running = api;

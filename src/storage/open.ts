@@ -57,6 +57,7 @@ export async function openStores(
       ['tasks', backend.tasks],
       ['policies', backend.policies],
       ['users and tokens', backend.access],
+      ['zones', backend.zones],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();

@@ -13,6 +13,7 @@ import type { PolicyStore } from './policy-store.js';
 import type { SealedRecordSet } from './sealed-records.js';
 import type { StateStore } from './state-store.js';
 import type { TaskStore } from './task-store.js';
+import type { ZoneStore } from './zone-store.js';
 
 export interface BackendContext {
   readonly state: DeepReadonly<StateConfig>;
@@ -33,6 +34,8 @@ export interface BackendStores {
   readonly policies: PolicyStore;
   /** Users and API tokens (the admin API's authentication). */
   readonly access: AccessStore;
+  /** DNS zones, records and balanced names (the DNS tier serves from it). */
+  readonly zones: ZoneStore;
   /**
    * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
    * cluster-wide rate limits and quotas.

@@ -22,6 +22,7 @@ const VERDICT: Readonly<Record<string, readonly Role[]>> = {
   // For a region the reporter is bound to (eu-west); any other region is tested below.
   'report-health': ['admin', 'operator', 'reporter'],
   'manage-access': ['admin'],
+  'manage-zones': ['admin', 'operator'],
 };
 
 /** Every route the node serves and the permission it must declare. */
@@ -78,6 +79,18 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   // Encryption at rest: which keys protect what, and re-sealing everything: admins only.
   'GET /v1/keys': 'manage-access',
   'POST /v1/keys/rotate': 'manage-access',
+  'GET /v1/zones': 'read',
+  'POST /v1/zones': 'manage-zones',
+  'GET /v1/zones/:zone': 'read',
+  'PATCH /v1/zones/:zone': 'manage-zones',
+  'DELETE /v1/zones/:zone': 'manage-zones',
+  'GET /v1/zones/:zone/records': 'read',
+  'POST /v1/zones/:zone/records': 'manage-zones',
+  'PUT /v1/zones/:zone/records/:name/:type': 'manage-zones',
+  'DELETE /v1/zones/:zone/records/:name/:type': 'manage-zones',
+  'POST /v1/zones/:zone/names': 'manage-zones',
+  'PATCH /v1/zones/:zone/names/:name': 'manage-zones',
+  'DELETE /v1/zones/:zone/names/:name': 'manage-zones',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];

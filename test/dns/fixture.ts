@@ -9,6 +9,7 @@ import type { DeepReadonly } from '../../src/config/load.js';
 import type { HealthReport, RegionInput } from '../../src/core/types.js';
 import { startDns, type DnsService } from '../../src/dns/index.js';
 import { silentLogger } from '../../src/infra/logger.js';
+import { MemoryZoneStore } from '../../src/storage/memory/zone-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import type { DigTarget } from '../helpers/dig.js';
 
@@ -52,7 +53,14 @@ export function testDnsConfig(overrides: Record<string, unknown> = {}): DnsConfi
       {
         name: 'example.test',
         ttl: 3600,
-        soa: { mname: 'ns1', rname: 'hostmaster', serial: 2026112101, ttl: 3600, minimum: 300 },
+        soa: {
+          mname: 'ns1',
+          rname: 'hostmaster',
+          serial: 2026112101,
+          serialScheme: 'counter',
+          ttl: 3600,
+          minimum: 300,
+        },
         ns: ['ns1', 'ns2'],
         records: [
           { name: 'ns1', type: 'A', values: ['192.0.2.53'] },
@@ -100,12 +108,17 @@ export async function startFixture(
   await store.start();
   for (const r of options.regions ?? REGIONS) await store.createRegion(r);
   const registry = new Registry();
+  const config = options.config ?? testDnsConfig();
+  // Served the way `meridian serve` serves them: seeded into a zone store the tier follows.
+  const zones = new MemoryZoneStore();
+  await zones.seed(config.zones);
   let dns: DnsService;
   try {
     dns = await startDns({
-      config: options.config ?? testDnsConfig(),
+      config,
       resolvePath: (p) => resolve(REPO, p),
       store,
+      zones,
       logger: silentLogger,
       registry,
       startedAt: Date.now(),

@@ -4,6 +4,7 @@
 import type { DeepReadonly } from '../../config/load.js';
 import type { BalancedNameConfig, StaticRecordConfig, ZoneConfig } from '../../config/dns-schema.js';
 import { MeridianError } from '../../core/errors.js';
+import { canonicalName, ownerName } from '../../core/dns-names.js';
 import { ipToBytes } from '../../core/ip.js';
 import { TYPE } from '../wire/constants.js';
 import { characterStrings } from '../wire/encoder.js';
@@ -50,18 +51,9 @@ export type Lookup =
 
 const REFUSED: Lookup = Object.freeze({ kind: 'refused' });
 
-function lower(name: string): string {
-  return name.toLowerCase().replace(/\.$/, '');
-}
+const lower = canonicalName;
 
-/** Owner names: '@' is the apex; a name equal to or ending in the zone is absolute; else relative. */
-export function ownerName(name: string, zone: string): string {
-  if (name === '@') return zone;
-  if (name.endsWith('.')) return lower(name);
-  const n = lower(name);
-  if (n === zone || n.endsWith(`.${zone}`)) return n;
-  return `${n}.${zone}`;
-}
+export { ownerName };
 
 /**
  * Target names (NS, CNAME, MX, SRV, SOA fields) follow the same rule as owners, as in a zone file:
@@ -99,7 +91,8 @@ function rdataFor(
       return { rdata: [Buffer.from(bytes)] };
     }
     case 'CNAME':
-    case 'NS': {
+    case 'NS':
+    case 'PTR': {
       const target = targetName(value, zone);
       return { rdata: [{ name: target, compress: true }], target };
     }

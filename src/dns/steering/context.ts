@@ -33,6 +33,13 @@ export interface PreparedConfig {
   /** CIDR rules per family, most specific first (then by text, for determinism). */
   readonly cidr4: readonly CidrRule[];
   readonly cidr6: readonly CidrRule[];
+  /**
+   * Every override CIDR that can change an answer — the global ones plus every balanced name's own —
+   * per family: a client inside one is never answered from the per-geo-record cache, and the ECS
+   * scope never spans one's boundary.
+   */
+  readonly boundary4: readonly CidrRule[];
+  readonly boundary6: readonly CidrRule[];
   readonly country: ReadonlyMap<string, readonly string[]>;
   readonly continent: ReadonlyMap<string, readonly string[]>;
   readonly defaultOrder: readonly string[];

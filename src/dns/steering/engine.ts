@@ -1,7 +1,7 @@
 // Region selection for one DNS query: an ordered chain of small pure steps (like CoreDNS plugins),
 // each in its own file:
 //
-//   locate → scope → eligible → overrides → nearest → capacity → answer
+//   locate → scope → eligible → overrides (the name's, then global) → policy → nearest → capacity → answer
 //
 // `decide` is on the DNS hot path. It never does I/O: it reads the in-memory snapshot and the geo
 // locator. Per snapshot version it precomputes the region list; per (version, health transition) it
@@ -31,7 +31,8 @@ import { hashString } from './hash.js';
 import { locate, locateClient, locationOf, networkCacheKey, queryAddress } from './locate.js';
 import type { ClientFacts } from './types.js';
 import { nearest } from './nearest.js';
-import { overrides } from './overrides.js';
+import { nameOverrides, overrides } from './overrides.js';
+import { policy } from './policy.js';
 import { RecordAnswers } from './record-answers.js';
 import { scope } from './scope.js';
 import { ScopeTables, type ScopeTable, type ScopeTableSource } from './scope-table.js';
@@ -57,6 +58,8 @@ export interface SteeringEngineOptions {
   scopeTables?: number;
   /** Inner nodes per widest-scope table (8 bytes each). Default 2,000,000. */
   scopeTableNodes?: number;
+  /** The CIDRs of every balanced name's own overrides (they bound ECS scopes and the record cache). */
+  nameCidrs?: readonly string[];
 }
 
 /** A steered answer with the client's own ECS scope. */
@@ -92,7 +95,14 @@ interface HealthState {
   readonly epoch: number;
 }
 
-function prepareConfig(steering: DeepReadonly<SteeringConfig>): PreparedConfig {
+/** CIDR rules most specific first (then by text, for determinism). */
+export function specificFirst(a: CidrRule, b: CidrRule): number {
+  return (
+    b.cidr.prefix - a.cidr.prefix || (a.cidr.text < b.cidr.text ? -1 : a.cidr.text > b.cidr.text ? 1 : 0)
+  );
+}
+
+function prepareConfig(steering: DeepReadonly<SteeringConfig>, nameCidrs: readonly string[]): PreparedConfig {
   const cidr4: CidrRule[] = [];
   const cidr6: CidrRule[] = [];
   for (const [text, regions] of Object.entries(steering.overrides.cidr)) {
@@ -108,10 +118,16 @@ function prepareConfig(steering: DeepReadonly<SteeringConfig>): PreparedConfig {
     }
     (cidr.family === 4 ? cidr4 : cidr6).push({ cidr, regions: [...regions] });
   }
-  const specificFirst = (a: CidrRule, b: CidrRule): number =>
-    b.cidr.prefix - a.cidr.prefix || (a.cidr.text < b.cidr.text ? -1 : a.cidr.text > b.cidr.text ? 1 : 0);
   cidr4.sort(specificFirst);
   cidr6.sort(specificFirst);
+  const boundary4 = [...cidr4];
+  const boundary6 = [...cidr6];
+  for (const text of new Set(nameCidrs)) {
+    const cidr = parseCidr(text);
+    if (cidr !== undefined) (cidr.family === 4 ? boundary4 : boundary6).push({ cidr, regions: [] });
+  }
+  boundary4.sort(specificFirst);
+  boundary6.sort(specificFirst);
   const country = new Map<string, readonly string[]>();
   for (const [code, regions] of Object.entries(steering.overrides.country))
     country.set(code.toUpperCase(), regions);
@@ -119,7 +135,16 @@ function prepareConfig(steering: DeepReadonly<SteeringConfig>): PreparedConfig {
   for (const [code, regions] of Object.entries(steering.overrides.continent)) {
     if (regions !== undefined) continent.set(code.toUpperCase(), regions);
   }
-  return { steering, cidr4, cidr6, country, continent, defaultOrder: steering.defaultOrder };
+  return {
+    steering,
+    cidr4,
+    cidr6,
+    boundary4,
+    boundary6,
+    country,
+    continent,
+    defaultOrder: steering.defaultOrder,
+  };
 }
 
 function prepareSnapshot(snapshot: Snapshot): PreparedSnapshot {
@@ -175,7 +200,7 @@ export class SteeringEngine {
   constructor(options: SteeringEngineOptions) {
     this.snapshot = options.snapshot;
     this.locator = options.locator;
-    this.config = prepareConfig(options.steering);
+    this.config = prepareConfig(options.steering, options.nameCidrs ?? []);
     this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
     this.cacheSize = options.decisionCacheSize ?? 65536;
     this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
@@ -187,7 +212,7 @@ export class SteeringEngine {
         : undefined;
     // Split around the cache lookup: locate and scope give the key, the rest decides.
     this.chainHead = [locate, scope];
-    this.chainTail = [eligible, overrides, nearest, capacity, answer];
+    this.chainTail = [eligible, nameOverrides, overrides, policy, nearest, capacity, answer];
   }
 
   /** The decision for one query. May be served from the decision cache (reason texts as of then). */
@@ -270,7 +295,7 @@ export class SteeringEngine {
     if (tables === undefined || locator === undefined) return Promise.resolve(undefined);
     const source = (): Omit<ScopeTableSource, 'maxNodes'> => ({
       locator,
-      rules: this.config.cidr4,
+      rules: this.config.boundary4,
       replyFor: (address) => {
         const facts = locateClient(address, locator, this.config);
         if (facts.inCidrRule) return undefined;
@@ -371,7 +396,10 @@ export class SteeringEngine {
     for (const step of this.chainTail) step(ctx);
     const result: CachedDecision = { decision: this.toDecision(ctx), networkDependent: ctx.networkDependent };
 
-    if (useCache && key !== undefined && (!byRecord || result.networkDependent)) {
+    // A decision scoped narrower than its key's network (a weighted policy hashing the client /24
+    // of a wider geo network) differs within that network: it is not kept.
+    const keyed = result.decision.scopePrefix <= client.scopePrefix;
+    if (useCache && key !== undefined && keyed && (!byRecord || result.networkDependent)) {
       const bytes = estimatedBytes(result.decision);
       if (this.cacheEntries >= this.cacheSize || this.cacheBytes + bytes > this.cacheBytesLimit) {
         this.cache = new WeakMap();

@@ -52,7 +52,7 @@ export function locateClient(
 }
 
 function insideAnyRule(bytes: Uint8Array, config: PreparedConfig): boolean {
-  for (const rule of bytes.length === 4 ? config.cidr4 : config.cidr6)
+  for (const rule of bytes.length === 4 ? config.boundary4 : config.boundary6)
     if (cidrContains(rule.cidr, bytes)) return true;
   return false;
 }

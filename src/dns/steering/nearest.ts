@@ -1,8 +1,11 @@
 // Step 5: order the candidates by great-circle distance from the client. Regions within
 // `distanceBandKm` of the nearest one form a band that shares traffic by weight (weighted rendezvous
 // hashing of the client network, see hash.ts); the rest follow by distance. A client without
-// coordinates gets the configured `defaultOrder` (then the remaining regions by weight), or weight
-// order when no default order is configured.
+// coordinates but with a country or continent (geo data that places a network only that far) goes to
+// the regions registered in its country (`region add --country`), else on its continent
+// (`--continent`), by weight, then the rest in the default order. A client without any of these gets
+// the configured `defaultOrder` (then the remaining regions by weight), or weight order when no
+// default order is configured.
 import { greatCircleKm } from '../../core/geometry.js';
 import type { RegionInfo, StepContext } from './context.js';
 import { rendezvousKey } from './hash.js';
@@ -24,6 +27,36 @@ export function defaultOrder(regions: readonly RegionInfo[], order: readonly str
   return out.concat(rest);
 }
 
+/** A client placed only by country or continent: the regions registered there first. */
+function sameCountryOrContinent(ctx: StepContext): boolean {
+  const { country, continent } = ctx.location;
+  for (const [what, code] of [
+    ['country', country],
+    ['continent', continent],
+  ] as const) {
+    if (code === undefined) continue;
+    const local = ctx.eligible.filter((info) => info.region[what] === code).sort(byWeight);
+    if (local.length === 0) continue;
+    const rest = defaultOrder(
+      ctx.eligible.filter((info) => !local.includes(info)),
+      ctx.config.defaultOrder,
+    );
+    ctx.ordered = local.concat(rest);
+    ctx.rule = `same-${what}`;
+    ctx.locationDependent = true;
+    ctx.ordered.forEach((info, i) => {
+      const verdict = ctx.verdictById.get(info.id);
+      if (verdict === undefined) return;
+      verdict.reason =
+        i < local.length
+          ? `registered in the client's ${what} ${code} (client has no coordinates)`
+          : `default order #${i + 1 - local.length} (not in ${what} ${code})`;
+    });
+    return true;
+  }
+  return false;
+}
+
 export function nearest(ctx: StepContext): void {
   const lat = ctx.location.lat;
   const lon = ctx.location.lon;
@@ -34,6 +67,7 @@ export function nearest(ctx: StepContext): void {
   if (ctx.ordered !== undefined || ctx.eligible.length === 0) return;
 
   if (lat === undefined || lon === undefined) {
+    if (sameCountryOrContinent(ctx)) return;
     const configured = ctx.config.defaultOrder;
     ctx.ordered = defaultOrder(ctx.eligible, configured);
     ctx.rule = configured.length > 0 ? 'default-order' : 'weight-order';

@@ -52,7 +52,7 @@ export function scopeOf(bytes: Uint8Array, geo: GeoResult | undefined, config: P
   const max = family === 4 ? 32 : 128;
   const g = geo?.prefixLength ?? 0;
   let k = g;
-  const rules = family === 4 ? config.cidr4 : config.cidr6;
+  const rules = family === 4 ? config.boundary4 : config.boundary6;
   for (const rule of rules) {
     const c = rule.cidr.prefix;
     const d = commonPrefixBits(bytes, rule.cidr.bytes, c);

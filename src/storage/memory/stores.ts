@@ -7,6 +7,7 @@ import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
 import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
 import { MemoryTaskStore } from './task-store.js';
+import { MemoryZoneStore } from './zone-store.js';
 
 export const memoryStores: BackendFactory = ({ state, resolvePath, logger, keyRing }) => {
   const stateFile = resolvePath(state.file);
@@ -22,6 +23,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger, keyRi
       logger: logger.child({ component: 'policy' }),
     }),
     access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog, keyRing }),
+    zones: new MemoryZoneStore({ file: `${stateFile}.zones.json`, logger }),
     redis: undefined,
     release: () => Promise.resolve(),
   };

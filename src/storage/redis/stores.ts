@@ -5,6 +5,7 @@
 //   meridian-ops         ops records, tasks, policy writes; also the proxy's rate limits and quotas
 //   meridian-policy-sub  the policy change feed
 //   meridian-access-sub  the users-and-tokens change feed
+//   meridian-zone-sub    the zones change feed
 import { closeRedis, openRedis, redisSettings } from '../../infra/redis/connection.js';
 import type { BackendFactory } from '../stores.js';
 import { RedisAccessStore } from './access-store.js';
@@ -12,6 +13,7 @@ import { RedisOpsRecordStore } from './ops-record-store.js';
 import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
 import { RedisTaskStore } from './task-store.js';
+import { RedisZoneStore } from './zone-store.js';
 
 export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) => {
   const { keyPrefix } = state.redis;
@@ -21,6 +23,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) 
   const shared = openRedis(settings, { name: 'ops', profile: 'queued', logger: opsLog });
   const policyFeed = openRedis(settings, { name: 'policy-sub', profile: 'subscriber', logger: policyLog });
   const accessFeed = openRedis(settings, { name: 'access-sub', profile: 'subscriber', logger });
+  const zoneFeed = openRedis(settings, { name: 'zone-sub', profile: 'subscriber', logger });
   return {
     kind: 'redis',
     state: new RedisStateStore({ redis: state.redis, logger, nodeId }),
@@ -41,12 +44,20 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) 
       resyncMs: state.redis.resyncSeconds * 1000,
       keyRing,
     }),
+    zones: new RedisZoneStore({
+      redis: shared,
+      subscriber: zoneFeed,
+      keyPrefix,
+      logger,
+      resyncMs: state.redis.resyncSeconds * 1000,
+    }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
     release: async () => {
       await closeRedis(shared);
       await closeRedis(policyFeed);
       await closeRedis(accessFeed);
+      await closeRedis(zoneFeed);
     },
   };
 };
