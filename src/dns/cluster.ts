@@ -16,6 +16,7 @@ import type { StateStore } from '../storage/state-store.js';
 import type { DnsService } from './types.js';
 import { DNS_PROTOCOL, MSG_GEO_RECHECK, type InitMessage, type PrimaryMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
+import { Notifier } from './xfer/notify.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
 
 export interface ClusterOptions {
@@ -32,6 +33,8 @@ export interface ClusterOptions {
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
   const { config, store, logger, startedAt } = options;
+  // The primary alone sends NOTIFY (its explain unit compiles the same zones as the workers).
+  const notifier = new Notifier({ config, logger });
   const explainUnit = await createRuntime({
     config,
     geoPaths: options.geoPaths,
@@ -40,6 +43,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     registries: [],
     startedAt,
     serving: false,
+    onZonesCompiled: (previous, next) => notifier.zonesCompiled(previous, next),
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   // Port 0 is resolved here, so that every worker (and a restarted one) binds the port the others
@@ -75,6 +79,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
   let closing = false;
   const stop = async (): Promise<void> => {
     closing = true;
+    notifier.close();
     await supervisor.stop();
     explainUnit.close();
   };
@@ -86,6 +91,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     throw err;
   }
   logger.info({ workers: options.workers, addresses: supervisor.addresses() }, 'DNS listening (cluster)');
+  notifier.activate();
 
   return {
     clustered: true,

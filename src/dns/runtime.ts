@@ -12,6 +12,7 @@ import { DnsMetrics } from './metrics.js';
 import { Responder } from './answer/responder.js';
 import { RateLimiter } from './answer/rrl.js';
 import { ZoneSet } from './answer/zones.js';
+import { ZoneTransfers } from './xfer/service.js';
 
 export interface RuntimeOptions {
   readonly config: DeepReadonly<DnsConfig>;
@@ -26,6 +27,11 @@ export interface RuntimeOptions {
   readonly serving: boolean;
   /** Told when a geo database fails to reload (the old one keeps serving). */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
+  /**
+   * Called whenever the zones are (re)compiled, with the set before (undefined at start) and after:
+   * the NOTIFY sender's hook (xfer/notify.ts). Given only by the one process that notifies.
+   */
+  readonly onZonesCompiled?: (previous: ZoneSet | undefined, next: ZoneSet) => void;
 }
 
 export interface Runtime {
@@ -33,6 +39,8 @@ export interface Runtime {
   /** Undefined when no registry was given (the cluster primary's explain unit). */
   readonly metrics: DnsMetrics | undefined;
   readonly locator: ReloadingGeoLocator | undefined;
+  /** The listeners' handlers: zone transfers, TSIG and NOTIFY in front of the responder. */
+  readonly transfers: ZoneTransfers;
   close(): void;
 }
 
@@ -75,10 +83,19 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     rrl,
     answerCacheSize: config.answerCacheSize,
   });
+  const transfers = new ZoneTransfers({
+    config,
+    zones: () => responder.zones,
+    engine,
+    answer: (msg, client, transport) => responder.handle(msg, client, transport),
+    logger,
+  });
+  options.onZonesCompiled?.(undefined, zones);
   return {
     responder,
     metrics,
     locator,
+    transfers,
     close: () => locator?.close(),
   };
 }
