@@ -3,7 +3,7 @@
 // the byte offset where it starts, so the MAC can be computed over the message without it. Unlike
 // the query hot path's reader this one follows compression pointers, since requests and NOTIFY
 // replies may compress. Pure (no I/O); returns undefined for anything malformed.
-import { TYPE } from '../wire/constants.js';
+import { CLASS_ANY, TYPE } from '../wire/constants.js';
 
 export const TYPE_TSIG = 250;
 export const OPCODE_NOTIFY = 4;
@@ -95,6 +95,8 @@ export interface TransferMessage {
 interface RecordHead {
   readonly owner: ReadName;
   readonly type: number;
+  readonly klass: number;
+  readonly ttl: number;
   readonly rdata: number;
   readonly rdlength: number;
 }
@@ -104,7 +106,14 @@ function readRecord(msg: Buffer, offset: number): RecordHead | undefined {
   if (owner === undefined || owner.end + 10 > msg.length) return undefined;
   const rdlength = msg.readUInt16BE(owner.end + 8);
   if (owner.end + 10 + rdlength > msg.length) return undefined;
-  return { owner, type: msg.readUInt16BE(owner.end), rdata: owner.end + 10, rdlength };
+  return {
+    owner,
+    type: msg.readUInt16BE(owner.end),
+    klass: msg.readUInt16BE(owner.end + 2),
+    ttl: msg.readUInt32BE(owner.end + 4),
+    rdata: owner.end + 10,
+    rdlength,
+  };
 }
 
 function readTsig(msg: Buffer, head: RecordHead, start: number): TsigRecord | undefined {
@@ -139,8 +148,8 @@ function readTsig(msg: Buffer, head: RecordHead, start: number): TsigRecord | un
 }
 
 /**
- * Reads a message with exactly one question. A TSIG record must be the last record (RFC 8945 §5.1),
- * else the message is malformed.
+ * Reads a message with exactly one question. A TSIG record must be the last record, of class ANY
+ * and TTL 0 (RFC 8945 §4.2, §5.1), else the message is malformed.
  */
 export function readTransferMessage(msg: Buffer): TransferMessage | undefined {
   if (msg.length < 12) return undefined;
@@ -172,7 +181,8 @@ export function readTransferMessage(msg: Buffer): TransferMessage | undefined {
       clientSerial = msg.readUInt32BE(rname.end);
     }
     if (head.type === TYPE_TSIG) {
-      if (i !== total - 1) return undefined;
+      // RFC 8945 §4.2: the last record, class ANY, TTL 0.
+      if (i !== total - 1 || head.klass !== CLASS_ANY || head.ttl !== 0) return undefined;
       tsig = readTsig(msg, head, p);
       if (tsig === undefined) return undefined;
     }
