@@ -41,6 +41,11 @@ export interface Runtime {
   readonly locator: ReloadingGeoLocator | undefined;
   /** The listeners' handlers: zone transfers, TSIG and NOTIFY in front of the responder. */
   readonly transfers: ZoneTransfers;
+  /**
+   * To call whenever the zones are recompiled, with the set before and after: keeps IXFR's change
+   * history and (in the notifying process) sends NOTIFY for changed serials.
+   */
+  zonesCompiled(previous: ZoneSet | undefined, next: ZoneSet): void;
   close(): void;
 }
 
@@ -90,8 +95,13 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     answer: (msg, client, transport) => responder.handle(msg, client, transport),
     logger,
   });
-  options.onZonesCompiled?.(undefined, zones);
+  const zonesCompiled = (previous: ZoneSet | undefined, next: ZoneSet): void => {
+    transfers.zonesCompiled(previous, next);
+    options.onZonesCompiled?.(previous, next);
+  };
+  zonesCompiled(undefined, zones);
   return {
+    zonesCompiled,
     responder,
     metrics,
     locator,

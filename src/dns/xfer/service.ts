@@ -4,9 +4,10 @@
 // Every other message goes straight to the responder; the check that decides costs a scan of the
 // question (message.ts `needsTransferLayer`), so the query hot path is unchanged.
 //
-// IXFR is answered without a change history: a client already at our serial (or newer) gets the
-// single current SOA (RFC 1995 §2), anyone else the whole zone in AXFR form (RFC 1995 §4 allows
-// it). Over UDP an IXFR gets the current SOA only, which tells the client to come back over TCP.
+// IXFR: a client already at our serial (or newer) gets the single current SOA (RFC 1995 §2); one
+// whose serial the change history (history.ts, kept from `zonesCompiled`) reaches back to gets the
+// differences; anyone else the whole zone in AXFR form (RFC 1995 §4 allows it). Over UDP an IXFR
+// gets the current SOA only, which tells the client to come back over TCP.
 import type { DnsConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { MeridianError } from '../../core/errors.js';
@@ -21,6 +22,7 @@ import { CLASS_ANY, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, RCODE, TYPE } from '../
 import { Encoder, type Rr } from '../wire/encoder.js';
 import type { Question } from '../wire/reader.js';
 import { zoneRecords } from './contents.js';
+import { ZoneHistory } from './history.js';
 import {
   OPCODE_NOTIFY,
   RCODE_NOTAUTH,
@@ -82,6 +84,7 @@ export class ZoneTransfers {
   private readonly defaultClient: ClientAddress;
   private readonly allowCache = new WeakMap<object, Cidr[]>();
   private readonly now: () => number;
+  private readonly history = new ZoneHistory();
 
   constructor(private readonly options: ZoneTransfersOptions) {
     this.now = options.now ?? Date.now;
@@ -90,6 +93,11 @@ export class ZoneTransfers {
     this.steerer = new Steerer(options.engine, undefined, this.now);
     const client = options.config.transfer.defaultClient;
     this.defaultClient = client === undefined ? NO_ADDRESS : (addressFromText(client) ?? NO_ADDRESS);
+  }
+
+  /** The zones were recompiled: keep the differences for IXFR. */
+  zonesCompiled(previous: ZoneSet | undefined, next: ZoneSet): void {
+    if (previous !== undefined) this.history.record(previous, next);
   }
 
   /** One reply (UDP, and TCP messages that are not transfers): the transfer layer's, else the responder's. */
@@ -186,6 +194,27 @@ export class ZoneTransfers {
           'IXFR: current SOA only',
         );
         return [this.reply(m, RCODE.NOERROR, [soa])];
+      }
+      const chain =
+        m.clientSerial === undefined ? undefined : this.history.since(zone.name, m.clientSerial, zone.serial);
+      if (chain !== undefined) {
+        // RFC 1995 §4: current SOA, then per change the old SOA, deletions, the new SOA, additions;
+        // the current SOA again at the end.
+        const records: Rr[] = [soa];
+        for (const d of chain) records.push(d.fromSoa, ...d.deleted, d.toSoa, ...d.added);
+        records.push(soa);
+        const messages = this.split(m, records);
+        this.options.logger.info(
+          {
+            ...log,
+            serial: zone.serial,
+            clientSerial: m.clientSerial,
+            changes: chain.length,
+            records: records.length,
+          },
+          'incremental zone transfer served',
+        );
+        return messages;
       }
     } else if (transport === 'udp') {
       return [this.reply(m, RCODE.REFUSED, [])]; // AXFR is TCP only (RFC 5936 §4.2)
