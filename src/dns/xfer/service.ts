@@ -10,8 +10,9 @@
 // gets the current SOA only, which tells the client to come back over TCP.
 import type { DnsConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
-import { MeridianError } from '../../core/errors.js';
+import { MeridianError, describeError } from '../../core/errors.js';
 import { cidrContains, parseCidr, type Cidr } from '../../core/ip.js';
+import { LogLimiter } from '../../infra/log-limiter.js';
 import type { Logger } from '../../infra/logger.js';
 import type { Transport } from '../metrics.js';
 import type { SteeringEngine } from '../steering/engine.js';
@@ -19,7 +20,7 @@ import { Steerer, type ClientAddress } from '../answer/steer.js';
 import type { Zone, ZoneSet } from '../answer/zones.js';
 import { addressFromText, addressText } from '../wire/address.js';
 import { CLASS_ANY, CLASS_IN, FLAG_AA, FLAG_QR, FLAG_RD, RCODE, TYPE } from '../wire/constants.js';
-import { Encoder, type Rr } from '../wire/encoder.js';
+import { Encoder, headerOnlyReply, type Rr } from '../wire/encoder.js';
 import type { Question } from '../wire/reader.js';
 import { zoneRecords } from './contents.js';
 import { ZoneHistory } from './history.js';
@@ -85,6 +86,8 @@ export class ZoneTransfers {
   private readonly allowCache = new WeakMap<object, Cidr[]>();
   private readonly now: () => number;
   private readonly history = new ZoneHistory();
+  /** Refusals and bad signatures come from strangers too (scanners probe AXFR): bounded logging. */
+  private readonly refusalLog = new LogLimiter(10, 10_000);
 
   constructor(private readonly options: ZoneTransfersOptions) {
     this.now = options.now ?? Date.now;
@@ -112,7 +115,22 @@ export class ZoneTransfers {
     return this.respond(msg, client, 'tcp');
   }
 
+  /** `replies` with a SERVFAIL (logged, bounded) instead of an exception: a failed transfer still gets a reply. */
   private respond(msg: Buffer, client: ClientAddress, transport: Transport): Buffer[] | undefined {
+    try {
+      return this.replies(msg, client, transport);
+    } catch (err) {
+      if (this.refusalLog.allow(this.now())) {
+        this.options.logger.error(
+          { err: describeError(err), client: addressText(client), transport },
+          'internal error in the zone transfer layer: SERVFAIL',
+        );
+      }
+      return [headerOnlyReply(msg, RCODE.SERVFAIL)];
+    }
+  }
+
+  private replies(msg: Buffer, client: ClientAddress, transport: Transport): Buffer[] | undefined {
     if (!needsTransferLayer(msg) || (msg[2]! & 0x80) !== 0) return undefined;
     const m = readTransferMessage(msg);
     if (m === undefined) return undefined; // the responder answers FORMERR
@@ -121,7 +139,7 @@ export class ZoneTransfers {
     if (m.tsig !== undefined) {
       const verdict = verifyRequest(msg, m.tsig, this.keys, nowSeconds);
       if (!verdict.ok) {
-        this.options.logger.warn(
+        this.logRefusal(
           {
             client: addressText(client),
             key: m.tsig.keyName,
@@ -175,21 +193,21 @@ export class ZoneTransfers {
       transport,
     };
     if (zone === undefined) {
-      this.options.logger.info(log, 'zone transfer for a zone we do not serve: NOTAUTH');
+      this.logRefusal(log, 'zone transfer for a zone we do not serve: NOTAUTH');
       return [this.reply(m, RCODE_NOTAUTH, [])];
     }
     if (m.question.qclass !== CLASS_IN && m.question.qclass !== CLASS_ANY)
       return [this.reply(m, RCODE.REFUSED, [])];
     const denied = this.denied(zone, client, signer);
     if (denied !== undefined) {
-      this.options.logger.warn({ ...log, reason: denied }, 'zone transfer refused');
+      this.logRefusal({ ...log, reason: denied }, 'zone transfer refused');
       return [this.reply(m, RCODE.REFUSED, [])];
     }
     const soa = zone.soa.rrs[0]!;
     if (m.question.qtype === TYPE.IXFR) {
       const upToDate = m.clientSerial !== undefined && serialAtLeast(m.clientSerial, zone.serial);
       if (upToDate || transport === 'udp') {
-        this.options.logger.info(
+        this.options.logger.debug(
           { ...log, serial: zone.serial, clientSerial: m.clientSerial },
           'IXFR: current SOA only',
         );
@@ -234,6 +252,12 @@ export class ZoneTransfers {
       'zone transfer served',
     );
     return messages;
+  }
+
+  private logRefusal(fields: Record<string, unknown>, message: string): void {
+    if (!this.refusalLog.allow(this.now())) return;
+    this.options.logger.warn({ ...fields, suppressed: this.refusalLog.suppressed }, message);
+    this.refusalLog.suppressed = 0;
   }
 
   /** Why `client` may not transfer `zone`, or undefined when it may. */
