@@ -1,6 +1,6 @@
 // Schema of the `dns` section: listeners, zones, balanced names, steering overrides, RRL, geo.
 import { z } from 'zod';
-import { parseCidr } from '../core/ip.js';
+import { ipFamily, parseCidr } from '../core/ip.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
 
 const dnsName = z
@@ -101,6 +101,46 @@ export const balancedNameSchema = z.strictObject({
   allDown: allDown.default('fail-open'),
 });
 
+/** A TSIG key name: a DNS name (compared case-insensitively, as on the wire). */
+const tsigKeyName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(
+    /^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$/,
+    {
+      message: 'expected a key name in DNS form such as xfer-key or xfer.example.test',
+    },
+  );
+
+/** RFC 8945 shared secret: HMAC-SHA256 only (the algorithm every current secondary supports). */
+const tsigKey = z.strictObject({
+  name: tsigKeyName,
+  algorithm: z.literal('hmac-sha256', {
+    message: 'expected hmac-sha256 (the only TSIG algorithm supported)',
+  }),
+  secret: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]+={0,2}$/, { message: 'expected base64' })
+    .refine((s) => Buffer.from(s, 'base64').length >= 16, {
+      message: 'expected at least 16 bytes of secret (base64)',
+    }),
+});
+
+const cidrText = z
+  .string()
+  .refine((s) => parseCidr(s) !== undefined, { message: 'expected a CIDR such as 192.0.2.0/24' });
+
+/** Zone transfer to secondaries (AXFR/IXFR over TCP) and NOTIFY to them on every serial change. */
+const zoneTransfer = z.strictObject({
+  /** Client networks allowed to transfer the zone; empty = nobody. */
+  allow: z.array(cidrText).default([]),
+  /** Secondaries told of every serial change (RFC 1996 NOTIFY over UDP), host:port. */
+  notify: z.array(hostPort).default([]),
+  /** Name of a `dns.tsigKeys` entry: when set, transfers must be signed with it and NOTIFY is signed. */
+  tsigKey: tsigKeyName.optional(),
+});
+
 export const zoneSchema = z.strictObject({
   name: dnsName,
   /** Default TTL for static records without one. */
@@ -110,6 +150,7 @@ export const zoneSchema = z.strictObject({
   ns: z.array(dnsName).min(1),
   records: z.array(staticRecordSchema).default([]),
   balanced: z.array(balancedNameSchema).default([]),
+  transfer: zoneTransfer.optional(),
 });
 
 const steering = z.strictObject({
@@ -132,7 +173,24 @@ const rrl = z.strictObject({
   ipv6Prefix: z.number().int().min(16).max(128).default(56),
 });
 
-export const dnsSchema = z.strictObject({
+/** Settings shared by every zone's transfers. */
+const transferSettings = z.strictObject({
+  /**
+   * A secondary cannot steer, so a balanced name transfers as the answer a query from this address
+   * would get now (its A and AAAA records). Unset: the answer for an unlocated client, i.e. the
+   * `steering.defaultOrder` regions.
+   */
+  defaultClient: z
+    .string()
+    .refine((s) => ipFamily(s) !== undefined, { message: 'expected an IP address' })
+    .optional(),
+  /** NOTIFY attempts per target and serial before giving up (RFC 1996 §3.6 retries with back-off). */
+  notifyAttempts: positiveInt.max(20).default(5),
+  /** First retry delay; each further retry waits twice as long. */
+  notifyRetryMs: positiveInt.default(1000),
+});
+
+const dnsObject = z.strictObject({
   enabled: z.boolean().default(true),
   /** host:port list, UDP and TCP on each. */
   listen: z.array(hostPort).min(1).default(['127.0.0.1:5353', '[::1]:5353']),
@@ -189,6 +247,34 @@ export const dnsSchema = z.strictObject({
    * each change. Off: the scope is the geo network's (correct, narrower).
    */
   ecsWidestScope: z.boolean().default(false),
+  /** TSIG keys (RFC 8945) that zones name in `transfer.tsigKey`. */
+  tsigKeys: z.array(tsigKey).default([]),
+  transfer: transferSettings.prefault({}),
+});
+
+/** A zone's `transfer.tsigKey` must name a key of `dns.tsigKeys`; key names are unique. */
+export const dnsSchema = dnsObject.superRefine((dns, ctx) => {
+  const keys = new Set<string>();
+  dns.tsigKeys.forEach((k, i) => {
+    const name = k.name.toLowerCase().replace(/\.$/, '');
+    if (keys.has(name))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tsigKeys', i, 'name'],
+        message: `TSIG key ${k.name} is defined twice`,
+      });
+    keys.add(name);
+  });
+  dns.zones.forEach((zone, i) => {
+    const key = zone.transfer?.tsigKey;
+    if (key !== undefined && !keys.has(key.toLowerCase().replace(/\.$/, ''))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['zones', i, 'transfer', 'tsigKey'],
+        message: `no TSIG key named ${key} in dns.tsigKeys`,
+      });
+    }
+  });
 });
 
 export type DnsConfig = z.infer<typeof dnsSchema>;
@@ -198,3 +284,5 @@ export type BalancedNameConfig = z.infer<typeof balancedNameSchema>;
 export type StaticRecordConfig = z.infer<typeof staticRecordSchema>;
 export type SteeringConfig = z.infer<typeof steering>;
 export type RrlConfig = z.infer<typeof rrl>;
+export type TsigKeyConfig = z.infer<typeof tsigKey>;
+export type ZoneTransferConfig = z.infer<typeof zoneTransfer>;

@@ -17,6 +17,7 @@ import type { DnsService, ZoneSource } from './types.js';
 import { followZones } from './zone-follow.js';
 import { DNS_PROTOCOL, MSG_GEO_RECHECK, MSG_ZONES, type InitMessage, type PrimaryMessage } from './ipc.js';
 import { createRuntime } from './runtime.js';
+import { Notifier } from './xfer/notify.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
 
 export interface ClusterOptions {
@@ -35,6 +36,8 @@ export interface ClusterOptions {
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
   const { config, store, logger, startedAt } = options;
   const initialZones = options.zones?.current() ?? config.zones;
+  // The primary alone sends NOTIFY (its explain unit compiles the same zones as the workers).
+  const notifier = new Notifier({ config, logger });
   const explainUnit = await createRuntime({
     config,
     zones: initialZones,
@@ -44,6 +47,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     registries: [],
     startedAt,
     serving: false,
+    onZonesCompiled: (previous, next) => notifier.zonesCompiled(previous, next),
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   // Port 0 is resolved here, so that every worker (and a restarted one) binds the port the others
@@ -92,6 +96,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
   const stop = async (): Promise<void> => {
     closing = true;
     unfollowZones();
+    notifier.close();
     await supervisor.stop();
     explainUnit.close();
   };
@@ -103,6 +108,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     throw err;
   }
   logger.info({ workers: options.workers, addresses: supervisor.addresses() }, 'DNS listening (cluster)');
+  notifier.activate();
 
   return {
     clustered: true,

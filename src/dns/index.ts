@@ -15,6 +15,7 @@ import { parseHostPort } from '../config/primitives.js';
 import { MeridianError } from '../core/errors.js';
 import { startCluster } from './cluster.js';
 import { createRuntime } from './runtime.js';
+import { Notifier } from './xfer/notify.js';
 import type { DnsService, StartDnsOptions } from './types.js';
 import { followZones } from './zone-follow.js';
 import { DnsListeners, type ListenSpec } from './transport/server.js';
@@ -73,6 +74,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
 
   const dnsRegistry = new Registry();
   const initialZones = options.zones?.current() ?? config.zones;
+  const notifier = new Notifier({ config, logger });
   const runtime = await createRuntime({
     config,
     zones: initialZones,
@@ -82,20 +84,24 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     registries: [options.registry, dnsRegistry],
     startedAt,
     serving: true,
+    onZonesCompiled: (previous, next) => notifier.zonesCompiled(previous, next),
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   let listeners: DnsListeners;
   try {
     listeners = await DnsListeners.start(specs, {
-      handler: (msg, client, transport) => runtime.responder.handle(msg, client, transport),
+      handler: (msg, client, transport) => runtime.transfers.handle(msg, client, transport),
+      tcpMultiHandler: (msg, client) => runtime.transfers.handleTcp(msg, client),
       logger,
       tcpIdleTimeoutMs: config.tcpIdleTimeoutMs,
       udpBatching: config.udpBatching,
     });
   } catch (err) {
     runtime.close();
+    notifier.close();
     throw err;
   }
+  notifier.activate();
   runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
   const unfollowZones = followZones(options.zones, initialZones, (zones) => runtime.setZones(zones), logger);
   logger.info(
@@ -115,6 +121,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       if (closed) return;
       closed = true;
       unfollowZones();
+      notifier.close();
       await listeners.close();
       runtime.close();
     },

@@ -15,6 +15,7 @@ import { DnsMetrics } from './metrics.js';
 import { Responder } from './answer/responder.js';
 import { RateLimiter } from './answer/rrl.js';
 import { ZoneSet } from './answer/zones.js';
+import { ZoneTransfers } from './xfer/service.js';
 
 export interface RuntimeOptions {
   readonly config: DeepReadonly<DnsConfig>;
@@ -31,6 +32,11 @@ export interface RuntimeOptions {
   readonly serving: boolean;
   /** Told when a geo database fails to reload (the old one keeps serving). */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
+  /**
+   * Called whenever the zones are (re)compiled, with the set before (undefined at start) and after:
+   * the NOTIFY sender's hook (xfer/notify.ts). Given only by the one process that notifies.
+   */
+  readonly onZonesCompiled?: (previous: ZoneSet | undefined, next: ZoneSet) => void;
 }
 
 export interface Runtime {
@@ -41,6 +47,8 @@ export interface Runtime {
   /** Undefined when no registry was given (the cluster primary's explain unit). */
   readonly metrics: DnsMetrics | undefined;
   readonly locator: ReloadingGeoLocator | undefined;
+  /** The listeners' handlers: zone transfers, TSIG and NOTIFY in front of the responder. */
+  readonly transfers: ZoneTransfers;
   close(): void;
 }
 
@@ -88,15 +96,30 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       answerCacheSize: config.answerCacheSize,
     });
   let responder = newResponder(options.zones ?? config.zones, zones);
+  const transfers = new ZoneTransfers({
+    config,
+    zones: () => responder.zones,
+    engine: () => responder.engine,
+    answer: (msg, client, transport) => responder.handle(msg, client, transport),
+    logger,
+  });
+  const zonesCompiled = (previous: ZoneSet | undefined, next: ZoneSet): void => {
+    transfers.zonesCompiled(previous, next);
+    options.onZonesCompiled?.(previous, next);
+  };
+  zonesCompiled(undefined, zones);
   return {
     get responder(): Responder {
       return responder;
     },
     setZones: (next) => {
+      const previous = responder.zones;
       responder = newResponder(next, new ZoneSet(next));
+      zonesCompiled(previous, responder.zones);
     },
     metrics,
     locator,
+    transfers,
     close: () => locator?.close(),
   };
 }

@@ -60,7 +60,8 @@ if (cluster.isWorker) {
       runtime = unit;
       if (latestZones !== msg.zones) applyZones(latestZones);
       listeners = await DnsListeners.start(msg.listen, {
-        handler: (m, client, transport) => unit.responder.handle(m, client, transport),
+        handler: (m, client, transport) => unit.transfers.handle(m, client, transport),
+        tcpMultiHandler: (m, client) => unit.transfers.handleTcp(m, client),
         logger,
         tcpIdleTimeoutMs: msg.config.tcpIdleTimeoutMs,
         udpBatching: msg.config.udpBatching,

@@ -94,6 +94,8 @@ export function testDnsConfig(overrides: Record<string, unknown> = {}): DnsConfi
 export interface Fixture {
   readonly dns: DnsService;
   readonly store: MemoryStateStore;
+  /** The zone store the tier follows (seeded from the config's zones). */
+  readonly zones: MemoryZoneStore;
   readonly registry: Registry;
   readonly v4: DigTarget;
   readonly v6: DigTarget;
@@ -135,6 +137,7 @@ export async function startFixture(
   return {
     dns,
     store,
+    zones,
     registry,
     v4: { host: v4.host, port: v4.port },
     v6: { host: v6.host, port: v6.port },

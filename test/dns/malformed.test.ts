@@ -174,14 +174,15 @@ void describe('malformed packets (raw UDP/TCP)', () => {
     }
   });
 
-  void it('answers NOTIMP to an unknown opcode, and drops responses and runts', async () => {
+  void it('answers NOTIMP to an unknown opcode, REFUSED to NOTIFY, and drops responses and runts', async () => {
     const notimp = await udp.ask(message(0x2222, { qd: [question('www.example.test', 1)], opcode: 15 }));
     assert.ok(notimp !== undefined);
     assert.equal(decode(notimp).rcode, 4);
     assert.equal(decode(notimp).id, 0x2222);
     assert.equal((decode(notimp).flags >> 11) & 0x0f, 15, 'opcode echoed');
+    // NOTIFY is implemented (we send it: src/dns/xfer), but we are the primary: REFUSED, not NOTIMP.
     const notify = await udp.ask(message(0x2223, { qd: [question('example.test', 6)], opcode: 4 }));
-    assert.equal(notify === undefined ? -1 : decode(notify).rcode, 4);
+    assert.equal(notify === undefined ? -1 : decode(notify).rcode, 5);
     assert.equal(await udp.ask(Buffer.from([1, 2, 3]), 200), undefined, 'a runt is dropped');
     const response = message(0x2224, { qd: [question('www.example.test', 1)], flags: 0x8400 });
     assert.equal(await udp.ask(response, 200), undefined, 'a response is not answered');

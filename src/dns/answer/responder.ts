@@ -47,7 +47,7 @@ interface Outcome {
 export class Responder {
   private readonly config: DeepReadonly<DnsConfig>;
   readonly zones: ZoneSet;
-  private readonly engine: SteeringEngine;
+  readonly engine: SteeringEngine;
   private readonly logger: Logger;
   private readonly metrics: DnsMetrics | undefined;
   private readonly rrl: RateLimiter | undefined;

@@ -20,7 +20,7 @@ export class Steerer {
   private readonly addressBytes = new Map<string, Buffer>();
 
   constructor(
-    private readonly engine: SteeringEngine,
+    readonly engine: SteeringEngine,
     private readonly metrics: DnsMetrics | undefined,
     private readonly now: () => number,
   ) {}

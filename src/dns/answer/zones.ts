@@ -2,7 +2,12 @@
 // non-terminal) to its node, with the RRsets pre-encoded into RDATA parts. Lookups are one Map
 // access for existing names. Pure.
 import type { DeepReadonly } from '../../config/load.js';
-import type { BalancedNameConfig, StaticRecordConfig, ZoneConfig } from '../../config/dns-schema.js';
+import type {
+  BalancedNameConfig,
+  StaticRecordConfig,
+  ZoneConfig,
+  ZoneTransferConfig,
+} from '../../config/dns-schema.js';
 import { MeridianError } from '../../core/errors.js';
 import { canonicalName, ownerName } from '../../core/dns-names.js';
 import { ipToBytes } from '../../core/ip.js';
@@ -38,6 +43,10 @@ export interface Zone {
   /** RFC 2308: the SOA as sent in negative answers, TTL = min(SOA TTL, MINIMUM). */
   readonly negativeSoa: Rr;
   readonly ns: RRset;
+  /** SOA serial (a change is what NOTIFY announces and IXFR diffs between). */
+  readonly serial: number;
+  /** Who may transfer the zone and whom to NOTIFY (src/dns/xfer). */
+  readonly transfer: DeepReadonly<ZoneTransferConfig> | undefined;
 }
 
 export type Lookup =
@@ -197,6 +206,8 @@ export class ZoneSet {
       soa,
       negativeSoa: { ...soaRr, ttl: Math.min(zc.soa.ttl, zc.soa.minimum) },
       ns,
+      serial: zc.soa.serial >>> 0,
+      transfer: zc.transfer,
     };
     if (this.nodes.has(zname)) throw fail(`${field}.name`, `${zname} is also a name in another zone`);
     const apex = this.node(zname, zone);
@@ -335,6 +346,13 @@ export class ZoneSet {
   /** The node of a name, without wildcard or delegation processing (for glue). */
   get(name: string): ZoneNode | undefined {
     return this.nodes.get(name);
+  }
+
+  /** Every node of `zone` (owners, empty non-terminals, balanced names), apex first: for transfers. */
+  nodesOf(zone: Zone): ZoneNode[] {
+    const out = [zone.apex];
+    for (const n of this.nodes.values()) if (n.zone === zone && n !== zone.apex) out.push(n);
+    return out;
   }
 
   /** Balanced names by presentation name (for `explain`). */

@@ -26,6 +26,9 @@ const { Packet } = dns2;
 /** `client`: the sender's address bytes, owned by the callee (a copy, safe to keep). */
 export type MessageHandler = (msg: Buffer, client: AddressBytes, transport: Transport) => Buffer | undefined;
 
+/** TCP only, asked first: several reply messages (a zone transfer), or undefined to use the handler. */
+export type MultiMessageHandler = (msg: Buffer, client: AddressBytes) => readonly Buffer[] | undefined;
+
 /** A sender whose address could not be read: never located, never matches a network. */
 const NO_ADDRESS = new Uint8Array(0);
 
@@ -42,6 +45,7 @@ export interface BoundAddress {
 
 export interface ListenerOptions {
   readonly handler: MessageHandler;
+  readonly tcpMultiHandler?: MultiMessageHandler;
   readonly logger: Logger;
   readonly tcpIdleTimeoutMs: number;
   /** Concurrent TCP connections per listener. */
@@ -141,6 +145,14 @@ export async function pickFreePort(host: string): Promise<number> {
     }
   }
   throw new MeridianError('E_UNAVAILABLE', `no port free for both UDP and TCP on ${host}`);
+}
+
+/** RFC 7766 framing: the 2-byte length, then the message. */
+function frame(reply: Buffer): Buffer {
+  const framed = Buffer.allocUnsafe(reply.length + 2);
+  framed.writeUInt16BE(reply.length, 0);
+  reply.copy(framed, 2);
+  return framed;
 }
 
 class Listener {
@@ -267,6 +279,12 @@ export class DnsListeners {
           }
           let reply: Buffer | undefined;
           try {
+            const replies = options.tcpMultiHandler?.(msg, client);
+            if (replies !== undefined) {
+              if (socket.destroyed || !socket.writable) return;
+              for (const r of replies) socket.write(frame(r));
+              continue;
+            }
             reply = handler(msg, client, 'tcp');
           } catch (err) {
             logger.error({ err: describeError(err) }, 'DNS handler threw');
@@ -279,10 +297,7 @@ export class DnsListeners {
             continue;
           }
           if (socket.destroyed || !socket.writable) return;
-          const framed = Buffer.allocUnsafe(reply.length + 2);
-          framed.writeUInt16BE(reply.length, 0);
-          reply.copy(framed, 2);
-          socket.write(framed);
+          socket.write(frame(reply));
         }
       };
       serve().catch((err: unknown) => {
