@@ -1,7 +1,13 @@
 // Turns the last known health votes of a region (proxy reports and DNS-side probe votes) into one
 // verdict. Pure; evaluated against a clock so that an expired report turns a silent region down
 // without any notification, and a pending flip (region-verdict.ts) happens when its time comes.
-import { describeRule, INSTANT_RULE, regionVerdict, type RegionHealthRule, type Vote } from './region-verdict.js';
+import {
+  describeRule,
+  INSTANT_RULE,
+  regionVerdict,
+  type RegionHealthRule,
+  type Vote,
+} from './region-verdict.js';
 import type { HealthReport } from './types.js';
 
 export type RegionHealthStatus =
@@ -75,7 +81,12 @@ export function unmonitoredUp(policy: RegionHealthPolicy): boolean {
   }
 }
 
-function silent(status: 'unmonitored' | 'unknown', up: boolean, reason: string, changesAt?: number): RegionHealthView {
+function silent(
+  status: 'unmonitored' | 'unknown',
+  up: boolean,
+  reason: string,
+  changesAt?: number,
+): RegionHealthView {
   return {
     status,
     up,
@@ -228,7 +239,9 @@ export function evaluateRegionHealth(
     rawUp: verdict.rawUp,
     ...(verdict.pending === undefined
       ? {}
-      : { pending: { to: verdict.pending.up ? ('up' as const) : ('down' as const), at: verdict.pending.at } }),
+      : {
+          pending: { to: verdict.pending.up ? ('up' as const) : ('down' as const), at: verdict.pending.at },
+        }),
     reasons,
     ...(changesAt === undefined ? {} : { changesAt }),
   };

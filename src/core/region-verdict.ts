@@ -128,7 +128,8 @@ export function regionVerdict(
   for (const start of starts) {
     const tally = tallyAt(votes, start);
     const previous = runs.at(-1);
-    const up = tally.total === 0 ? (previous?.up ?? initialUp) : !quorumSaysDown(tally.down, tally.total, rule.quorum);
+    const up =
+      tally.total === 0 ? (previous?.up ?? initialUp) : !quorumSaysDown(tally.down, tally.total, rule.quorum);
     if (previous === undefined || previous.up !== up) runs.push({ start, up });
   }
 

@@ -10,6 +10,8 @@ import { registerStateMetrics } from '../storage/state-metrics.js';
 import { openStores } from '../storage/open.js';
 import type { StateStore } from '../storage/state-store.js';
 import { startDns, type DnsService } from '../dns/index.js';
+import { probesOnNode, RegionProber } from '../dns/probes/prober.js';
+import { healthPolicies } from '../config/region-health-schema.js';
 import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
 import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
@@ -99,6 +101,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
     //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
     const healthGraceUntil = startedAt + config.dns.steering.healthGraceSeconds * 1000;
+    const healthPolicy = healthPolicies(config.dns.steering.health);
     let dns: DnsService | undefined;
     const ops = await startOps({
       ops: config.ops,
@@ -109,6 +112,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       logger,
       registry,
       healthGraceUntil,
+      healthPolicy,
       geoRecheck: async () => {
         if (dns !== undefined) await dns.recheckGeo();
       },
@@ -136,6 +140,19 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       closers.push({ name: 'dns', close: () => started.close() });
       for (const a of started.addresses())
         print(`meridian: DNS ${a.transport} on ${hostPort(a.host, a.port)}`);
+      // DNS-side probes of `dns.steering.health.probes`: this node's votes, from its main process.
+      if (probesOnNode(config.dns.steering.health, loaded.nodeId)) {
+        const prober = new RegionProber({
+          nodeId: loaded.nodeId,
+          health: config.dns.steering.health,
+          snapshot: () => store.current(),
+          onChange: (listener) => store.onChange(listener),
+          reportHealth: (report) => store.reportHealth(report),
+          logger: logger.child({ component: 'probes' }),
+        });
+        prober.start();
+        closers.push({ name: 'probes', close: () => Promise.resolve(prober.close()) });
+      }
     }
 
     // 5. Proxy tier, for one region (when `config.proxy` is set).
@@ -186,6 +203,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         registry,
         metrics: () => collectMetrics(registry, dns, proxy),
         healthGraceUntil,
+        healthPolicy,
         ...(dns === undefined
           ? {}
           : { explain: (q: Parameters<DnsService['explain']>[0]) => dns?.explain(q) }),
