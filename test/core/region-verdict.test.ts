@@ -177,7 +177,9 @@ void describe('evaluateRegionHealth with a rule', () => {
   });
 
   void it('expired votes leave the region silent and down, as before', () => {
-    const reports = new Map([['probe:a', report('probe:a', true, { kind: 'probe', since: 0, expiresAt: 5000 })]]);
+    const reports = new Map([
+      ['probe:a', report('probe:a', true, { kind: 'probe', since: 0, expiresAt: 5000 })],
+    ]);
     const view = evaluateRegionHealth(reports, 6000, 0, policy(true, 'probe-only'));
     assert.equal(view.status, 'expired');
     assert.equal(view.up, false);

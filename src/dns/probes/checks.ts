@@ -49,14 +49,15 @@ async function httpProbe(check: HttpCheck, host: string): Promise<ProbeResult> {
       bodyTimeout: check.timeoutMs,
     });
     let body = '';
-    if (check.bodyContains !== undefined) {
+    if (check.bodyContains === undefined) {
+      // Frees the connection without keeping the body.
+      await res.body.dump();
+    } else {
+      // Read to the end (bounded by the timeout); keep only the first 64 KiB.
       for await (const chunk of res.body) {
-        body += (chunk as Buffer).toString('utf8');
-        if (body.length >= MAX_BODY_BYTES) break;
+        if (body.length < MAX_BODY_BYTES) body += (chunk as Buffer).toString('utf8');
       }
     }
-    // Frees the connection whether or not the body was read.
-    res.body.destroy();
     if (!statusMatches(ranges, res.statusCode)) {
       return { ok: false, detail: `GET ${url}: status ${res.statusCode}, expected ${check.expectedStatus}` };
     }

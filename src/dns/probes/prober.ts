@@ -47,7 +47,9 @@ interface RegionVoteState {
   prevSince: number | undefined;
   /** The report last written successfully (to know when a rewrite is a change). */
   written: string | undefined;
-  writing: boolean;
+  /** The report being written now, if any. */
+  inFlight: string | undefined;
+  /** A change came while a write was in flight: write again after it. */
   dirty: boolean;
 }
 
@@ -204,7 +206,7 @@ export class RegionProber {
         since: undefined,
         prevSince: undefined,
         written: undefined,
-        writing: false,
+        inFlight: undefined,
         dirty: false,
       };
       this.votes.set(regionId, vote);
@@ -260,13 +262,12 @@ export class RegionProber {
     const report = this.reportOf(regionId, vote);
     if (report === undefined) return;
     const key = JSON.stringify({ ...report, reportedAt: 0, expiresAt: 0 });
-    if (!refresh && !vote.dirty && key === vote.written) return;
-    if (vote.writing) {
+    if (!refresh && (key === vote.written || key === vote.inFlight)) return;
+    if (vote.inFlight !== undefined) {
       vote.dirty = true;
       return;
     }
-    vote.writing = true;
-    vote.dirty = false;
+    vote.inFlight = key;
     this.options
       .reportHealth(report)
       .then(
@@ -280,8 +281,11 @@ export class RegionProber {
         },
       )
       .finally(() => {
-        vote.writing = false;
-        if (vote.dirty) this.write(regionId, false);
+        vote.inFlight = undefined;
+        if (vote.dirty) {
+          vote.dirty = false;
+          this.write(regionId, false);
+        }
       });
   }
 }
