@@ -56,6 +56,8 @@ export interface RegionHealthView {
   readonly pending?: { readonly to: 'up' | 'down'; readonly at: number };
   /** Why the verdict is what it is, in words. */
   readonly reasons: readonly string[];
+  /** When the verdict last flipped, as far back as the votes tell (ms epoch). */
+  readonly lastFlipAt?: number;
   /** The next time (ms epoch) this view can change without a new vote (pending flip, grace end). */
   readonly changesAt?: number;
 }
@@ -243,6 +245,7 @@ export function evaluateRegionHealth(
           pending: { to: verdict.pending.up ? ('up' as const) : ('down' as const), at: verdict.pending.at },
         }),
     reasons,
+    ...(verdict.lastFlipAt === undefined ? {} : { lastFlipAt: verdict.lastFlipAt }),
     ...(changesAt === undefined ? {} : { changesAt }),
   };
 }

@@ -15,6 +15,7 @@ import { healthPolicies } from '../config/region-health-schema.js';
 import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
 import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
+import { HealthVerdictWatcher, loggingVerdictSink, type HealthVerdictSink } from '../ops/health-verdicts.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
@@ -29,6 +30,8 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the "listening on" lines go (default: stdout). Tests parse them to learn real ports. */
   print?: (line: string) => void;
+  /** Receivers of region verdict changes besides the log (e.g. a health history store). */
+  healthVerdictSinks?: readonly HealthVerdictSink[];
 }
 
 export interface RunningServer {
@@ -121,6 +124,17 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // The memory store's audit outbox (region/backend writes, committed with the change) drains
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
+    // Region verdict changes (quorum + hysteresis): logged, handed to the sinks, disagreement alerts.
+    const verdicts = new HealthVerdictWatcher({
+      store,
+      policy: healthPolicy,
+      graceUntil: healthGraceUntil,
+      sinks: [loggingVerdictSink(logger), ...(options.healthVerdictSinks ?? [])],
+      raise: (alert, dedupe) => ops.alerts.raise(alert, dedupe),
+      log: logger,
+    });
+    verdicts.start();
+    closers.push({ name: 'health verdicts', close: () => Promise.resolve(verdicts.close()) });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
