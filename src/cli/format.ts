@@ -127,7 +127,8 @@ export function formatRegionDetail(d: RegionDetail): string {
     ['require health', r.requireHealth ? 'yes' : 'no'],
     ['labels', labelsText(r.labels)],
     ['health', healthText(h)],
-    ['votes', [votesText(h), ...voteLines(r.id, h)].join('\n')],
+    ['votes', votesText(h)],
+    ...voteLines(r.id, h).map((line) => ['vote', line.trim()] as const),
     ['rule', h.reasons?.[1] ?? '-'],
     [
       'reported backends',
