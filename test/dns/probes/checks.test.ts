@@ -25,7 +25,7 @@ void describe('DNS probe', () => {
   let ok: Socket;
   let nx: Socket;
   let silent: Socket;
-  const portOf = (s: Socket): number => (s.address()).port;
+  const portOf = (s: Socket): number => s.address().port;
   const check = (port: number, extra: Record<string, unknown> = {}) =>
     probeCheckSchema.parse({ type: 'dns', name: 'www.example.test', port, timeoutMs: 300, ...extra });
 
