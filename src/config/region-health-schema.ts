@@ -11,10 +11,17 @@ import { parseStatusRanges } from './health-schema.js';
 import { id, nonNegativeInt, positiveInt } from './primitives.js';
 
 const timing = {
-  /** Time between the start of one probe and the next, before jitter. */
-  intervalMs: positiveInt.default(500),
-  /** Whole-probe deadline; a timeout is a failure. */
-  timeoutMs: positiveInt.default(400),
+  /**
+   * Time between the start of one probe and the next, before jitter (a probe slower than this is
+   * followed at once, never overlapped). Short, so that `rise` passes fit in an up spell of 1 s and
+   * the first failure of a dead endpoint is seen within 275 ms.
+   */
+  intervalMs: positiveInt.default(250),
+  /**
+   * Whole-probe deadline; a timeout is a failure. A long one does not slow failover: the region's
+   * downAfter counts from the start of the first failed probe.
+   */
+  timeoutMs: positiveInt.default(1000),
   /** Each interval is multiplied by a random factor in [1 - jitter, 1 + jitter]. */
   jitter: z.number().min(0).max(0.5).default(0.1),
   /** Consecutive passes that bring a down target up. */
@@ -76,10 +83,10 @@ export const regionHealthSchema = z.strictObject({
   /**
    * The quorum must say down this long (counted from the first failed probe of the deciding votes)
    * before the region goes down. With the probe defaults a dead endpoint is down within
-   * interval + downAfter ≈ 2.6 s, while an endpoint down for 1 s at a time (seen down for at most
-   * 1 s + one interval) never is.
+   * interval + downAfter ≈ 2.5 s, while an endpoint down for 1 s at a time (seen down for at most
+   * 1 s + rise × interval ≈ 1.55 s) never is.
    */
-  downAfterMs: nonNegativeInt.default(2000),
+  downAfterMs: nonNegativeInt.default(2200),
   /** The quorum must say up this long before a down region comes back. */
   upAfterMs: nonNegativeInt.default(5000),
   /** No region flips sooner than this after its previous flip. */

@@ -156,7 +156,7 @@ void describe('DNS-side probes', () => {
     prober.start();
     probers.push(prober);
     await waitFor('the first vote', () => writes > 0);
-    // Six probe intervals with nothing changing: no further write.
+    // Twelve probe intervals with nothing changing: no further write.
     await holdsFor('a single write', 3000, () => writes === 1);
     // The refresh (at half the 10 s vote lifetime) keeps it alive.
     await waitFor('the refresh write', () => writes === 2, { timeoutMs: 5000 });
@@ -299,7 +299,7 @@ void describe('a region watched only by DNS-side checks, answered through the st
     await store.close();
   });
 
-  void it('an endpoint flapping up 1 s / down 1 s does not flap the answer over 20 s', async () => {
+  void it('an endpoint flapping up 1 s / down 1 s does not flap the answer over a minute', async () => {
     const flap = setInterval(() => {
       endpoint.failing = !endpoint.failing;
     }, 1000);
@@ -307,7 +307,7 @@ void describe('a region watched only by DNS-side checks, answered through the st
     let flips = 0;
     let last = answer();
     try {
-      const until = Date.now() + 20_000;
+      const until = Date.now() + 60_000;
       await waitFor(
         'the flapping window to end',
         () => {
@@ -317,7 +317,7 @@ void describe('a region watched only by DNS-side checks, answered through the st
           last = now;
           return Date.now() >= until;
         },
-        { timeoutMs: 25_000, intervalMs: 20 },
+        { timeoutMs: 65_000, intervalMs: 20 },
       );
     } finally {
       clearInterval(flap);
