@@ -33,7 +33,7 @@ import { authorize, defaultAccess, type RouteAccess } from './auth/guard.js';
 import type { ApiRequest, ApiResponse, ApiRoute, HttpMethod } from './route.js';
 import { loadTlsPair, watchTlsPair, type ApiTlsOptions } from './tls.js';
 import { validateHealthReportBody } from './health-report.js';
-import { regionDetail, regionHealthDetail, statusView } from './views.js';
+import { regionDetail, regionHealthDetail, statusView, type HealthPolicyOf } from './views.js';
 
 export interface ExplainQuery {
   name: string;
@@ -70,6 +70,8 @@ export interface AdminApiOptions {
   registry?: Registry;
   /** Until this time (ms epoch) expired health reports count with their last value (see core/health.ts). */
   healthGraceUntil?: number;
+  /** The region health rule per region (`dns.steering.health`); default: instant majority. */
+  healthPolicy?: HealthPolicyOf;
   /** The HTTP status of a `degraded` /healthz (default 503; 200 for checkers that must not eject the node). */
   healthzDegradedStatus?: 200 | 503;
   /** Clock, for tests. */
@@ -133,6 +135,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   const log = options.logger.child({ component: 'api' });
   const now = options.now ?? Date.now;
   const graceUntil = options.healthGraceUntil ?? 0;
+  const healthPolicy = options.healthPolicy ?? ((): undefined => undefined);
   const authenticator = new Authenticator({
     configToken: options.token,
     access: options.access,
@@ -305,7 +308,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     body: await store.createRegion(validateRegionInput(req.body), context(req)),
   }));
   on('GET', '/v1/regions/:id', (req) => ({
-    body: regionDetail(snapshot(), region(req.params.id), now(), graceUntil),
+    body: regionDetail(snapshot(), region(req.params.id), now(), graceUntil, healthPolicy),
   }));
   on('PATCH', '/v1/regions/:id', async (req) => {
     const patch = validateRegionPatch(req.body);
@@ -356,7 +359,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
   on('POST', '/v1/regions/:id/backends/:backendId/undrain', setBackendState('active'));
 
   on('GET', '/v1/regions/:id/health', (req) => ({
-    body: regionHealthDetail(snapshot(), region(req.params.id).id, now(), graceUntil),
+    body: regionHealthDetail(snapshot(), region(req.params.id).id, now(), graceUntil, healthPolicy),
   }));
   on(
     'POST',
@@ -372,7 +375,9 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
 
   on('GET', '/v1/status', () => {
     const t = now();
-    return { body: { now: t, store: store.status(), regions: statusView(snapshot(), t, graceUntil) } };
+    return {
+      body: { now: t, store: store.status(), regions: statusView(snapshot(), t, graceUntil, healthPolicy) },
+    };
   });
 
   on('GET', '/v1/explain', async (req) => {

@@ -1,6 +1,10 @@
 // Read models served by the admin API, computed from one snapshot. Pure: no I/O, the clock is
 // passed in.
-import { evaluateRegionHealth, type RegionHealthView } from '../core/health.js';
+import { evaluateRegionHealth, type RegionHealthPolicy, type RegionHealthView } from '../core/health.js';
+
+/** The quorum rule per region (config `dns.steering.health`); undefined: instant majority. */
+export type HealthPolicyOf = (regionId: string) => RegionHealthPolicy | undefined;
+const NO_POLICY: HealthPolicyOf = () => undefined;
 import type { Backend, HealthReport, LifecycleState, Region, Snapshot } from '../core/types.js';
 
 export interface BackendCounts {
@@ -69,10 +73,11 @@ export function regionDetail(
   region: Region,
   now: number,
   graceUntil: number,
+  policy: HealthPolicyOf = NO_POLICY,
 ): RegionDetail {
   return {
     region,
-    health: evaluateRegionHealth(snapshot.health.get(region.id), now, graceUntil),
+    health: evaluateRegionHealth(snapshot.health.get(region.id), now, graceUntil, policy(region.id)),
     backends: countBackends(snapshot.backends.get(region.id)),
   };
 }
@@ -82,9 +87,10 @@ export function regionHealthDetail(
   regionId: string,
   now: number,
   graceUntil: number,
+  policy: HealthPolicyOf = NO_POLICY,
 ): RegionHealthDetail {
   const reports = snapshot.health.get(regionId);
-  const view = evaluateRegionHealth(reports, now, graceUntil);
+  const view = evaluateRegionHealth(reports, now, graceUntil, policy(regionId));
   const list = [...(reports?.values() ?? [])].sort((a, b) => a.reporterId.localeCompare(b.reporterId));
   const fresh = list.filter((r) => r.expiresAt > now);
   const registered = snapshot.backends.get(regionId) ?? new Map<string, Backend>();
@@ -122,11 +128,16 @@ export function regionHealthDetail(
   };
 }
 
-export function statusView(snapshot: Snapshot, now: number, graceUntil: number): StatusEntry[] {
+export function statusView(
+  snapshot: Snapshot,
+  now: number,
+  graceUntil: number,
+  policy: HealthPolicyOf = NO_POLICY,
+): StatusEntry[] {
   return [...snapshot.regions.values()]
     .sort((a, b) => a.id.localeCompare(b.id))
     .map((region) => {
-      const health = evaluateRegionHealth(snapshot.health.get(region.id), now, graceUntil);
+      const health = evaluateRegionHealth(snapshot.health.get(region.id), now, graceUntil, policy(region.id));
       const counts = countBackends(snapshot.backends.get(region.id));
       const reported =
         health.status === 'healthy' || health.status === 'unhealthy' || health.status === 'stale';

@@ -85,7 +85,29 @@ function healthText(h: RegionHealthView): string {
   const parts = [`${h.status}${h.up ? '' : ' (down)'}`];
   if (h.reporters > 0) parts.push(`${h.freshReporters}/${h.reporters} reporters fresh`);
   if (h.lastReportAt !== undefined) parts.push(`last report ${new Date(h.lastReportAt).toISOString()}`);
+  const next = pendingText(h, Date.now());
+  if (next !== '-') parts.push(next);
   return parts.join(', ');
+}
+
+/** `2/3 up`: the votes (one per proxy node and per probing DNS node) that say up. */
+function votesText(h: RegionHealthView): string {
+  const votes = h.votes ?? [];
+  return votes.length === 0 ? '-' : `${votes.filter((v) => v.up).length}/${votes.length} up`;
+}
+
+/** `down in 1.2 s`: the flip the hysteresis timers hold back, and when it happens. */
+function pendingText(h: RegionHealthView, now: number): string {
+  if (h.pending === undefined) return '-';
+  return `${h.pending.to} in ${(Math.max(0, h.pending.at - now) / 1000).toFixed(1)} s`;
+}
+
+/** One line per vote, for `explain` and `region show`. */
+function voteLines(regionId: string, h: RegionHealthView): string[] {
+  return (h.votes ?? []).map(
+    (v) =>
+      `  ${regionId}  ${v.vantage} (${v.kind}, weight ${v.weight}): ${v.up ? 'up' : 'down'}${v.since === undefined ? '' : ` since ${new Date(v.since).toISOString()}`}${v.reason === undefined ? '' : ` — ${v.reason}`}`,
+  );
 }
 
 export function formatRegionDetail(d: RegionDetail): string {
@@ -105,6 +127,9 @@ export function formatRegionDetail(d: RegionDetail): string {
     ['require health', r.requireHealth ? 'yes' : 'no'],
     ['labels', labelsText(r.labels)],
     ['health', healthText(h)],
+    ['votes', votesText(h)],
+    ...voteLines(r.id, h).map((line) => ['vote', line.trim()] as const),
+    ['rule', h.reasons?.[1] ?? '-'],
     [
       'reported backends',
       h.status === 'unmonitored' ? '-' : `${h.healthyBackends}/${h.totalBackends} healthy`,
@@ -133,7 +158,7 @@ export function formatBackends(backends: readonly Backend[]): string {
 export function formatStatus(regions: readonly StatusEntry[]): string {
   if (regions.length === 0) return 'no regions\n';
   return formatTable(
-    ['REGION', 'STATE', 'HEALTH', 'BACKENDS', 'IN-FLIGHT', 'CAPACITY', 'WEIGHT'],
+    ['REGION', 'STATE', 'HEALTH', 'BACKENDS', 'IN-FLIGHT', 'CAPACITY', 'WEIGHT', 'VOTES', 'NEXT'],
     regions.map((r) => [
       r.id,
       r.state,
@@ -142,8 +167,10 @@ export function formatStatus(regions: readonly StatusEntry[]): string {
       String(r.inFlight),
       dash(r.capacity),
       String(r.weight),
+      votesText(r.health),
+      pendingText(r.health, Date.now()),
     ]),
-    ['left', 'left', 'left', 'right', 'right', 'right', 'right'],
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'left', 'left'],
   );
 }
 
@@ -193,6 +220,18 @@ export function formatExplain(result: unknown): string {
         ['left', 'right', 'left', 'left', 'right'],
       ).trimEnd(),
     );
+    // The votes behind each verdict, the rule, and the time left before a held-back flip.
+    const voted = considered.filter((v) => (v.health.votes ?? []).length > 0);
+    if (voted.length > 0) {
+      out.push('');
+      out.push(`health rule: ${voted[0]?.health.reasons?.[1] ?? '-'}`);
+      out.push('votes:');
+      for (const v of voted) {
+        out.push(...voteLines(v.regionId, v.health));
+        const next = pendingText(v.health, Date.now());
+        if (next !== '-') out.push(`  ${v.regionId}  → ${next} unless a vote changes`);
+      }
+    }
   }
   out.push('');
   if (d.outcome === 'nodata')

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ipFamily, parseCidr } from '../core/ip.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
+import { regionHealthSchema } from './region-health-schema.js';
 
 const dnsName = z
   .string()
@@ -159,8 +160,13 @@ const steering = z.strictObject({
   /** Region order used when the client cannot be located; empty = weight order of all regions. */
   defaultOrder: z.array(id).default([]),
   overrides: steeringOverrides,
-  /** Regions that never reported health count as up ("unmonitored") unless the region requires reports. */
+  /**
+   * Start-up grace: until this long after a node starts, expired reports count with their last value
+   * and a region whose checks have not voted yet is `unknown` (served).
+   */
   healthGraceSeconds: nonNegativeInt.default(30),
+  /** Region verdicts from many votes, hysteresis, DNS-side probes (region-health-schema.ts). */
+  health: regionHealthSchema.prefault({}),
 });
 
 const rrl = z.strictObject({

@@ -105,6 +105,12 @@ export interface HealthReport {
   /** Milliseconds since the epoch; after this the report is stale and counts as "down". */
   readonly expiresAt: number;
   readonly backends?: readonly BackendHealth[];
+  /** Who votes: a proxy node (default) or a DNS node's probes (src/dns/probes). */
+  readonly kind?: 'proxy' | 'probe';
+  /** Since when (ms epoch) the reporter has held its current up/down view (region-verdict.ts). */
+  readonly since?: number;
+  /** Since when it held the opposite view before `since`. */
+  readonly prevSince?: number;
 }
 
 /**

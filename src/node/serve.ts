@@ -10,9 +10,12 @@ import { registerStateMetrics } from '../storage/state-metrics.js';
 import { openStores } from '../storage/open.js';
 import type { StateStore } from '../storage/state-store.js';
 import { startDns, type DnsService } from '../dns/index.js';
+import { probesOnNode, RegionProber } from '../dns/probes/prober.js';
+import { healthPolicies } from '../config/region-health-schema.js';
 import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
 import { startOps, type OpsService } from '../ops/service.js';
 import { auditSink } from '../ops/audit.js';
+import { HealthVerdictWatcher, loggingVerdictSink, type HealthVerdictSink } from '../ops/health-verdicts.js';
 import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
@@ -30,6 +33,8 @@ export interface ServeOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the "listening on" lines go (default: stdout). Tests parse them to learn real ports. */
   print?: (line: string) => void;
+  /** Receivers of region verdict changes besides the log (e.g. a health history store). */
+  healthVerdictSinks?: readonly HealthVerdictSink[];
 }
 
 export interface RunningServer {
@@ -104,6 +109,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // 3. Operations records, alerts and scheduled tasks (needs the store; the DNS tier reports
     //    geo reload failures to it, so it starts first and learns the geo re-check afterwards).
     const healthGraceUntil = startedAt + config.dns.steering.healthGraceSeconds * 1000;
+    const healthPolicy = healthPolicies(config.dns.steering.health);
     let dns: DnsService | undefined;
     const ops = await startOps({
       ops: config.ops,
@@ -114,6 +120,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       logger,
       registry,
       healthGraceUntil,
+      healthPolicy,
       geoRecheck: async () => {
         if (dns !== undefined) await dns.recheckGeo();
       },
@@ -122,6 +129,17 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // The memory store's audit outbox (region/backend writes, committed with the change) drains
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
+    // Region verdict changes (quorum + hysteresis): logged, handed to the sinks, disagreement alerts.
+    const verdicts = new HealthVerdictWatcher({
+      store,
+      policy: healthPolicy,
+      graceUntil: healthGraceUntil,
+      sinks: [loggingVerdictSink(logger), ...(options.healthVerdictSinks ?? [])],
+      raise: (alert, dedupe) => ops.alerts.raise(alert, dedupe),
+      log: logger,
+    });
+    verdicts.start();
+    closers.push({ name: 'health verdicts', close: () => Promise.resolve(verdicts.close()) });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
@@ -142,6 +160,19 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       closers.push({ name: 'dns', close: () => started.close() });
       for (const a of started.addresses())
         print(`meridian: DNS ${a.transport} on ${hostPort(a.host, a.port)}`);
+      // DNS-side probes of `dns.steering.health.probes`: this node's votes, from its main process.
+      if (probesOnNode(config.dns.steering.health, loaded.nodeId)) {
+        const prober = new RegionProber({
+          nodeId: loaded.nodeId,
+          health: config.dns.steering.health,
+          snapshot: () => store.current(),
+          onChange: (listener) => store.onChange(listener),
+          reportHealth: (report) => store.reportHealth(report),
+          logger: logger.child({ component: 'probes' }),
+        });
+        prober.start();
+        closers.push({ name: 'probes', close: () => Promise.resolve(prober.close()) });
+      }
     }
 
     // 5. Proxy tier, for one region (when `config.proxy` is set).
@@ -192,6 +223,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         registry,
         metrics: () => collectMetrics(registry, dns, proxy),
         healthGraceUntil,
+        healthPolicy,
         ...(dns === undefined
           ? {}
           : { explain: (q: Parameters<DnsService['explain']>[0]) => dns?.explain(q) }),

@@ -16,7 +16,7 @@
 // the webhooks at once and is written later, with its original time.
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
-import { evaluateRegionHealth, type RegionHealthView } from '../core/health.js';
+import { evaluateRegionHealth, type RegionHealthPolicy, type RegionHealthView } from '../core/health.js';
 import type { Region, Snapshot } from '../core/types.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
@@ -52,6 +52,8 @@ export interface AlertManagerOptions {
   readonly tickMs?: number;
   /** Passed to evaluateRegionHealth (the start-up grace period of this node). */
   readonly graceUntil?: number;
+  /** The region health rule per region (`dns.steering.health`); default: instant majority. */
+  readonly healthPolicy?: (regionId: string) => RegionHealthPolicy | undefined;
   /** Window in which the same transition seen by several nodes is recorded once; default 5 s (nodes see a transition within about a second of each other). */
   readonly dedupeMs?: number;
   /** Redis must stay unreachable this long before an alert; default 2000 ms. */
@@ -85,6 +87,7 @@ export class AlertManager {
   private readonly clock: () => number;
   private readonly tickMs: number;
   private readonly graceUntil: number;
+  private readonly healthPolicy: (regionId: string) => RegionHealthPolicy | undefined;
   private readonly dedupeMs: number;
   private readonly redisAfterMs: number;
   private readonly maxPending: number;
@@ -118,6 +121,7 @@ export class AlertManager {
     this.clock = options.clock ?? Date.now;
     this.tickMs = options.tickMs ?? 1000;
     this.graceUntil = options.graceUntil ?? 0;
+    this.healthPolicy = options.healthPolicy ?? ((): undefined => undefined);
     this.dedupeMs = options.dedupeMs ?? 5000;
     this.redisAfterMs = options.redisUnreachableAfterMs ?? 2000;
     this.maxPending = options.maxPending ?? 1000;
@@ -267,14 +271,19 @@ export class AlertManager {
       if (!snapshot.regions.has(regionId)) this.backends.delete(key);
     }
     for (const region of snapshot.regions.values()) {
-      const view = evaluateRegionHealth(snapshot.health.get(region.id), now, this.graceUntil);
+      const view = evaluateRegionHealth(
+        snapshot.health.get(region.id),
+        now,
+        this.graceUntil,
+        this.healthPolicy(region.id),
+      );
       this.evaluateRegion(region, view, baseline, now);
       this.evaluateBackends(snapshot, region, now, baseline);
     }
   }
 
   private evaluateRegion(region: Region, view: RegionHealthView, baseline: boolean, now: number): void {
-    if (view.status === 'unmonitored') {
+    if (view.status === 'unmonitored' || view.status === 'unknown') {
       this.regions.delete(region.id);
       return;
     }

@@ -6,6 +6,7 @@
 // it after `startOps` (serve.ts does).
 import type { Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
+import type { RegionHealthPolicy } from '../core/health.js';
 import type { DeepReadonly } from '../config/load.js';
 import { retentionLimits, type OpsConfig } from '../config/ops-schema.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
@@ -28,6 +29,8 @@ export interface OpsServiceOptions {
   readonly registry?: Registry;
   /** The node's health grace period end (same value as the admin API's `healthGraceUntil`). */
   readonly healthGraceUntil?: number;
+  /** The region health rule per region (same as the admin API's `healthPolicy`). */
+  readonly healthPolicy?: (regionId: string) => RegionHealthPolicy | undefined;
   /** The DNS tier's geo database re-check, for `geo-recheck` tasks. */
   readonly geoRecheck?: () => Promise<void>;
 }
@@ -82,6 +85,7 @@ export async function startOps(options: OpsServiceOptions): Promise<OpsService> 
       log,
       ...(options.registry === undefined ? {} : { registry: options.registry }),
       ...(options.healthGraceUntil === undefined ? {} : { graceUntil: options.healthGraceUntil }),
+      ...(options.healthPolicy === undefined ? {} : { healthPolicy: options.healthPolicy }),
     });
     alerts.start();
     closers.push(() => alerts.close());

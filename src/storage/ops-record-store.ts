@@ -21,6 +21,7 @@ export const ALERT_TYPES = [
   'region_health',
   'backend_health',
   'health_flap',
+  'health_disagreement',
   'geo_reload_failed',
   'redis_unreachable',
   'redis_recovered',

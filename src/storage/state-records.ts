@@ -210,6 +210,9 @@ export function reviveBackend(x: unknown): Backend {
 }
 
 const HEALTH_KEYS = new Set([
+  'kind',
+  'since',
+  'prevSince',
   'regionId',
   'reporterId',
   'healthyBackends',
@@ -293,6 +296,17 @@ export function validateHealthReport(x: unknown): HealthReport {
       throw invalid('backends', `at most ${MAX_REPORT_BACKENDS} entries`);
     }
     report.backends = Object.freeze(x.backends.map((b: unknown, i) => backendHealth(b, i)));
+  }
+  if (x.kind !== undefined) {
+    if (x.kind !== 'proxy' && x.kind !== 'probe') throw invalid('kind', 'expected "proxy" or "probe"');
+    report.kind = x.kind;
+  }
+  if (x.since !== undefined) report.since = count(x.since, 'since');
+  if (x.prevSince !== undefined) {
+    if (report.since === undefined) throw invalid('prevSince', 'needs since');
+    const prevSince = count(x.prevSince, 'prevSince');
+    if (prevSince > report.since) throw invalid('prevSince', `is after since (${report.since})`);
+    report.prevSince = prevSince;
   }
   return Object.freeze(report);
 }

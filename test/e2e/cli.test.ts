@@ -302,7 +302,10 @@ void describe('meridian CLI against meridian serve', () => {
   void it('prints the status of every region', async () => {
     const human = await cli('status');
     expectCode(human, 0, 'status');
-    assert.match(human.stdout, /^REGION\s+STATE\s+HEALTH\s+BACKENDS\s+IN-FLIGHT\s+CAPACITY\s+WEIGHT$/m);
+    assert.match(
+      human.stdout,
+      /^REGION\s+STATE\s+HEALTH\s+BACKENDS\s+IN-FLIGHT\s+CAPACITY\s+WEIGHT\s+VOTES\s+NEXT$/m,
+    );
     assert.match(human.stdout, /^us-east\s+draining\s+unmonitored\s+\?\/0\s+0/m);
     assert.match(human.stdout, /^eu-west\s+active\s+unmonitored\s+\?\/1\s+0/m);
     const json = JSON.parse((await cli('status', '--json')).stdout);

@@ -1,8 +1,9 @@
 // Step 3: which regions may answer at all. In order: the name's region list (when non-empty), the
 // lifecycle state (`active` only), addresses of the query's family, then health — a region is down
 // when its fresh reports say so or when every report has expired (a silent region); during the
-// start-up grace period expired reports count with their last value; a region that never reported is
-// `unmonitored` and counts as up unless `requireHealth` is set.
+// start-up grace period expired reports count with their last value; a region whose checks have not
+// voted yet is `unknown` and served during that grace; a region nobody votes for is `unmonitored`
+// and counts as the `unmonitored` policy says (down when `requireHealth` is set).
 import type { RegionHealthView } from '../../core/health.js';
 import { addressesOf, type MutableVerdict, type StepContext } from './context.js';
 
@@ -31,11 +32,15 @@ export function healthReason(
   switch (health.status) {
     case 'healthy':
     case 'stale':
+    case 'unknown':
       return undefined;
     case 'unmonitored':
-      return requireHealth ? 'no health reports (requireHealth)' : undefined;
-    case 'unhealthy':
-      return `unhealthy (${health.freshReporters} fresh report(s), ${health.healthyBackends}/${health.totalBackends} backends healthy)`;
+      if (requireHealth) return 'no health reports (requireHealth)';
+      return health.up ? undefined : (health.reasons[0] ?? 'no votes');
+    case 'unhealthy': {
+      const down = health.votes.filter((v) => !v.up).length;
+      return `unhealthy (${down} of ${health.votes.length} vantage point(s) say down, ${health.healthyBackends}/${health.totalBackends} backends healthy)`;
+    }
     case 'expired':
       return lastExpiry === undefined ? 'health expired' : `health expired ${seconds(now - lastExpiry)} ago`;
   }
@@ -74,7 +79,14 @@ export function eligible(ctx: StepContext): void {
       verdict.reason = down;
       continue;
     }
-    verdict.reason = health.status === 'stale' ? 'eligible (stale health, start-up grace)' : 'eligible';
+    verdict.reason =
+      health.status === 'stale'
+        ? 'eligible (stale health, start-up grace)'
+        : health.status === 'unknown'
+          ? 'eligible (unknown: checks have not voted yet, start-up grace)'
+          : health.pending !== undefined
+            ? `eligible (down at ${new Date(health.pending.at).toISOString()} unless a vote changes)`
+            : 'eligible';
     ctx.eligible.push(info);
   }
 }

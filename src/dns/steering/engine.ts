@@ -18,6 +18,8 @@
 // cache that never hits on distinct subnets.
 import type { BalancedNameConfig, SteeringConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
+import { healthPolicies } from '../../config/region-health-schema.js';
+import type { RegionHealthPolicy } from '../../core/health.js';
 import { MeridianError } from '../../core/errors.js';
 import { evaluateRegionHealth, type RegionHealthView } from '../../core/health.js';
 import { parseCidr } from '../../core/ip.js';
@@ -169,6 +171,7 @@ export class SteeringEngine {
   private readonly locator: GeoLocator | undefined;
   private readonly config: PreparedConfig;
   private readonly graceUntil: number;
+  private readonly healthPolicy: (regionId: string) => RegionHealthPolicy;
   private readonly cacheSize: number;
   private readonly cacheBytesLimit: number;
   private readonly chainHead: readonly Step[];
@@ -202,6 +205,7 @@ export class SteeringEngine {
     this.locator = options.locator;
     this.config = prepareConfig(options.steering, options.nameCidrs ?? []);
     this.graceUntil = options.startedAt + options.steering.healthGraceSeconds * 1000;
+    this.healthPolicy = healthPolicies(options.steering.health);
     this.cacheSize = options.decisionCacheSize ?? 65536;
     this.cacheBytesLimit = options.decisionCacheBytes ?? 16 * 1024 * 1024;
     this.recordAnswers = new RecordAnswers(options.recordAnswerCacheSize ?? 262144);
@@ -454,7 +458,11 @@ export class SteeringEngine {
     if (now < this.graceUntil) validUntil = this.graceUntil;
     for (const info of snap.regions) {
       const reports = snapshot.health.get(info.id);
-      views.set(info.id, evaluateRegionHealth(reports, now, this.graceUntil));
+      const view = evaluateRegionHealth(reports, now, this.graceUntil, this.healthPolicy(info.id));
+      views.set(info.id, view);
+      // A pending flip (hysteresis) changes the verdict with time alone, like an expiry.
+      if (view.changesAt !== undefined && view.changesAt > now && view.changesAt < validUntil)
+        validUntil = view.changesAt;
       if (reports === undefined) continue;
       for (const r of reports.values())
         if (r.expiresAt > now && r.expiresAt < validUntil) validUntil = r.expiresAt;
