@@ -17,6 +17,9 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { historyRoutes } from '../api/history-routes.js';
+import { openHistoryStore } from '../storage/open-history.js';
+import { startHistory, type HistoryService } from '../ops/history/service.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -42,6 +45,8 @@ export interface RunningServer {
   readonly proxy: ProxyService | undefined;
   readonly ops: OpsService;
   readonly policies: PolicyServices;
+  /** Traffic and health history; `recordHealthEvent` takes events from other health sources. */
+  readonly history: HistoryService;
   /** Closes every component in reverse start order. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -156,6 +161,21 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         print(`meridian: proxy ${a.protocol} on ${hostPort(a.host, a.port)}`);
     }
 
+    // 5b. Traffic and health history: per-minute rollups of the tiers' own counters (sampled off
+    //     the hot paths) and health changes, in the backend's history store.
+    const historyStore = await openHistoryStore(loaded, stores, logger);
+    closers.push({ name: 'history store', close: () => historyStore.close() });
+    const history = startHistory({
+      store: historyStore,
+      config: config.ops.history,
+      state: store,
+      metrics: () => collectMetrics(registry, dns, proxy),
+      proxyRegion: config.proxy?.region,
+      graceUntil: healthGraceUntil,
+      logger,
+    });
+    closers.push({ name: 'history', close: () => history.close() });
+
     // 6. Admin API (last, so it never serves before the tiers it reports on exist).
     let api: AdminApi | undefined;
     if (config.api.enabled) {
@@ -193,6 +213,15 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...historyRoutes({
+            history,
+            records: ops.records,
+            snapshot: () => store.current(),
+            pdf: {
+              chromiumPath: config.ops.report.chromiumPath,
+              timeoutMs: config.ops.report.pdfTimeoutSeconds * 1000,
+            },
+          }),
         ],
       });
       const running = api;
@@ -220,6 +249,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       proxy,
       ops,
       policies,
+      history,
       close: () => {
         closing ??= closeAll().then(() => {
           logger.info('meridian stopped');
