@@ -14,6 +14,7 @@ import { registerAccessCommands } from './access-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
+import { addHistorySubcommands, registerReportCommand } from './history-commands.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -275,6 +276,8 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerOpsCommands(program);
   registerStateCommands(program);
   registerAccessCommands(program, { env });
+  addHistorySubcommands(program.command('history').description('stored traffic and health history'));
+  registerReportCommand(program);
 
   return program;
 }
