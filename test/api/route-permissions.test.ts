@@ -75,6 +75,9 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/quotas/:policyId/usage': 'read',
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
+  'GET /v1/history/traffic': 'read',
+  'GET /v1/history/health': 'read',
+  'GET /v1/report': 'read',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
