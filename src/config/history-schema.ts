@@ -4,8 +4,13 @@ import { z } from 'zod';
 import { positiveInt } from './primitives.js';
 
 export const historySchema = z.strictObject({
-  /** Rollups and health events older than this are pruned (hourly, by every node). */
+  /** Hourly rollups and health events older than this are pruned (hourly, by every node). */
   retentionDays: positiveInt.max(3650).default(30),
+  /**
+   * Per-minute rollups are kept this long; older ranges are answered from the hourly rollups
+   * (a step of an hour). 30 days of minutes for 20 busy regions would take over 1 GB.
+   */
+  minuteRetentionHours: positiveInt.max(24 * 3650).default(48),
   /**
    * How often each node samples its DNS and proxy counters and writes what grew into the current
    * minute's rollup. 60 = once per minute; tests use 1.

@@ -16,10 +16,16 @@ export async function openHistoryStore(
 ): Promise<HistoryStore> {
   const { state, ops } = loaded.config;
   const retentionMs = ops.history.retentionDays * 86_400_000;
+  const minuteRetentionMs = Math.min(retentionMs, ops.history.minuteRetentionHours * 3_600_000);
   const store: HistoryStore =
     stores.redis === undefined
       ? new MemoryHistoryStore({ file: historyFileFor(loaded.resolvePath(state.file)), log: logger })
-      : new RedisHistoryStore({ client: stores.redis, keyPrefix: stores.keyPrefix, retentionMs });
+      : new RedisHistoryStore({
+          client: stores.redis,
+          keyPrefix: stores.keyPrefix,
+          retentionMs,
+          minuteRetentionMs,
+        });
   await store.start();
   return store;
 }

@@ -13,8 +13,9 @@ export interface HistoryFixture {
   readonly openPeer?: (() => Promise<HistoryStore>) | undefined;
 }
 
-// Recent minutes: the Redis backend expires rollup keys `retentionMs` after their minute.
-const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
+// Recent minutes (the Redis backend expires rollup keys `retentionMs` after their minute), at the
+// start of an hour so that minute(0)…minute(59) share one hour rollup.
+const T0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 2 * 3_600_000;
 const minute = (n: number): number => T0 + n * 60_000;
 
 function event(t: number, region: string, healthy: boolean, backend: string | null = null): HealthEvent {
@@ -128,6 +129,34 @@ export function historyStoreContract(name: string, fixture: HistoryFixture): voi
         [minute(2)],
       );
       assert.equal(await s.prune(minute(2)), 0);
+      await s.close();
+    });
+
+    void it('adds every rollup into its hour, and keeps hours longer than minutes', async () => {
+      const s = await fixture.open();
+      await s.addTraffic([
+        { minute: minute(0), region: 'eu-west', counters: { dns: 1 } },
+        { minute: minute(59), region: 'eu-west', counters: { dns: 2, waf: 1 } },
+        { minute: minute(60), region: 'eu-west', counters: { dns: 4 } },
+      ]);
+      const hours = await s.traffic({ from: minute(0), to: minute(60), resolution: 'hour' });
+      assert.deepEqual(hours, [
+        { minute: minute(0), region: 'eu-west', counters: { dns: 3, waf: 1 } },
+        { minute: minute(60), region: 'eu-west', counters: { dns: 4 } },
+      ]);
+      // Minutes of the first hour go; the hour rollups stay.
+      assert.equal(await s.prune(minute(0), minute(60)), 2);
+      assert.deepEqual(
+        (await s.traffic({ from: 0, to: minute(120) })).map((r) => r.minute),
+        [minute(60)],
+      );
+      assert.equal((await s.traffic({ from: 0, to: minute(120), resolution: 'hour' })).length, 2);
+      // Past the retention: the first hour goes too.
+      assert.equal(await s.prune(minute(60)), 1);
+      assert.deepEqual(
+        (await s.traffic({ from: 0, to: minute(120), resolution: 'hour' })).map((r) => r.minute),
+        [minute(60)],
+      );
       await s.close();
     });
 

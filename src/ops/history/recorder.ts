@@ -5,7 +5,8 @@
 // The DNS answer and proxy request paths therefore do no extra work at all for the history: they
 // already count into those metrics with O(1) increments. Health changes come in through
 // `recordHealthEvent` (the health watcher here, the region verdict sink) and are written at once,
-// deduplicated across nodes. Old history is pruned hourly (`ops.history.retentionDays`).
+// deduplicated across nodes. Old history is pruned hourly: minutes after
+// `ops.history.minuteRetentionHours`, hours and health events after `ops.history.retentionDays`.
 import { countries } from 'countries-list';
 import { describeError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
@@ -46,6 +47,8 @@ export interface HistoryRecorderOptions {
   readonly proxyRegion?: string | undefined;
   readonly flushMs?: number;
   readonly retentionMs: number;
+  /** Per-minute rollups are pruned after this (the hourly ones after `retentionMs`). */
+  readonly minuteRetentionMs: number;
   readonly log?: Logger;
   readonly clock?: () => number;
 }
@@ -118,7 +121,7 @@ export class HistoryRecorder {
     if (now - this.lastPrune >= PRUNE_EVERY_MS) {
       this.lastPrune = now;
       try {
-        await this.store.prune(now - this.options.retentionMs);
+        await this.store.prune(now - this.options.retentionMs, now - this.options.minuteRetentionMs);
       } catch (err) {
         this.log.warn({ err: describeError(err) }, 'could not prune the history');
       }

@@ -7,7 +7,7 @@ import { invalid } from '../../core/errors.js';
 import type { DeepReadonly } from '../../config/load.js';
 import type { HistoryConfig } from '../../config/history-schema.js';
 import type { Logger } from '../../infra/logger.js';
-import type { HealthEvent, HistoryStore } from '../../storage/history-store.js';
+import { hourOf, type HealthEvent, type HistoryStore, type Resolution } from '../../storage/history-store.js';
 import type { StateStore } from '../../storage/state-store.js';
 import { parseTime } from '../time.js';
 import { HealthWatch } from './health-watch.js';
@@ -23,6 +23,7 @@ export interface HistoryServiceOptions {
   readonly proxyRegion?: string | undefined;
   readonly graceUntil?: number;
   readonly logger: Logger;
+  readonly now?: () => number;
 }
 
 /** A validated time range (ms, inclusive) with an optional region and step. */
@@ -44,7 +45,8 @@ export interface HistoryService {
   /** Writes the counters' growth now (tests, shutdown). */
   flush(): Promise<void>;
   recordHealthEvent(event: HealthEvent): Promise<void>;
-  traffic(query: HistoryQuery): Promise<TrafficView>;
+  /** `resolution`: `hour` when the range reaches back past the per-minute retention (or step is whole hours). */
+  traffic(query: HistoryQuery): Promise<TrafficView & { resolution: Resolution }>;
   health(query: HistoryQuery): Promise<HealthView>;
   close(): Promise<void>;
 }
@@ -57,6 +59,8 @@ export function startHistory(options: HistoryServiceOptions): HistoryService {
     proxyRegion: options.proxyRegion,
     flushMs: options.config.flushSeconds * 1000,
     retentionMs: options.config.retentionDays * 86_400_000,
+    minuteRetentionMs:
+      Math.min(options.config.retentionDays * 24, options.config.minuteRetentionHours) * 3_600_000,
     log,
   });
   const watch = new HealthWatch({
@@ -67,18 +71,27 @@ export function startHistory(options: HistoryServiceOptions): HistoryService {
   recorder.start();
   watch.start();
   const store = options.store;
+  const now = options.now ?? Date.now;
   return {
     store,
     flush: () => recorder.flush(),
     recordHealthEvent: (e) => recorder.recordHealthEvent(e),
     traffic: async (q) => {
-      const stepSeconds = chooseStep(q.from, q.to, q.stepSeconds);
+      // Ranges reaching back past the per-minute retention are answered from hourly rollups.
+      const minutesSince = now() - options.config.minuteRetentionHours * 3_600_000;
+      let stepSeconds = chooseStep(q.from, q.to, q.stepSeconds);
+      const resolution: Resolution = q.from < minutesSince || stepSeconds % 3600 === 0 ? 'hour' : 'minute';
+      if (resolution === 'hour') stepSeconds = Math.ceil(stepSeconds / 3600) * 3600;
       const rollups = await store.traffic({
-        from: q.from,
+        from: resolution === 'hour' ? hourOf(q.from) : q.from,
         to: q.to,
+        resolution,
         ...(q.region === undefined ? {} : { region: q.region }),
       });
-      return trafficView(rollups, q.from, q.to, stepSeconds);
+      return {
+        ...trafficView(rollups, q.from, q.to, stepSeconds, resolution === 'hour' ? 60 : 1),
+        resolution,
+      };
     },
     health: async (q) => ({
       from: q.from,

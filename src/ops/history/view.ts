@@ -40,7 +40,7 @@ export interface RegionSeries {
     readonly p50Ms: number | null;
     readonly p95Ms: number | null;
     readonly p99Ms: number | null;
-    /** The busiest minute's proxy requests. */
+    /** The busiest minute's proxy requests (from hourly rollups: the busiest hour's per-minute average). */
     readonly peakRequestsPerMinute: number;
   };
   readonly backends: BackendTotals[];
@@ -97,11 +97,13 @@ function addLatency(into: Map<number, number>, le: number, n: number): void {
   into.set(le, (into.get(le) ?? 0) + n);
 }
 
+/** `rollupMinutes`: what one rollup spans (1, or 60 for hourly rollups). */
 export function trafficView(
   rollups: readonly TrafficRollup[],
   from: number,
   to: number,
   stepSeconds: number,
+  rollupMinutes = 1,
 ): TrafficView {
   const stepMs = stepSeconds * 1000;
   const first = Math.floor(from / stepMs) * stepMs;
@@ -211,7 +213,7 @@ export function trafficView(
           p50Ms: quantileMs(r.total.latency, 0.5),
           p95Ms: quantileMs(r.total.latency, 0.95),
           p99Ms: quantileMs(r.total.latency, 0.99),
-          peakRequestsPerMinute: Math.max(0, ...r.minuteRequests.values()),
+          peakRequestsPerMinute: Math.round(Math.max(0, ...r.minuteRequests.values()) / rollupMinutes),
         },
         backends: [...r.backends]
           .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -1,13 +1,14 @@
 // The embedded backend's traffic and health history: in memory, persisted as an append-only JSON
 // Lines file beside the state file (`<state>.history.jsonl`, mode 0600). Each flush appends one
-// line per rollup or event (a rollup line adds to what earlier lines of the same minute and region
-// hold); `prune` rewrites the file atomically with what is left. A torn last line (a crash
-// mid-append) is skipped when the file is read back.
+// line per rollup or event: a `t` line adds to its minute and its hour. `prune` rewrites the file
+// atomically with what is left: `m` lines (a minute only) and `H` lines (an hour only). A torn last
+// line (a crash mid-append) is skipped when the file is read back.
 import { appendFile, readFile } from 'node:fs/promises';
 import { MeridianError, describeError } from '../../core/errors.js';
 import {
   addCounters,
   compareRollups,
+  hourOf,
   reviveHealthEvent,
   validateHealthEvent,
   validateRange,
@@ -34,12 +35,16 @@ export function historyFileFor(stateFile: string): string {
   return `${stateFile.replace(/\.json$/, '')}.history.jsonl`;
 }
 
-type Line = { k: 't'; m: number; r: string; c: Record<string, number> } | ({ k: 'h' } & HealthEvent);
+type Line =
+  { k: 't' | 'm' | 'H'; m: number; r: string; c: Record<string, number> } | ({ k: 'h' } & HealthEvent);
+type Buckets = Map<number, Map<string, Record<string, number>>>;
 
 export class MemoryHistoryStore implements HistoryStore {
   readonly kind = 'memory' as const;
   /** minute → region → counters. */
-  private readonly minutes = new Map<number, Map<string, Record<string, number>>>();
+  private readonly minutes: Buckets = new Map();
+  /** hour → region → counters. */
+  private readonly hours: Buckets = new Map();
   /** Kept in time order (appends are nearly ordered; inserted in place otherwise). */
   private readonly events: HealthEvent[] = [];
   private readonly dedupe = new Map<string, number>();
@@ -84,9 +89,11 @@ export class MemoryHistoryStore implements HistoryStore {
   private applyLine(line: unknown): void {
     if (typeof line !== 'object' || line === null) return;
     const l = line as Partial<Line> & Record<string, unknown>;
-    if (l.k === 't') {
+    if (l.k === 't' || l.k === 'm' || l.k === 'H') {
       try {
-        this.merge(validateRollup({ minute: l.m as number, region: l.r as string, counters: l.c as never }));
+        const r = validateRollup({ minute: l.m as number, region: l.r as string, counters: l.c as never });
+        if (l.k !== 'H') this.merge(this.minutes, r.minute, r);
+        if (l.k !== 'm') this.merge(this.hours, hourOf(r.minute), r);
       } catch {
         // an unreadable line is skipped, like a torn one
       }
@@ -96,11 +103,11 @@ export class MemoryHistoryStore implements HistoryStore {
     }
   }
 
-  private merge(r: TrafficRollup): void {
-    let byRegion = this.minutes.get(r.minute);
+  private merge(into: Buckets, at: number, r: TrafficRollup): void {
+    let byRegion = into.get(at);
     if (byRegion === undefined) {
       byRegion = new Map();
-      this.minutes.set(r.minute, byRegion);
+      into.set(at, byRegion);
     }
     let counters = byRegion.get(r.region);
     if (counters === undefined) {
@@ -133,15 +140,18 @@ export class MemoryHistoryStore implements HistoryStore {
 
   async addTraffic(rollups: readonly TrafficRollup[]): Promise<void> {
     const valid = rollups.map(validateRollup).filter((r) => Object.keys(r.counters).length > 0);
-    for (const r of valid) this.merge(r);
+    for (const r of valid) {
+      this.merge(this.minutes, r.minute, r);
+      this.merge(this.hours, hourOf(r.minute), r);
+    }
     await this.persist(valid.map((r) => ({ k: 't', m: r.minute, r: r.region, c: { ...r.counters } })));
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- async so bad ranges reject
   async traffic(range: HistoryRange): Promise<TrafficRollup[]> {
-    const { from, to, region } = validateRange(range);
+    const { from, to, region, resolution } = validateRange(range);
     const out: TrafficRollup[] = [];
-    for (const [minute, byRegion] of this.minutes) {
+    for (const [minute, byRegion] of resolution === 'hour' ? this.hours : this.minutes) {
       if (minute < from || minute > to) continue;
       for (const [r, counters] of byRegion) {
         if (region === undefined || r === region) out.push({ minute, region: r, counters: { ...counters } });
@@ -171,22 +181,35 @@ export class MemoryHistoryStore implements HistoryStore {
     );
   }
 
-  async prune(before: number): Promise<number> {
+  async prune(before: number, minutesBefore = before): Promise<number> {
     let removed = 0;
-    for (const [minute, byRegion] of this.minutes) {
-      if (minute >= before) continue;
-      removed += byRegion.size;
-      this.minutes.delete(minute);
+    for (const [buckets, cutoff] of [
+      [this.minutes, Math.max(before, minutesBefore)],
+      // The hour holding `before` stays whole.
+      [this.hours, hourOf(before)],
+    ] as const) {
+      for (const [at, byRegion] of buckets) {
+        if (at >= cutoff) continue;
+        removed += byRegion.size;
+        buckets.delete(at);
+      }
     }
     const keep = this.events.filter((e) => e.t >= before);
     removed += this.events.length - keep.length;
     this.events.splice(0, this.events.length, ...keep);
     const file = this.file;
     if (removed > 0 && file !== undefined) {
-      // Compaction: one line per remaining rollup and event.
+      // Compaction: one line per remaining rollup (minutes and hours apart) and event.
       const lines: Line[] = [];
-      for (const r of await this.traffic({ from: 0, to: Number.MAX_SAFE_INTEGER }))
-        lines.push({ k: 't', m: r.minute, r: r.region, c: { ...r.counters } });
+      for (const resolution of ['minute', 'hour'] as const) {
+        for (const r of await this.traffic({ from: 0, to: Number.MAX_SAFE_INTEGER, resolution }))
+          lines.push({
+            k: resolution === 'minute' ? 'm' : 'H',
+            m: r.minute,
+            r: r.region,
+            c: { ...r.counters },
+          });
+      }
       for (const e of this.events) lines.push({ k: 'h', ...e });
       const text = lines.map((l) => JSON.stringify(l) + '\n').join('');
       const write = this.chain.then(() => writeFileAtomic(file, text));

@@ -1,10 +1,11 @@
 // The shared traffic and health history on Redis. Keys (one `{history}` hash tag, so every key is
 // in one Cluster slot and a flush is one pipeline):
 //   <prefix>{history}:t:<minute>:<region>   hash, counter name → integer (HINCRBY: nodes add up);
-//                                           expires `retentionMs` after its minute (PEXPIREAT), so
-//                                           a fleet that stops pruning still forgets
-//   <prefix>{history}:minutes               sorted set, member `<minute>:<region>`, score minute:
-//                                           the index range queries and pruning read
+//                                           expires `minuteRetentionMs` after its minute
+//                                           (PEXPIREAT), so a fleet that stops pruning still forgets
+//   <prefix>{history}:h:<hour>:<region>     the same per hour; expires `retentionMs` after its hour
+//   <prefix>{history}:minutes, :hours       sorted sets, member `<minute>:<region>`, score minute
+//                                           (hour): the index range queries and pruning read
 //   <prefix>{history}:health                sorted set, member the event's JSON, score its time `t`
 //                                           (exact time ranges whatever order nodes write in; an
 //                                           identical event written twice is kept once)
@@ -13,7 +14,9 @@
 // encoding (128 fields by default); see scripts/history-size.ts for the measured footprint.
 import { whenReady, type RedisConnection } from '../../infra/redis/connection.js';
 import {
+  HOUR_MS,
   MINUTE_MS,
+  hourOf,
   compareRollups,
   reviveHealthEvent,
   validateHealthEvent,
@@ -23,6 +26,7 @@ import {
   type HealthEvent,
   type HistoryRange,
   type HistoryStore,
+  type Resolution,
   type TrafficRollup,
 } from '../history-store.js';
 import { unavailable } from './ops-record-store.js';
@@ -32,22 +36,27 @@ export interface RedisHistoryStoreOptions {
   readonly client: RedisConnection;
   /** Same convention as `state.redis.keyPrefix`, e.g. `meridian:`. */
   readonly keyPrefix?: string;
-  /** Rollup keys expire this long after their minute; default 30 days. */
+  /** Hour rollup keys expire this long after their hour; default 30 days. */
   readonly retentionMs?: number;
+  /** Minute rollup keys expire this long after their minute; default `retentionMs`. */
+  readonly minuteRetentionMs?: number;
   /** Rollup hashes read per pipeline. */
   readonly chunk?: number;
 }
 
 /** The history's keys under a prefix (tests and the size script read them). */
 export function historyKeys(prefix: string): {
-  rollup: (minute: number, region: string) => string;
+  rollup: (minute: number, region: string, resolution?: Resolution) => string;
+  index: (resolution: Resolution) => string;
   minutes: string;
   health: string;
   dedupe: (key: string) => string;
 } {
   const base = `${prefix}{history}`;
   return {
-    rollup: (minute, region) => `${base}:t:${minute}:${region}`,
+    rollup: (minute, region, resolution = 'minute') =>
+      `${base}:${resolution === 'hour' ? 'h' : 't'}:${minute}:${region}`,
+    index: (resolution) => `${base}:${resolution === 'hour' ? 'hours' : 'minutes'}`,
     minutes: `${base}:minutes`,
     health: `${base}:health`,
     dedupe: (key) => `${base}:dedupe:${key}`,
@@ -69,12 +78,14 @@ export class RedisHistoryStore implements HistoryStore {
   private readonly client: RedisConnection;
   private readonly keys: ReturnType<typeof historyKeys>;
   private readonly retentionMs: number;
+  private readonly minuteRetentionMs: number;
   private readonly chunk: number;
 
   constructor(options: RedisHistoryStoreOptions) {
     this.client = options.client;
     this.keys = historyKeys(options.keyPrefix ?? 'meridian:');
     this.retentionMs = options.retentionMs ?? 30 * 86_400_000;
+    this.minuteRetentionMs = options.minuteRetentionMs ?? this.retentionMs;
     this.chunk = options.chunk ?? 500;
   }
 
@@ -91,10 +102,16 @@ export class RedisHistoryStore implements HistoryStore {
     if (valid.length === 0) return;
     const pipeline = this.client.multi();
     for (const r of valid) {
-      const key = this.keys.rollup(r.minute, r.region);
-      for (const [name, value] of Object.entries(r.counters)) pipeline.hincrby(key, name, value);
-      pipeline.pexpireat(key, r.minute + MINUTE_MS + this.retentionMs);
-      pipeline.zadd(this.keys.minutes, r.minute, `${r.minute}:${r.region}`);
+      const hour = hourOf(r.minute);
+      for (const [resolution, at, expireAt] of [
+        ['minute', r.minute, r.minute + MINUTE_MS + this.minuteRetentionMs],
+        ['hour', hour, hour + HOUR_MS + this.retentionMs],
+      ] as const) {
+        const key = this.keys.rollup(at, r.region, resolution);
+        for (const [name, value] of Object.entries(r.counters)) pipeline.hincrby(key, name, value);
+        pipeline.pexpireat(key, expireAt);
+        pipeline.zadd(this.keys.index(resolution), at, `${at}:${r.region}`);
+      }
     }
     let replies: [Error | null, unknown][] | null;
     try {
@@ -107,10 +124,10 @@ export class RedisHistoryStore implements HistoryStore {
   }
 
   async traffic(range: HistoryRange): Promise<TrafficRollup[]> {
-    const { from, to, region } = validateRange(range);
+    const { from, to, region, resolution = 'minute' } = validateRange(range);
     let members: string[];
     try {
-      members = await this.client.zrangebyscore(this.keys.minutes, from, to);
+      members = await this.client.zrangebyscore(this.keys.index(resolution), from, to);
     } catch (err) {
       throw unavailable('cannot read traffic history', err);
     }
@@ -125,7 +142,7 @@ export class RedisHistoryStore implements HistoryStore {
     for (let i = 0; i < wanted.length; i += this.chunk) {
       const part = wanted.slice(i, i + this.chunk);
       const pipeline = this.client.pipeline();
-      for (const w of part) pipeline.hgetall(this.keys.rollup(w.minute, w.region));
+      for (const w of part) pipeline.hgetall(this.keys.rollup(w.minute, w.region, resolution));
       let replies: [Error | null, unknown][] | null;
       try {
         replies = await pipeline.exec();
@@ -189,21 +206,30 @@ export class RedisHistoryStore implements HistoryStore {
     }
   }
 
-  async prune(before: number): Promise<number> {
+  async prune(before: number, minutesBefore = before): Promise<number> {
     try {
-      const old = await this.client.zrangebyscore(this.keys.minutes, '-inf', `(${before}`);
-      for (let i = 0; i < old.length; i += this.chunk) {
-        const part = old.slice(i, i + this.chunk);
-        await this.client.del(
-          ...part.map((m) => {
-            const colon = m.indexOf(':');
-            return this.keys.rollup(Number(m.slice(0, colon)), m.slice(colon + 1));
-          }),
-        );
-        await this.client.zrem(this.keys.minutes, ...part);
+      let removed = 0;
+      for (const [resolution, cutoff] of [
+        ['minute', Math.max(before, minutesBefore)],
+        // The hour holding `before` stays whole.
+        ['hour', hourOf(before)],
+      ] as const) {
+        const index = this.keys.index(resolution);
+        const old = await this.client.zrangebyscore(index, '-inf', `(${cutoff}`);
+        for (let i = 0; i < old.length; i += this.chunk) {
+          const part = old.slice(i, i + this.chunk);
+          await this.client.del(
+            ...part.map((m) => {
+              const colon = m.indexOf(':');
+              return this.keys.rollup(Number(m.slice(0, colon)), m.slice(colon + 1), resolution);
+            }),
+          );
+          await this.client.zrem(index, ...part);
+        }
+        removed += old.length;
       }
       const trimmed = await this.client.zremrangebyscore(this.keys.health, '-inf', `(${before}`);
-      return old.length + trimmed;
+      return removed + trimmed;
     } catch (err) {
       throw unavailable('cannot prune the history', err);
     }
