@@ -102,7 +102,7 @@ try {
       encoding ||= String(await client.call('OBJECT', 'ENCODING', key));
     }
   }
-  const hourMembers = await client.zrange(keys.index('hour'), 0, -1);
+  const hourMembers = await client.zrange(keys.index('hour'), '0', '-1');
   for (const member of hourMembers) {
     const colon = member.indexOf(':');
     const key = keys.rollup(Number(member.slice(0, colon)), member.slice(colon + 1), 'hour');

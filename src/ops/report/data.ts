@@ -156,7 +156,7 @@ async function alertSummary(
   } while (cursor !== undefined && items.length < MAX_ALERTS_SCANNED);
   const groups = new Map<string, AlertSummary & { count: number }>();
   for (const a of items) {
-    const key = `${a.type} ${a.subject}`;
+    const key = `${a.level} ${a.type} ${a.subject}`;
     const g = groups.get(key);
     if (g === undefined)
       groups.set(key, {

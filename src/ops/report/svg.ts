@@ -75,7 +75,7 @@ export function lineChart(
   for (let i = 0; i <= 5; i++) {
     const t = from + (span * i) / 5;
     parts.push(
-      `<text x="${x(t).toFixed(1)}" y="${H - bottom + 16}" text-anchor="middle" class="tick">${esc(timeLabel(t, span))}</text>`,
+      `<text x="${x(t).toFixed(1)}" y="${H - bottom + 16}" text-anchor="${i === 0 ? 'start' : i === 5 ? 'end' : 'middle'}" class="tick">${esc(timeLabel(t, span))}</text>`,
     );
   }
   parts.push(`<text x="${W - right}" y="${H - 6}" text-anchor="end" class="tick">UTC · ${esc(unit)}</text>`);
