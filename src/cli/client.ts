@@ -67,24 +67,7 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = `${this.baseUrl}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.token !== undefined && this.token !== '') headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers,
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (err) {
-      if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new ApiFailure(`the admin API at ${this.baseUrl} did not answer within ${TIMEOUT_MS / 1000} s`);
-      }
-      throw new ApiFailure(`cannot reach the admin API at ${this.baseUrl}: ${causeText(err)}`);
-    }
+    const res = await this.send(method, path, 'application/json', body);
     const text = await res.text();
     let json: unknown;
     try {
@@ -92,17 +75,62 @@ export class ApiClient {
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
-      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const message =
-        typeof error?.message === 'string' ? error.message : text.slice(0, 200) || res.statusText;
-      const code = typeof error?.code === 'string' ? error.code : undefined;
-      throw new ApiFailure(
-        `${message} (HTTP ${res.status}${code === undefined ? '' : ` ${code}`})`,
-        res.status,
-        code,
-      );
-    }
+    if (!res.ok) throw failure(res, text, json);
     return json as T;
   }
+
+  /**
+   * GET a file (a report): its bytes, or an ApiFailure with the API's JSON error message. A PDF
+   * report starts a browser on the server, hence its own, longer timeout.
+   */
+  async getBytes(path: string, accept: string, timeoutMs = TIMEOUT_MS): Promise<Buffer> {
+    const res = await this.send('GET', path, accept, undefined, timeoutMs);
+    if (res.ok) return Buffer.from(await res.arrayBuffer());
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    throw failure(res, text, json);
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    accept: string,
+    body?: unknown,
+    timeoutMs = TIMEOUT_MS,
+  ): Promise<Response> {
+    const url = `${this.baseUrl}${path}`;
+    const headers: Record<string, string> = { accept };
+    if (this.token !== undefined && this.token !== '') headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      return await fetch(url, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'TimeoutError') {
+        throw new ApiFailure(`the admin API at ${this.baseUrl} did not answer within ${timeoutMs / 1000} s`);
+      }
+      throw new ApiFailure(`cannot reach the admin API at ${this.baseUrl}: ${causeText(err)}`);
+    }
+  }
+}
+
+/** A refusal as an ApiFailure carrying the API's own message and code. */
+function failure(res: Response, text: string, json: unknown): ApiFailure {
+  const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const message = typeof error?.message === 'string' ? error.message : text.slice(0, 200) || res.statusText;
+  const code = typeof error?.code === 'string' ? error.code : undefined;
+  return new ApiFailure(
+    `${message} (HTTP ${res.status}${code === undefined ? '' : ` ${code}`})`,
+    res.status,
+    code,
+  );
 }

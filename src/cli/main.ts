@@ -16,6 +16,7 @@ import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
 import { registerZoneCommands } from './zone-commands.js';
+import { addHistorySubcommands, registerReportCommand } from './history-commands.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -285,6 +286,8 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerZoneCommands(program);
   registerAccessCommands(program, { env });
   registerKeysCommands(program, { env });
+  addHistorySubcommands(program.command('history').description('stored traffic and health history'));
+  registerReportCommand(program);
 
   return program;
 }

@@ -2,6 +2,7 @@
 // The main schema includes it as `ops: opsSchema.prefault({})`.
 import { z } from 'zod';
 import { Cron } from 'croner';
+import { historySchema, reportSchema } from './history-schema.js';
 import { nonNegativeInt, positiveInt } from './primitives.js';
 
 const cron = z.string().refine(
@@ -80,6 +81,8 @@ export const opsSchema = z.strictObject({
       });
     }),
   flap: flapSchema.prefault({}),
+  history: historySchema.prefault({}),
+  report: reportSchema.prefault({}),
 });
 
 export type OpsConfig = z.infer<typeof opsSchema>;

@@ -23,6 +23,10 @@ import { stateRoutes } from '../api/state-routes.js';
 import { keysRoutes } from '../api/keys-routes.js';
 import { zoneRoutes } from '../api/zone-routes.js';
 import { seedZones } from './zones.js';
+import { historyRoutes } from '../api/history-routes.js';
+import { openHistoryStore } from '../storage/open-history.js';
+import { startHistory, type HistoryService } from '../ops/history/service.js';
+import { historyVerdictSink } from '../ops/history/verdict-sink.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -50,6 +54,8 @@ export interface RunningServer {
   readonly proxy: ProxyService | undefined;
   readonly ops: OpsService;
   readonly policies: PolicyServices;
+  /** Traffic and health history; `recordHealthEvent` takes events from other health sources. */
+  readonly history: HistoryService;
   /** Closes every component in reverse start order. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -129,17 +135,6 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // The memory store's audit outbox (region/backend writes, committed with the change) drains
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
-    // Region verdict changes (quorum + hysteresis): logged, handed to the sinks, disagreement alerts.
-    const verdicts = new HealthVerdictWatcher({
-      store,
-      policy: healthPolicy,
-      graceUntil: healthGraceUntil,
-      sinks: [loggingVerdictSink(logger), ...(options.healthVerdictSinks ?? [])],
-      raise: (alert, dedupe) => ops.alerts.raise(alert, dedupe),
-      log: logger,
-    });
-    verdicts.start();
-    closers.push({ name: 'health verdicts', close: () => Promise.resolve(verdicts.close()) });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
@@ -193,6 +188,38 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         print(`meridian: proxy ${a.protocol} on ${hostPort(a.host, a.port)}`);
     }
 
+    // 5b. Traffic and health history: per-minute rollups of the tiers' own counters (sampled off
+    //     the hot paths) and health changes, in the backend's history store.
+    const historyStore = await openHistoryStore(loaded, stores, logger);
+    closers.push({ name: 'history store', close: () => historyStore.close() });
+    const history = startHistory({
+      store: historyStore,
+      config: config.ops.history,
+      state: store,
+      metrics: () => collectMetrics(registry, dns, proxy),
+      proxyRegion: config.proxy?.region,
+      graceUntil: healthGraceUntil,
+      logger,
+    });
+    closers.push({ name: 'history', close: () => history.close() });
+
+    // Region verdict changes (quorum + hysteresis): logged, stored in the health history, handed to
+    // the other sinks, disagreement alerts.
+    const verdicts = new HealthVerdictWatcher({
+      store,
+      policy: healthPolicy,
+      graceUntil: healthGraceUntil,
+      sinks: [
+        loggingVerdictSink(logger),
+        historyVerdictSink((e) => history.recordHealthEvent(e)),
+        ...(options.healthVerdictSinks ?? []),
+      ],
+      raise: (alert, dedupe) => ops.alerts.raise(alert, dedupe),
+      log: logger,
+    });
+    verdicts.start();
+    closers.push({ name: 'health verdicts', close: () => Promise.resolve(verdicts.close()) });
+
     // 6. Admin API (last, so it never serves before the tiers it reports on exist).
     let api: AdminApi | undefined;
     if (config.api.enabled) {
@@ -233,6 +260,15 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...stateRoutes({ store, audit: ops.audit }),
           ...keysRoutes({ keyRing: stores.keyRing, sealed: stores.sealed, audit: ops.audit }),
           ...zoneRoutes({ store: stores.zones, audit: ops.audit }),
+          ...historyRoutes({
+            history,
+            records: ops.records,
+            snapshot: () => store.current(),
+            pdf: {
+              chromiumPath: config.ops.report.chromiumPath,
+              timeoutMs: config.ops.report.pdfTimeoutSeconds * 1000,
+            },
+          }),
         ],
       });
       const running = api;
@@ -260,6 +296,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       proxy,
       ops,
       policies,
+      history,
       close: () => {
         closing ??= closeAll().then(() => {
           logger.info('meridian stopped');

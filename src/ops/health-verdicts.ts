@@ -23,6 +23,8 @@ export interface HealthVerdictChange {
   readonly regionId: string;
   readonly from: RegionHealthStatus;
   readonly to: RegionHealthStatus;
+  /** Whether the region served before the change, and whether it serves now. */
+  readonly wasUp: boolean;
   readonly up: boolean;
   readonly votes: readonly VoteView[];
   readonly reasons: readonly string[];
@@ -125,6 +127,7 @@ export class HealthVerdictWatcher {
           regionId,
           from: seen.status,
           to: view.status,
+          wasUp: seen.up,
           up: view.up,
           votes: view.votes,
           reasons: view.reasons,

@@ -91,6 +91,9 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'POST /v1/zones/:zone/names': 'manage-zones',
   'PATCH /v1/zones/:zone/names/:name': 'manage-zones',
   'DELETE /v1/zones/:zone/names/:name': 'manage-zones',
+  'GET /v1/history/traffic': 'read',
+  'GET /v1/history/health': 'read',
+  'GET /v1/report': 'read',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];

@@ -1,12 +1,15 @@
 // The verdict watcher with an injected clock over a real memory store: each change of a region's
 // verdict reaches the sinks once, with its derived flip time, votes and reasons; a persistent
-// disagreement between vantage points raises one alert, and one more when they agree again.
+// disagreement between vantage points raises one alert, and one more when they agree again. The
+// history sink turns a change of serving into one `verdict` health event, at the derived time.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RegionHealthPolicy } from '../../src/core/health.js';
 import type { HealthReport } from '../../src/core/types.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { HealthVerdictWatcher, type HealthVerdictChange } from '../../src/ops/health-verdicts.js';
+import { historyVerdictSink } from '../../src/ops/history/verdict-sink.js';
+import type { HealthEvent } from '../../src/storage/history-store.js';
 import type { AlertInput } from '../../src/storage/ops-record-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 
@@ -88,6 +91,44 @@ void describe('HealthVerdictWatcher', () => {
     watcher.evaluate(false);
     assert.equal(alerts.length, 2);
     assert.equal(alerts[1]?.level, 'info');
+    watcher.close();
+    await store.close();
+  });
+
+  void it('stores a change of serving as one verdict event in the health history', async () => {
+    const store = new MemoryStateStore({});
+    await store.start();
+    await store.createRegion({ id: 'eu', lat: 50, lon: 8, ipv4: ['192.0.2.1'] });
+    const T = Date.now();
+    let now = T;
+    const events: HealthEvent[] = [];
+    const watcher = new HealthVerdictWatcher({
+      store,
+      policy: () => POLICY,
+      graceUntil: T + 1000,
+      sinks: [historyVerdictSink((e) => Promise.resolve(void events.push(e)))],
+      log: silentLogger,
+      clock: () => now,
+    });
+    watcher.evaluate(true);
+    // No votes yet, inside the grace: unknown (serving). The first votes make it healthy: still serving.
+    await store.reportHealth(vote('a', true, T));
+    await store.reportHealth(vote('b', true, T));
+    now = T + 10;
+    watcher.evaluate(false);
+    assert.deepEqual(events, [], 'unknown → healthy is no event');
+
+    await store.reportHealth(vote('a', false, T + 100));
+    await store.reportHealth(vote('b', false, T + 100));
+    now = T + 5000;
+    watcher.evaluate(false);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.region, 'eu');
+    assert.equal(events[0]?.backend, null);
+    assert.equal(events[0]?.healthy, false);
+    assert.equal(events[0]?.source, 'verdict');
+    assert.equal(events[0]?.t, T + 2100, 'the flip time derived from the votes (since + downAfter)');
+    assert.ok((events[0]?.reason.length ?? 0) > 0);
     watcher.close();
     await store.close();
   });
