@@ -14,6 +14,7 @@ import { registerAccessCommands } from './access-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
+import { registerNodeCommands } from './node-commands.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -274,6 +275,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerPolicyCommands(program);
   registerOpsCommands(program);
   registerStateCommands(program);
+  registerNodeCommands(program);
   registerAccessCommands(program, { env });
 
   return program;

@@ -17,6 +17,9 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { nodeRoutes } from '../api/node-routes.js';
+import { startNodePresence } from '../ops/node-presence.js';
+import { nodeRecord } from './node-record.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -48,6 +51,19 @@ export interface RunningServer {
 
 function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** `dns udp 127.0.0.1:5353`, `proxy http 0.0.0.0:8080`, `api http://127.0.0.1:8053`. */
+function listenAddresses(
+  dns: DnsService | undefined,
+  proxy: ProxyService | undefined,
+  api: AdminApi | undefined,
+): string[] {
+  return [
+    ...(dns?.addresses() ?? []).map((a) => `dns ${a.transport} ${hostPort(a.host, a.port)}`),
+    ...(proxy?.addresses() ?? []).map((a) => `proxy ${a.protocol} ${hostPort(a.host, a.port)}`),
+    ...(api === undefined ? [] : [`api ${api.url}`]),
+  ];
 }
 
 /** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
@@ -117,6 +133,19 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // The memory store's audit outbox (region/backend writes, committed with the change) drains
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
+
+    // This node in the node registry: refused here (E_CONFLICT) when a live node has its id, before
+    // any tier listens; then a heartbeat that never blocks serving.
+    const presence = await startNodePresence({
+      registry: stores.nodes,
+      record: nodeRecord(loaded, startedAt),
+      heartbeatMs: config.nodes.heartbeatSeconds * 1000,
+      ttlMs: config.nodes.expirySeconds * 1000,
+      forgetAfterMs: config.nodes.forgetAfterHours * 3_600_000,
+      alerts: ops.alerts,
+      logger,
+    });
+    closers.push({ name: 'node registry', close: () => presence.close() });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
@@ -193,12 +222,16 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...nodeRoutes({ registry: stores.nodes }),
         ],
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
       print(`meridian: admin API on ${api.url}`);
     }
+
+    // The registry shows where the tiers really listen (ports chosen by the OS included).
+    presence.update({ addresses: listenAddresses(dns, proxy, api) });
 
     logger.info(
       {

@@ -7,6 +7,7 @@ import type { StateConfig } from '../config/schema.js';
 import type { Logger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/connection.js';
 import type { AccessStore } from './access-store.js';
+import type { NodeRegistry } from './node-registry.js';
 import type { OpsRecordStore } from './ops-record-store.js';
 import type { PolicyStore } from './policy-store.js';
 import type { StateStore } from './state-store.js';
@@ -29,6 +30,8 @@ export interface BackendStores {
   readonly policies: PolicyStore;
   /** Users and API tokens (the admin API's authentication). */
   readonly access: AccessStore;
+  /** Which nodes run and whether they are alive (node-registry.ts). */
+  readonly nodes: NodeRegistry;
   /**
    * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
    * cluster-wide rate limits and quotas.
