@@ -18,6 +18,8 @@ import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
 import { nodeRoutes } from '../api/node-routes.js';
+import { backupRoutes } from '../api/backup-routes.js';
+import { packageVersion } from '../config/install-paths.js';
 import { startNodePresence } from '../ops/node-presence.js';
 import { nodeRecord } from './node-record.js';
 
@@ -223,6 +225,13 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
           ...nodeRoutes({ registry: stores.nodes }),
+          ...backupRoutes({
+            stores,
+            records: ops.records,
+            audit: ops.audit,
+            node: loaded.nodeId,
+            meridianVersion: packageVersion(),
+          }),
         ],
       });
       const running = api;

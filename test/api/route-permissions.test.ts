@@ -76,6 +76,11 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
   'GET /v1/nodes': 'read',
+  // A backup holds password and token hashes; a restore replaces users and tokens: admins only.
+  'GET /v1/backup': 'manage-access',
+  'POST /v1/backup/restore': 'manage-access',
+  'GET /v1/history': 'read',
+  'POST /v1/rollback': 'write',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
