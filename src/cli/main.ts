@@ -15,6 +15,9 @@ import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
 import { registerNodeCommands } from './node-commands.js';
+import { registerBackupCommands } from './backup-command.js';
+import { registerHistoryCommand } from './history-command.js';
+import { registerRollbackCommand } from './rollback-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -276,6 +279,9 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerOpsCommands(program);
   registerStateCommands(program);
   registerNodeCommands(program);
+  registerBackupCommands(program);
+  registerHistoryCommand(program);
+  registerRollbackCommand(program);
   registerAccessCommands(program, { env });
 
   return program;
