@@ -73,7 +73,7 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
         listing.nodes.filter((n) => n.id !== record.id && nodeState(n, listing.now) === 'lost'),
         listing.now,
       );
-      if (failing) logger.info({ node: record.id }, 'node registry heartbeat works again');
+      if (failing) logger.info('node registry heartbeat works again');
       failing = false;
     } catch (err) {
       if (failing) return;
@@ -81,7 +81,7 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
       // Another process took the id after this node's entry lapsed (a long store outage): say so loudly.
       const conflict = isMeridianError(err) && err.code === 'E_CONFLICT';
       logger[conflict ? 'error' : 'warn'](
-        { node: record.id, err: describeError(err) },
+        { err: describeError(err) },
         'node registry heartbeat failed; still serving, retrying every heartbeat',
       );
     }
@@ -107,10 +107,7 @@ export async function startNodePresence(options: NodePresenceOptions): Promise<N
       try {
         await registry.deregister(record.id, record.instance);
       } catch (err) {
-        logger.warn(
-          { node: record.id, err: describeError(err) },
-          'could not deregister; the entry will lapse',
-        );
+        logger.warn({ err: describeError(err) }, 'could not deregister; the entry will lapse');
       }
     },
   };
