@@ -28,7 +28,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
     records: new RedisOpsRecordStore({ client: shared, keyPrefix }),
     tasks: new RedisTaskStore({ client: shared, keyPrefix }),
     policies: new RedisPolicyStore({
-        redis: shared,
+      redis: shared,
       subscriber: policyFeed,
       keyPrefix,
       logger: policyLog,
