@@ -35,5 +35,7 @@ export interface ApiRoute {
   readonly path: string;
   /** The permission it needs (default: `read` for GET, `write` otherwise); `public` needs no authentication. */
   readonly access?: RouteAccess;
+  /** A larger request body limit than `api.bodyLimitBytes` for this route (e.g. a backup restore). */
+  readonly bodyLimitBytes?: number;
   readonly handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
 }

@@ -91,6 +91,7 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 
 interface RouteEntry {
   access: RouteAccess;
+  bodyLimitBytes?: number;
   handler: (req: ApiRequest) => ApiResponse | Promise<ApiResponse>;
 }
 
@@ -243,6 +244,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
     path: string,
     handler: RouteEntry['handler'],
     access: RouteAccess = defaultAccess(method),
+    bodyLimit?: number,
   ): void => {
     let methods = table.get(path);
     if (methods === undefined) {
@@ -250,7 +252,10 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       table.set(path, methods);
     }
     if (methods.has(method)) throw new Error(`admin API: duplicate route ${method} ${path}`);
-    methods.set(method, { access, handler });
+    methods.set(
+      method,
+      bodyLimit === undefined ? { access, handler } : { access, handler, bodyLimitBytes: bodyLimit },
+    );
   };
 
   const snapshot = () => store.current();
@@ -424,7 +429,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       }),
     );
   }
-  for (const route of routes) on(route.method, route.path, route.handler, route.access);
+  for (const route of routes) on(route.method, route.path, route.handler, route.access, route.bodyLimitBytes);
 
   /**
    * The one check in front of every non-public route: throttled address → 429, no or bad
@@ -504,6 +509,7 @@ export async function startAdminApi(options: AdminApiOptions): Promise<AdminApi>
       app.route({
         method,
         url: path,
+        ...(entry.bodyLimitBytes === undefined ? {} : { bodyLimit: entry.bodyLimitBytes }),
         ...(entry.access === 'public'
           ? {}
           : { onRequest: guard(entry.access, (req) => `${req.method} ${path}`) }),

@@ -113,6 +113,14 @@ export function reportFormat(out: string, format: string | undefined): 'html' | 
   );
 }
 
+/**
+ * `--json` of a subcommand: the parent `history` command (the revision list) has a `--json` of its
+ * own, and commander gives a known parent option to the parent wherever it stands.
+ */
+function wantsJson(flags: { json?: boolean }, cmd: Command): boolean {
+  return flags.json === true || cmd.parent?.opts<{ json?: boolean }>().json === true;
+}
+
 /** Adds `traffic` and `health` to a `history` command. */
 export function addHistorySubcommands(history: Command, deps: HistoryCommandDeps = {}): void {
   const client = deps.client ?? defaultClient;
@@ -135,7 +143,7 @@ export function addHistorySubcommands(history: Command, deps: HistoryCommandDeps
     .action(async (flags: RangeFlags & { json?: boolean }, cmd: Command) => {
       const q = rangeFromFlags(flags, now());
       const view = await client(cmd).get<TrafficView>(`/v1/history/traffic?${queryString(q)}`);
-      write(flags.json === true ? `${terminalJson(view)}\n` : terminalSafe(formatTraffic(view)));
+      write(wantsJson(flags, cmd) ? `${terminalJson(view)}\n` : terminalSafe(formatTraffic(view)));
     });
 
   history
@@ -148,7 +156,7 @@ export function addHistorySubcommands(history: Command, deps: HistoryCommandDeps
     .action(async (flags: RangeFlags & { json?: boolean }, cmd: Command) => {
       const q = rangeFromFlags(flags, now());
       const view = await client(cmd).get<HealthView>(`/v1/history/health?${queryString(q)}`);
-      write(flags.json === true ? `${terminalJson(view)}\n` : terminalSafe(formatHealth(view)));
+      write(wantsJson(flags, cmd) ? `${terminalJson(view)}\n` : terminalSafe(formatHealth(view)));
     });
 }
 

@@ -17,6 +17,10 @@ import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
 import { registerZoneCommands } from './zone-commands.js';
 import { addHistorySubcommands, registerReportCommand } from './history-commands.js';
+import { registerNodeCommands } from './node-commands.js';
+import { registerBackupCommands } from './backup-command.js';
+import { registerHistoryCommand } from './history-command.js';
+import { registerRollbackCommand } from './rollback-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -284,9 +288,12 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerOpsCommands(program);
   registerStateCommands(program);
   registerZoneCommands(program);
+  registerNodeCommands(program);
+  registerBackupCommands(program);
+  addHistorySubcommands(registerHistoryCommand(program));
+  registerRollbackCommand(program);
   registerAccessCommands(program, { env });
   registerKeysCommands(program, { env });
-  addHistorySubcommands(program.command('history').description('stored traffic and health history'));
   registerReportCommand(program);
 
   return program;

@@ -4,6 +4,7 @@ import { dnsSchema } from './dns-schema.js';
 import { proxySchema } from './proxy-schema.js';
 import { opsSchema } from './ops-schema.js';
 import { secretsSchema } from './secrets-schema.js';
+import { nodesSchema } from './nodes-schema.js';
 import { hostPort, positiveInt } from './primitives.js';
 
 const redisNode = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -96,6 +97,7 @@ export const configSchema = z.strictObject({
   dns: dnsSchema.prefault({}),
   proxy: proxySchema.optional(),
   ops: opsSchema.prefault({}),
+  nodes: nodesSchema.prefault({}),
   log: logSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
 });

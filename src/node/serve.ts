@@ -27,6 +27,11 @@ import { historyRoutes } from '../api/history-routes.js';
 import { openHistoryStore } from '../storage/open-history.js';
 import { startHistory, type HistoryService } from '../ops/history/service.js';
 import { historyVerdictSink } from '../ops/history/verdict-sink.js';
+import { nodeRoutes } from '../api/node-routes.js';
+import { backupRoutes } from '../api/backup-routes.js';
+import { packageVersion } from '../config/install-paths.js';
+import { startNodePresence } from '../ops/node-presence.js';
+import { nodeRecord } from './node-record.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -62,6 +67,19 @@ export interface RunningServer {
 
 function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** `dns udp 127.0.0.1:5353`, `proxy http 0.0.0.0:8080`, `api http://127.0.0.1:8053`. */
+function listenAddresses(
+  dns: DnsService | undefined,
+  proxy: ProxyService | undefined,
+  api: AdminApi | undefined,
+): string[] {
+  return [
+    ...(dns?.addresses() ?? []).map((a) => `dns ${a.transport} ${hostPort(a.host, a.port)}`),
+    ...(proxy?.addresses() ?? []).map((a) => `proxy ${a.protocol} ${hostPort(a.host, a.port)}`),
+    ...(api === undefined ? [] : [`api ${api.url}`]),
+  ];
 }
 
 /** This process's metrics plus, in node:cluster mode, the tiers' workers' (aggregated). */
@@ -135,6 +153,19 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // The memory store's audit outbox (region/backend writes, committed with the change) drains
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
+
+    // This node in the node registry: refused here (E_CONFLICT) when a live node has its id, before
+    // any tier listens; then a heartbeat that never blocks serving.
+    const presence = await startNodePresence({
+      registry: stores.nodes,
+      record: nodeRecord(loaded, startedAt),
+      heartbeatMs: config.nodes.heartbeatSeconds * 1000,
+      ttlMs: config.nodes.expirySeconds * 1000,
+      forgetAfterMs: config.nodes.forgetAfterHours * 3_600_000,
+      alerts: ops.alerts,
+      logger,
+    });
+    closers.push({ name: 'node registry', close: () => presence.close() });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
@@ -269,12 +300,23 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
               timeoutMs: config.ops.report.pdfTimeoutSeconds * 1000,
             },
           }),
+          ...nodeRoutes({ registry: stores.nodes }),
+          ...backupRoutes({
+            stores,
+            records: ops.records,
+            audit: ops.audit,
+            node: loaded.nodeId,
+            meridianVersion: packageVersion(),
+          }),
         ],
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
       print(`meridian: admin API on ${api.url}`);
     }
+
+    // The registry shows where the tiers really listen (ports chosen by the OS included).
+    presence.update({ addresses: listenAddresses(dns, proxy, api) });
 
     logger.info(
       {

@@ -58,6 +58,7 @@ export async function openStores(
       ['policies', backend.policies],
       ['users and tokens', backend.access],
       ['zones', backend.zones],
+      ['node registry', backend.nodes],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();

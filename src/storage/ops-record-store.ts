@@ -28,6 +28,7 @@ export const ALERT_TYPES = [
   'state_data_lost',
   'task_failed',
   'task_missed',
+  'node_lost',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 

@@ -8,6 +8,7 @@ import type { Logger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/connection.js';
 import type { KeyRing } from '../infra/secrets/key-ring.js';
 import type { AccessStore } from './access-store.js';
+import type { NodeRegistry } from './node-registry.js';
 import type { OpsRecordStore } from './ops-record-store.js';
 import type { PolicyStore } from './policy-store.js';
 import type { SealedRecordSet } from './sealed-records.js';
@@ -36,6 +37,8 @@ export interface BackendStores {
   readonly access: AccessStore;
   /** DNS zones, records and balanced names (the DNS tier serves from it). */
   readonly zones: ZoneStore;
+  /** Which nodes run and whether they are alive (node-registry.ts). */
+  readonly nodes: NodeRegistry;
   /**
    * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
    * cluster-wide rate limits and quotas.

@@ -94,6 +94,12 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/history/traffic': 'read',
   'GET /v1/history/health': 'read',
   'GET /v1/report': 'read',
+  'GET /v1/nodes': 'read',
+  // A backup holds password and token hashes; a restore replaces users and tokens: admins only.
+  'GET /v1/backup': 'manage-access',
+  'POST /v1/backup/restore': 'manage-access',
+  'GET /v1/history': 'read',
+  'POST /v1/rollback': 'write',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];

@@ -3,6 +3,7 @@
 // `.meridian-state.json.policies.json`). One node only: nothing here is shared.
 import type { BackendFactory } from '../stores.js';
 import { MemoryAccessStore } from './access-store.js';
+import { MemoryNodeRegistry } from './node-registry.js';
 import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
 import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
@@ -24,6 +25,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger, keyRi
     }),
     access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog, keyRing }),
     zones: new MemoryZoneStore({ file: `${stateFile}.zones.json`, logger }),
+    nodes: new MemoryNodeRegistry(),
     redis: undefined,
     release: () => Promise.resolve(),
   };

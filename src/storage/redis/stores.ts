@@ -9,6 +9,7 @@
 import { closeRedis, openRedis, redisSettings } from '../../infra/redis/connection.js';
 import type { BackendFactory } from '../stores.js';
 import { RedisAccessStore } from './access-store.js';
+import { RedisNodeRegistry } from './node-registry.js';
 import { RedisOpsRecordStore } from './ops-record-store.js';
 import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
@@ -51,6 +52,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) 
       logger,
       resyncMs: state.redis.resyncSeconds * 1000,
     }),
+    nodes: new RedisNodeRegistry({ client: shared, keyPrefix }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
     release: async () => {
