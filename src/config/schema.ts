@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { dnsSchema } from './dns-schema.js';
 import { proxySchema } from './proxy-schema.js';
 import { opsSchema } from './ops-schema.js';
+import { autoscaleSchema } from './autoscale-schema.js';
 import { hostPort, positiveInt } from './primitives.js';
 
 const redisNode = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -95,6 +96,7 @@ export const configSchema = z.strictObject({
   dns: dnsSchema.prefault({}),
   proxy: proxySchema.optional(),
   ops: opsSchema.prefault({}),
+  autoscale: autoscaleSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -45,6 +45,7 @@ export async function openStores(loaded: LoadedConfig, logger: Logger): Promise<
       ['tasks', backend.tasks],
       ['policies', backend.policies],
       ['users and tokens', backend.access],
+      ['autoscale', backend.autoscale],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();

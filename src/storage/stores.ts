@@ -7,6 +7,7 @@ import type { StateConfig } from '../config/schema.js';
 import type { Logger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/connection.js';
 import type { AccessStore } from './access-store.js';
+import type { AutoscaleStore } from './autoscale-store.js';
 import type { OpsRecordStore } from './ops-record-store.js';
 import type { PolicyStore } from './policy-store.js';
 import type { StateStore } from './state-store.js';
@@ -29,6 +30,8 @@ export interface BackendStores {
   readonly policies: PolicyStore;
   /** Users and API tokens (the admin API's authentication). */
   readonly access: AccessStore;
+  /** The autoscaler's decider lease and last decisions (src/ops/autoscale/). */
+  readonly autoscale: AutoscaleStore;
   /**
    * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
    * cluster-wide rate limits and quotas.

@@ -3,6 +3,7 @@
 // `.meridian-state.json.policies.json`). One node only: nothing here is shared.
 import type { BackendFactory } from '../stores.js';
 import { MemoryAccessStore } from './access-store.js';
+import { MemoryAutoscaleStore } from './autoscale-store.js';
 import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
 import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
@@ -22,6 +23,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger }) => 
       logger: logger.child({ component: 'policy' }),
     }),
     access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog }),
+    autoscale: new MemoryAutoscaleStore(),
     redis: undefined,
     release: () => Promise.resolve(),
   };

@@ -8,6 +8,7 @@
 import { closeRedis, openRedis, redisSettings } from '../../infra/redis/connection.js';
 import type { BackendFactory } from '../stores.js';
 import { RedisAccessStore } from './access-store.js';
+import { RedisAutoscaleStore } from './autoscale-store.js';
 import { RedisOpsRecordStore } from './ops-record-store.js';
 import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
@@ -40,6 +41,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger }) => {
       logger,
       resyncMs: state.redis.resyncSeconds * 1000,
     }),
+    autoscale: new RedisAutoscaleStore({ client: shared, keyPrefix }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
     release: async () => {
