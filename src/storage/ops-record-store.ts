@@ -27,6 +27,7 @@ export const ALERT_TYPES = [
   'state_data_lost',
   'task_failed',
   'task_missed',
+  'autoscale_failed',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 
