@@ -14,6 +14,7 @@ import { registerAccessCommands } from './access-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
+import { registerAutoscaleCommands } from './autoscale-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -274,6 +275,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerPolicyCommands(program);
   registerOpsCommands(program);
   registerStateCommands(program);
+  registerAutoscaleCommands(program);
   registerAccessCommands(program, { env });
 
   return program;

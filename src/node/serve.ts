@@ -17,6 +17,8 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { Autoscaler } from '../ops/autoscale/service.js';
+import { autoscaleRoutes } from '../api/autoscale-routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -42,6 +44,7 @@ export interface RunningServer {
   readonly proxy: ProxyService | undefined;
   readonly ops: OpsService;
   readonly policies: PolicyServices;
+  readonly autoscaler: Autoscaler;
   /** Closes every component in reverse start order. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -118,6 +121,21 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     // into the ops records; Redis appends audit entries in its write scripts and has no sink.
     store.attachAuditSink?.(auditSink(ops.records));
 
+    // Autoscaling: every node samples the regions' load; the holder of the store's lease decides.
+    const autoscaler = new Autoscaler({
+      config: config.autoscale,
+      store: stores.autoscale,
+      state: store,
+      audit: ops.audit,
+      alerts: ops.alerts,
+      nodeId: loaded.nodeId,
+      resolvePath: loaded.resolvePath,
+      log: logger,
+      registry,
+    });
+    autoscaler.start();
+    closers.push({ name: 'autoscale', close: () => autoscaler.close() });
+
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
 
@@ -193,6 +211,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...autoscaleRoutes({ autoscaler }),
         ],
       });
       const running = api;
@@ -220,6 +239,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       proxy,
       ops,
       policies,
+      autoscaler,
       close: () => {
         closing ??= closeAll().then(() => {
           logger.info('meridian stopped');

@@ -75,6 +75,8 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/quotas/:policyId/usage': 'read',
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
+  // The autoscaler's policies, decisions and actuator results: a read like the others.
+  'GET /v1/autoscale': 'read',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
