@@ -39,7 +39,7 @@ const policySchema = z
     /** Hysteresis: no change while the metric is within ±tolerance (a fraction) of the target. */
     tolerance: z.number().min(0).max(0.9).default(0.1),
     /** Samples of the last this many seconds are considered (mean for scale-up, max for scale-down). */
-    windowSeconds: positiveInt.default(60),
+    windowSeconds: z.number().positive().max(86_400).default(60),
     /** How often the region is sampled and evaluated. */
     intervalSeconds: z.number().positive().max(3600).default(15),
     /** Decide, log, audit and show, but never call the actuator. */
