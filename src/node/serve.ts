@@ -18,6 +18,7 @@ import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
 import { Autoscaler } from '../ops/autoscale/service.js';
+import { checkAutoscaleConfig } from '../ops/autoscale/actuators/index.js';
 import { autoscaleRoutes } from '../api/autoscale-routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
@@ -74,6 +75,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   const loaded = loadConfig(options.configPath, env);
   const { config } = loaded;
   if (config.proxy !== undefined) checkProxyConfig(config.proxy);
+  checkAutoscaleConfig(config.autoscale);
   const logger = createLogger(config.log.level).child({ node: loaded.nodeId });
   const registry = createRegistry();
   const startedAt = Date.now();

@@ -14,15 +14,11 @@ const ACTUATORS: Readonly<Record<string, ActuatorKind<never>>> = {
 
 export const ACTUATOR_TYPES: readonly string[] = Object.keys(ACTUATORS);
 
-/**
- * Builds the actuator a policy names. A bad block is E_CONFIG naming `field` (e.g.
- * `autoscale.regions[0].actuator.url`), so the node refuses to start instead of failing later.
- */
-export function createActuator(
+/** The kind a block names, and its options checked against that kind's schema; E_CONFIG naming the field. */
+function parseBlock(
   block: { readonly type: string } & Readonly<Record<string, unknown>>,
   field: string,
-  context: ActuatorContext,
-): Actuator {
+): { kind: ActuatorKind<never>; options: never } {
   const kind = Object.hasOwn(ACTUATORS, block.type) ? ACTUATORS[block.type] : undefined;
   if (kind === undefined) {
     throw new MeridianError(
@@ -38,8 +34,33 @@ export function createActuator(
     const at = [field, ...(issue?.path ?? []).map(String)].join('.');
     throw new MeridianError('E_CONFIG', `${at}: ${issue?.message ?? 'invalid'}`, { field: at });
   }
+  return { kind, options: parsed.data };
+}
+
+/**
+ * Checks every policy's actuator block without building anything (no file read, no connection), so
+ * `meridian serve` refuses a bad one before it opens the stores (as `checkProxyConfig` does).
+ */
+export function checkAutoscaleConfig(config: {
+  readonly regions: readonly {
+    readonly actuator: { readonly type: string } & Readonly<Record<string, unknown>>;
+  }[];
+}): void {
+  config.regions.forEach((policy, i) => parseBlock(policy.actuator, `autoscale.regions[${i}].actuator`));
+}
+
+/**
+ * Builds the actuator a policy names. A bad block is E_CONFIG naming `field` (e.g.
+ * `autoscale.regions[0].actuator.url`), so the node refuses to start instead of failing later.
+ */
+export function createActuator(
+  block: { readonly type: string } & Readonly<Record<string, unknown>>,
+  field: string,
+  context: ActuatorContext,
+): Actuator {
+  const { kind, options } = parseBlock(block, field);
   try {
-    return kind.create(parsed.data, context);
+    return kind.create(options, context);
   } catch (err) {
     if (err instanceof MeridianError) {
       throw new MeridianError('E_CONFIG', `${field}: ${err.message}`, {
