@@ -21,6 +21,7 @@ import { registerNodeCommands } from './node-commands.js';
 import { registerBackupCommands } from './backup-command.js';
 import { registerHistoryCommand } from './history-command.js';
 import { registerRollbackCommand } from './rollback-command.js';
+import { registerAutoscaleCommands } from './autoscale-command.js';
 import {
   UsageError,
   backendInputFromFlags,
@@ -292,6 +293,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerBackupCommands(program);
   addHistorySubcommands(registerHistoryCommand(program));
   registerRollbackCommand(program);
+  registerAutoscaleCommands(program);
   registerAccessCommands(program, { env });
   registerKeysCommands(program, { env });
   registerReportCommand(program);

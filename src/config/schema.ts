@@ -5,6 +5,7 @@ import { proxySchema } from './proxy-schema.js';
 import { opsSchema } from './ops-schema.js';
 import { secretsSchema } from './secrets-schema.js';
 import { nodesSchema } from './nodes-schema.js';
+import { autoscaleSchema } from './autoscale-schema.js';
 import { hostPort, positiveInt } from './primitives.js';
 
 const redisNode = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
@@ -98,6 +99,7 @@ export const configSchema = z.strictObject({
   proxy: proxySchema.optional(),
   ops: opsSchema.prefault({}),
   nodes: nodesSchema.prefault({}),
+  autoscale: autoscaleSchema.prefault({}),
   log: logSchema.prefault({}),
   secrets: secretsSchema.prefault({}),
 });

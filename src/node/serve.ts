@@ -32,6 +32,9 @@ import { backupRoutes } from '../api/backup-routes.js';
 import { packageVersion } from '../config/install-paths.js';
 import { startNodePresence } from '../ops/node-presence.js';
 import { nodeRecord } from './node-record.js';
+import { Autoscaler } from '../ops/autoscale/service.js';
+import { checkAutoscaleConfig } from '../ops/autoscale/actuators/index.js';
+import { autoscaleRoutes } from '../api/autoscale-routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -61,6 +64,7 @@ export interface RunningServer {
   readonly policies: PolicyServices;
   /** Traffic and health history; `recordHealthEvent` takes events from other health sources. */
   readonly history: HistoryService;
+  readonly autoscaler: Autoscaler;
   /** Closes every component in reverse start order. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -103,6 +107,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   const loaded = loadConfig(options.configPath, env);
   const { config } = loaded;
   if (config.proxy !== undefined) checkProxyConfig(config.proxy);
+  checkAutoscaleConfig(config.autoscale);
   const logger = createLogger(config.log.level).child({ node: loaded.nodeId });
   const registry = createRegistry();
   const startedAt = Date.now();
@@ -166,6 +171,20 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       logger,
     });
     closers.push({ name: 'node registry', close: () => presence.close() });
+    // Autoscaling: every node samples the regions' load; the holder of the store's lease decides.
+    const autoscaler = new Autoscaler({
+      config: config.autoscale,
+      store: stores.autoscale,
+      state: store,
+      audit: ops.audit,
+      alerts: ops.alerts,
+      nodeId: loaded.nodeId,
+      resolvePath: loaded.resolvePath,
+      log: logger,
+      registry,
+    });
+    autoscaler.start();
+    closers.push({ name: 'autoscale', close: () => autoscaler.close() });
 
     // Traffic policies: managed through the admin API, enforced by the proxy tier.
     const policies = policyServices(stores);
@@ -308,6 +327,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
             node: loaded.nodeId,
             meridianVersion: packageVersion(),
           }),
+          ...autoscaleRoutes({ autoscaler }),
         ],
       });
       const running = api;
@@ -339,6 +359,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
       ops,
       policies,
       history,
+      autoscaler,
       close: () => {
         closing ??= closeAll().then(() => {
           logger.info('meridian stopped');

@@ -59,6 +59,7 @@ export async function openStores(
       ['users and tokens', backend.access],
       ['zones', backend.zones],
       ['node registry', backend.nodes],
+      ['autoscale', backend.autoscale],
     ] as const) {
       opened.push({ name, close: () => store.close() });
       await store.start();

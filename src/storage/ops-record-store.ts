@@ -29,6 +29,7 @@ export const ALERT_TYPES = [
   'task_failed',
   'task_missed',
   'node_lost',
+  'autoscale_failed',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 

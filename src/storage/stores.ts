@@ -9,6 +9,7 @@ import type { RedisConnection } from '../infra/redis/connection.js';
 import type { KeyRing } from '../infra/secrets/key-ring.js';
 import type { AccessStore } from './access-store.js';
 import type { NodeRegistry } from './node-registry.js';
+import type { AutoscaleStore } from './autoscale-store.js';
 import type { OpsRecordStore } from './ops-record-store.js';
 import type { PolicyStore } from './policy-store.js';
 import type { SealedRecordSet } from './sealed-records.js';
@@ -39,6 +40,8 @@ export interface BackendStores {
   readonly zones: ZoneStore;
   /** Which nodes run and whether they are alive (node-registry.ts). */
   readonly nodes: NodeRegistry;
+  /** The autoscaler's decider lease and last decisions (src/ops/autoscale/). */
+  readonly autoscale: AutoscaleStore;
   /**
    * The backend's shared Redis command connection (Redis only), which the proxy tier also uses for
    * cluster-wide rate limits and quotas.

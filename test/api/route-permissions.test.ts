@@ -100,6 +100,8 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'POST /v1/backup/restore': 'manage-access',
   'GET /v1/history': 'read',
   'POST /v1/rollback': 'write',
+  // The autoscaler's policies, decisions and actuator results: a read like the others.
+  'GET /v1/autoscale': 'read',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];

@@ -186,6 +186,37 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     labels: [],
     help: 'Audit records that could not be written.',
   },
+  // Autoscaling (src/ops/autoscale/service.ts)
+  {
+    name: 'meridian_autoscale_leader',
+    type: 'gauge',
+    labels: [],
+    help: 'Whether this node holds the autoscaler decider lease (1) or not (0).',
+  },
+  {
+    name: 'meridian_autoscale_current_backends',
+    type: 'gauge',
+    labels: ['region'],
+    help: 'Backends a region had at its last evaluation on this node.',
+  },
+  {
+    name: 'meridian_autoscale_desired_backends',
+    type: 'gauge',
+    labels: ['region'],
+    help: 'Backends the last evaluation on this node asked for.',
+  },
+  {
+    name: 'meridian_autoscale_decisions_total',
+    type: 'counter',
+    labels: ['region', 'action'],
+    help: 'Autoscaling evaluations, by region and action (scale-up, scale-down, hold).',
+  },
+  {
+    name: 'meridian_autoscale_actuations_total',
+    type: 'counter',
+    labels: ['region', 'actuator', 'result'],
+    help: 'Actuator calls, by region, actuator and result (ok, failed, dry-run).',
+  },
   // Process (prom-client default metrics, prefix meridian_; the three `_total` gauges are dropped, see
   // src/infra/metrics/registry.ts)
   {

@@ -4,6 +4,7 @@
 import type { BackendFactory } from '../stores.js';
 import { MemoryAccessStore } from './access-store.js';
 import { MemoryNodeRegistry } from './node-registry.js';
+import { MemoryAutoscaleStore } from './autoscale-store.js';
 import { MemoryOpsRecordStore, opsFilesFor } from './ops-record-store.js';
 import { MemoryPolicyStore } from './policy-store.js';
 import { MemoryStateStore } from './state-store.js';
@@ -26,6 +27,7 @@ export const memoryStores: BackendFactory = ({ state, resolvePath, logger, keyRi
     access: new MemoryAccessStore({ file: `${stateFile}.access.json`, log: opsLog, keyRing }),
     zones: new MemoryZoneStore({ file: `${stateFile}.zones.json`, logger }),
     nodes: new MemoryNodeRegistry(),
+    autoscale: new MemoryAutoscaleStore(),
     redis: undefined,
     release: () => Promise.resolve(),
   };

@@ -10,6 +10,7 @@ import { closeRedis, openRedis, redisSettings } from '../../infra/redis/connecti
 import type { BackendFactory } from '../stores.js';
 import { RedisAccessStore } from './access-store.js';
 import { RedisNodeRegistry } from './node-registry.js';
+import { RedisAutoscaleStore } from './autoscale-store.js';
 import { RedisOpsRecordStore } from './ops-record-store.js';
 import { RedisPolicyStore } from './policy-store.js';
 import { RedisStateStore } from './state-store.js';
@@ -53,6 +54,7 @@ export const redisStores: BackendFactory = ({ state, nodeId, logger, keyRing }) 
       resyncMs: state.redis.resyncSeconds * 1000,
     }),
     nodes: new RedisNodeRegistry({ client: shared, keyPrefix }),
+    autoscale: new RedisAutoscaleStore({ client: shared, keyPrefix }),
     redis: shared,
     // The policy store closes its feed itself, but only once started: closing twice is harmless.
     release: async () => {
