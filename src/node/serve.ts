@@ -17,6 +17,7 @@ import { opsRoutes } from '../api/ops-routes.js';
 import { policyRoutes } from '../api/policy-routes.js';
 import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
+import { consoleRoutes } from '../api/console/routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -60,6 +61,12 @@ async function collectMetrics(
   if (dns?.clustered === true) parts.push(await dns.dnsMetrics());
   if (proxy?.clustered === true) parts.push(await proxy.proxyMetrics());
   return parts.filter((p) => p.trim() !== '').join('\n');
+}
+
+/** The balanced name the console's map shows decisions for: the first one configured. */
+function firstBalancedName(dns: LoadedConfig['config']['dns']): string | undefined {
+  for (const zone of dns.zones) for (const b of zone.balanced ?? []) return b.name;
+  return undefined;
 }
 
 /** Throws MeridianError E_CONFIG for a bad configuration (the CLI exits 2 on it). */
@@ -160,6 +167,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
     let api: AdminApi | undefined;
     if (config.api.enabled) {
       const listen = parseHostPort(config.api.listen);
+      const balancedName = firstBalancedName(config.dns);
       if (listen === undefined)
         throw new Error(`unreachable: api.listen ${config.api.listen} passed validation`);
       api = await startAdminApi({
@@ -193,11 +201,21 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
           ...stateRoutes({ store, audit: ops.audit }),
+          ...consoleRoutes({
+            snapshot: () => store.current(),
+            now: Date.now,
+            healthGraceUntil,
+            ...(dns === undefined ? {} : { explain: (q) => dns?.explain(q) }),
+            ...(balancedName === undefined ? {} : { balancedName }),
+            metrics: () => collectMetrics(registry, dns, proxy),
+            audit: ops.audit,
+          }),
         ],
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
       print(`meridian: admin API on ${api.url}`);
+      print(`meridian: console on ${api.url}/console`);
     }
 
     logger.info(
