@@ -75,6 +75,13 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'GET /v1/quotas/:policyId/usage': 'read',
   // Writes the node's snapshot of regions and backends back to the store: an operator's write.
   'POST /v1/state/reseed': 'write',
+  // The console's page and assets hold no data (every figure comes from the API with a login).
+  'GET /console': 'public',
+  'GET /console/:file': 'public',
+  'GET /console/yaml/*': 'public',
+  'GET /v1/console/overview': 'read',
+  'GET /v1/console/policy-hits': 'read',
+  'POST /v1/alerts/:id/acknowledge': 'write',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
