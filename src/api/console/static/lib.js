@@ -148,9 +148,8 @@ export function showFieldError(form, err, fallback) {
     form.querySelector(`[data-field="${CSS.escape(field)}"]`) ??
     form.querySelector(`[data-field="${CSS.escape(field.split(/[.[]/)[0])}"]`) ??
     fallback;
-  const msg = el('p.field-error', {
-    role: 'alert',
-    text: field === '' ? err.message : `${field}: ${err.message}`,
-  });
+  // API messages usually start with the field they name already.
+  const named = field === '' || err.message.startsWith(field);
+  const msg = el('p.field-error', { role: 'alert', text: named ? err.message : `${field}: ${err.message}` });
   target.after(msg);
 }

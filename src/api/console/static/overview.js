@@ -3,19 +3,8 @@
 // the colour of the region the steering decision sends it to. Refreshed every 3 s.
 import { api, el, every, pill } from './lib.js';
 
-/** Region colours for the choropleth, assigned in region id order. */
-const PALETTE = [
-  '#4e79a7',
-  '#f28e2b',
-  '#76b7b2',
-  '#af7aa1',
-  '#9c755f',
-  '#59a14f',
-  '#edc948',
-  '#ff9da7',
-  '#bab0ac',
-  '#e15759',
-];
+/** Region colours for the choropleth, in region id order: none is a marker's status colour. */
+const PALETTE = ['#4e79a7', '#a87bc9', '#6cb6c4', '#9c755f', '#d37295', '#7f8fd6', '#3d8f8a', '#c19bd8'];
 
 /** The marker colour of a region: draining/disabled first (an operator's decision), then health. */
 export function markerStatus(region) {
@@ -145,5 +134,5 @@ export function render(main) {
         ? 'No balanced name is configured (or the DNS tier is off): countries are not coloured.'
         : `Countries coloured by the region ${data.balancedName} answers for an address located there; updated ${new Date(data.now).toLocaleTimeString()}.`;
   };
-  return every(3000, refresh);
+  return every(2000, refresh);
 }
