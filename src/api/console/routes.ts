@@ -89,7 +89,7 @@ function assetLoader(): (file: string) => { body: Buffer; type: string } | undef
   const cache = new Map<string, { body: Buffer; type: string }>();
   return (file) => {
     // Flat names (and yaml/ module paths) only: no path can leave its folder.
-    if (/^yaml\/(?:[a-z0-9-]+\/)*[A-Za-z0-9_-]+\.js$/.test(file)) {
+    if (/^yaml\/(?:[a-z0-9][a-z0-9.-]*\/)*[A-Za-z0-9_-]+\.js$/.test(file)) {
       sources[file] ??= () => readFileSync(join(yamlDir(), file.slice('yaml/'.length)));
     } else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*\.(html|js|css|json|svg)$/.test(file)) return undefined;
     const hit = cache.get(file);

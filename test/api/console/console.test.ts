@@ -181,6 +181,29 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     await page.waitForSelector('td[data-hits="block-secret"]:text-is("1")', { timeout: 10_000 });
     await shot(page, '6-policies-waf-counted');
 
+    // A bulk import is all or nothing: the bad second entry is named beside the file input and the
+    // first is not imported; the corrected file goes in whole.
+    const importFile = (yaml: string) =>
+      page.setInputFiles('#policy-import input[type=file]', {
+        name: 'policies.yaml',
+        mimeType: 'application/yaml',
+        buffer: Buffer.from(yaml),
+      });
+    const good = '- { id: per-ip, type: rate_limit, rate: 50, burst: 100 }\n';
+    await importFile(`${good}- { id: daily, type: quota, limit: 0, period: day }\n`);
+    await page.click('#policy-import button[type=submit]');
+    await page.click('#confirm-ok');
+    const importError = page.locator('#policy-import .field-error');
+    await importError.waitFor();
+    assert.match((await importError.textContent()) ?? '', /policies\[1\]\.limit/);
+    assert.equal((await node.api('GET', '/v1/policies/per-ip')).status, 404);
+    await importFile(`${good}- { id: daily, type: quota, limit: 1000, period: day }\n`);
+    await page.click('#policy-import button[type=submit]');
+    await page.click('#confirm-ok');
+    await page.waitForSelector('tr[data-policy="daily"]');
+    await page.waitForSelector('tr[data-policy="per-ip"]');
+    await shot(page, '6b-policies-imported');
+
     await page.click('nav a[href="#/traffic"]');
     await page.waitForSelector('#traffic-message:not(:empty)');
     await shot(page, '7-traffic');

@@ -62,6 +62,7 @@ void describe('console routes', () => {
       ['/console/world.json', 'application/json'],
       ['/console/yaml/index.js', 'text/javascript'],
       ['/console/yaml/compose/composer.js', 'text/javascript'],
+      ['/console/yaml/schema/yaml-1.1/binary.js', 'text/javascript'],
     ] as const) {
       const res = await fetch(`${base}${path}`);
       assert.equal(res.status, 200, path);
