@@ -124,6 +124,13 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     await shot(page, '1-overview');
 
     await page.click('nav a[href="#/regions"]');
+    // Keyboard: Escape cancels the confirmation and nothing is drained.
+    await page.click('tr[data-region="us-east"] button[data-action="drain"]');
+    await page.waitForSelector('dialog#confirm[open]');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog#confirm', { state: 'hidden' });
+    const usEast = (await node.api('GET', '/v1/regions/us-east')).json as { region: { state: string } };
+    assert.equal(usEast.region.state, 'active');
     await page.click('tr[data-region="eu-west"] button[data-action="drain"]');
     await page.waitForSelector('dialog#confirm[open]');
     await shot(page, '2-regions-confirm-drain');
