@@ -79,6 +79,8 @@ module.exports = {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default'],
     },
-    exclude: { path: '(^|/)(native/build|node_modules)/' },
+    // The web console's browser modules are served as files, not imported by the server; they
+    // import each other and /console/... URLs.
+    exclude: { path: '(^|/)(native/build|node_modules)/|^src/api/console/static/' },
   },
 };

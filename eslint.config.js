@@ -48,4 +48,31 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-argument': 'off',
     },
   },
+  {
+    // The web console's browser modules: plain JavaScript served as is (no build step), so no
+    // type information; the browser globals they use are listed here.
+    files: ['src/api/console/static/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'fetch',
+          'sessionStorage',
+          'CustomEvent',
+          'FormData',
+          'URLSearchParams',
+          'Node',
+          'CSS',
+          'console',
+          'setTimeout',
+          'clearTimeout',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

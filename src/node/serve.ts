@@ -1,7 +1,8 @@
 // `meridian serve`: builds every component of one node from the configuration, in order, and closes
 // them in reverse order. Kept linear on purpose: each tier is one numbered step.
 import { parseHostPort } from '../config/primitives.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, type DeepReadonly, type LoadedConfig } from '../config/load.js';
+import type { ZoneConfig } from '../config/dns-schema.js';
 import { startAdminApi, type AdminApi } from '../api/server.js';
 import { describeError } from '../core/errors.js';
 import { createLogger, type Logger } from '../infra/logger.js';
@@ -10,6 +11,7 @@ import { registerStateMetrics } from '../storage/state-metrics.js';
 import { openStores } from '../storage/open.js';
 import type { StateStore } from '../storage/state-store.js';
 import { startDns, type DnsService } from '../dns/index.js';
+import { canonicalName, ownerName } from '../core/dns-names.js';
 import { probesOnNode, RegionProber } from '../dns/probes/prober.js';
 import { healthPolicies } from '../config/region-health-schema.js';
 import { checkProxyConfig, startProxy, type ProxyService } from '../proxy/index.js';
@@ -35,6 +37,7 @@ import { nodeRecord } from './node-record.js';
 import { Autoscaler } from '../ops/autoscale/service.js';
 import { checkAutoscaleConfig } from '../ops/autoscale/actuators/index.js';
 import { autoscaleRoutes } from '../api/autoscale-routes.js';
+import { consoleRoutes } from '../api/console/routes.js';
 
 /** In-flight proxy requests get this long to finish on shutdown. */
 const PROXY_SHUTDOWN_GRACE_MS = 10_000;
@@ -96,6 +99,12 @@ async function collectMetrics(
   if (dns?.clustered === true) parts.push(await dns.dnsMetrics());
   if (proxy?.clustered === true) parts.push(await proxy.proxyMetrics());
   return parts.filter((p) => p.trim() !== '').join('\n');
+}
+
+/** The balanced name the console's map shows decisions for: the zone store's first one, absolute. */
+function firstBalancedName(zones: readonly DeepReadonly<ZoneConfig>[]): string | undefined {
+  for (const zone of zones) for (const b of zone.balanced) return ownerName(b.name, canonicalName(zone.name));
+  return undefined;
 }
 
 /** Throws MeridianError E_CONFIG for a bad configuration (the CLI exits 2 on it). */
@@ -328,11 +337,22 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
             meridianVersion: packageVersion(),
           }),
           ...autoscaleRoutes({ autoscaler }),
+          ...consoleRoutes({
+            snapshot: () => store.current(),
+            now: Date.now,
+            healthGraceUntil,
+            ...(dns === undefined ? {} : { explain: (q) => dns?.explain(q) }),
+            balancedName: () => firstBalancedName(stores.zones.current()),
+            healthPolicy,
+            metrics: () => collectMetrics(registry, dns, proxy),
+            audit: ops.audit,
+          }),
         ],
       });
       const running = api;
       closers.push({ name: 'api', close: () => running.close() });
       print(`meridian: admin API on ${api.url}`);
+      print(`meridian: console on ${api.url}/console`);
     }
 
     // The registry shows where the tiers really listen (ports chosen by the OS included).

@@ -102,6 +102,13 @@ const TABLE: Readonly<Record<string, keyof typeof VERDICT>> = {
   'POST /v1/rollback': 'write',
   // The autoscaler's policies, decisions and actuator results: a read like the others.
   'GET /v1/autoscale': 'read',
+  // The console's page and assets hold no data (every figure comes from the API with a login).
+  'GET /console': 'public',
+  'GET /console/:file': 'public',
+  'GET /console/yaml/*': 'public',
+  'GET /v1/console/overview': 'read',
+  'GET /v1/console/policy-hits': 'read',
+  'POST /v1/alerts/:id/acknowledge': 'write',
 };
 
 const ROLES: readonly Role[] = ['admin', 'operator', 'viewer', 'reporter'];
