@@ -5,7 +5,7 @@
 //   GET    /v1/zones                                  → { zones: [{ name, serial, records, balanced }] }
 //   POST   /v1/zones                    body Zone      → 201 Zone        (409 if it exists)
 //   GET    /v1/zones/:zone                            → Zone
-//   PATCH  /v1/zones/:zone              body fields    → Zone            (ttl, soa (merged), ns)
+//   PATCH  /v1/zones/:zone              body fields    → Zone            (ttl, soa (merged), ns, records (all replaced))
 //   DELETE /v1/zones/:zone                            → 204
 //   GET    /v1/zones/:zone/records?name&type          → { records: [{ name, type, ttl, values }] }
 //   POST   /v1/zones/:zone/records      {name,type,values|value,ttl?} → 201 Zone (values added to the RRset)
@@ -40,7 +40,8 @@ export interface ZoneRouteDeps {
   readonly audit?: Pick<AuditLog, 'record'>;
 }
 
-const ZONE_PATCH_FIELDS = new Set(['ttl', 'soa', 'ns']);
+/** `records` replaces every static record at once (`meridian zone import --replace`). */
+const ZONE_PATCH_FIELDS = new Set(['ttl', 'soa', 'ns', 'records']);
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -126,7 +127,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           if (!ZONE_PATCH_FIELDS.has(key))
             throw invalid(
               key,
-              `cannot be patched; expected ${[...ZONE_PATCH_FIELDS].join(', ')} (records and names have their own routes)`,
+              `cannot be patched; expected ${[...ZONE_PATCH_FIELDS].join(', ')} (names have their own routes)`,
             );
         const before = store.get(zoneOf(req));
         const after = await store.change(zoneOf(req), (z) => ({
@@ -138,8 +139,18 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           req,
           'zone.update',
           `zone/${after.name}`,
-          { ttl: before.ttl, soa: before.soa, ns: before.ns },
-          { ttl: after.ttl, soa: after.soa, ns: after.ns },
+          {
+            ttl: before.ttl,
+            soa: before.soa,
+            ns: before.ns,
+            ...('records' in patch ? { records: before.records } : {}),
+          },
+          {
+            ttl: after.ttl,
+            soa: after.soa,
+            ns: after.ns,
+            ...('records' in patch ? { records: after.records } : {}),
+          },
         );
         return { body: after };
       },

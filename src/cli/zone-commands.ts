@@ -6,6 +6,8 @@
 //
 //   meridian zone add example.com --ns ns1.example.com. --ns ns2.example.com. --rname hostmaster.example.com.
 //   meridian zone list | show example.com [--json] | remove example.com
+//   meridian zone import example.com example.com.zone [--replace]   (an RFC 1035 master file)
+//   meridian zone export example.com [--out example.com.zone]
 //   meridian record add example.com www A 192.0.2.10 192.0.2.11 --ttl 300
 //   meridian record add example.com @ MX "10 mail.example.com."
 //   meridian record list example.com [--name www] [--type A]
@@ -14,9 +16,11 @@
 //   meridian name add example.com app --policy failover --region eu-west --region us-east --ttl 30
 //   meridian name update example.com app --policy weighted --weight eu-west=3 --weight us-east=1
 //   meridian name remove example.com app
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { STEERING_POLICIES, type ZoneConfig } from '../config/dns-schema.js';
+import { exportMasterFile, parseMasterFile } from '../config/master-file.js';
 import { isMeridianError } from '../core/errors.js';
 import { parseBalancedInput, parseRecordInput } from '../storage/zone-store.js';
 import { ApiClient, ApiFailure } from './client.js';
@@ -253,6 +257,59 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
     .action(async (name: string, _flags: unknown, cmd: Command) => {
       await client(cmd).delete(`/v1/zones/${enc(name)}`);
       write(`removed zone ${name}\n`);
+    });
+
+  zone
+    .command('import')
+    .argument('<zone>', 'zone name, e.g. example.com')
+    .argument(
+      '<file>',
+      'a master file (RFC 1035: $ORIGIN, $TTL, SOA, NS, A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR)',
+    )
+    .description(
+      "create a zone from a master file; with --replace, an existing zone takes the file's SOA fields, " +
+        'name servers and static records in one change (balanced names and transfer settings stay)',
+    )
+    .option('--replace', 'replace the static records of an existing zone (default: refuse if it exists)')
+    .option('--json', 'print JSON')
+    .action(
+      async (name: string, file: string, flags: { replace?: boolean; json?: boolean }, cmd: Command) => {
+        let text: string;
+        try {
+          text = readFileSync(file, 'utf8');
+        } catch (err) {
+          throw new UsageError(
+            `<file>: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          );
+        }
+        const parsed = check(file, () => parseMasterFile(text, name));
+        const api = client(cmd);
+        if (flags.replace !== true) {
+          show(await call(() => api.post<ZoneConfig>('/v1/zones', parsed)), flags.json);
+          return;
+        }
+        // The store moves the serial forward itself (never backwards) by the zone's own scheme, so the
+        // file's serial is not sent.
+        const { serial: _serial, serialScheme: _scheme, ...soa } = parsed.soa;
+        const body = { ttl: parsed.ttl, soa, ns: parsed.ns, records: parsed.records };
+        show(await call(() => api.patch<ZoneConfig>(`/v1/zones/${enc(name)}`, body)), flags.json);
+      },
+    );
+  zone
+    .command('export')
+    .argument('<zone>')
+    .description(
+      'print the zone as a master file (balanced names appear as comments: their answers depend on the client)',
+    )
+    .option('--out <file>', 'write it to this file instead of standard output')
+    .action(async (name: string, flags: { out?: string }, cmd: Command) => {
+      const text = exportMasterFile(await client(cmd).get<ZoneConfig>(`/v1/zones/${enc(name)}`));
+      if (flags.out === undefined) {
+        process.stdout.write(text);
+        return;
+      }
+      writeFileSync(flags.out, text);
+      write(`wrote zone ${name} to ${flags.out}\n`);
     });
 
   const record = program.command('record').description('manage static records of a zone');

@@ -67,6 +67,9 @@ function writeKeys(dir: string, keys: Record<string, Buffer>): void {
   writeFileSync(join(dir, 'keys'), `${text}\n`, { mode: 0o600 });
 }
 
+/** Nodes of one test process would share the default nodeId (host:pid): each gets its own. */
+let nodeCount = 0;
+
 async function startNode(
   dir: string,
   state: string,
@@ -77,6 +80,7 @@ async function startNode(
     config,
     [
       `state: ${state}`,
+      `nodeId: secrets-node-${++nodeCount}`,
       'dns: { enabled: false }',
       `api: { listen: "127.0.0.1:0", token: "${BOOT}", authFailures: { burst: 1000, perSeconds: 60 } }`,
       'log: { level: silent }',

@@ -75,7 +75,7 @@ describe('meridian user, token, login', () => {
       tokenId: (JSON.parse(me.stdout) as { tokenId: string }).tokenId,
       roles: ['operator'],
       regions: [],
-      permissions: ['read', 'write', 'report-health', 'self'],
+      permissions: ['read', 'write', 'report-health', 'self', 'manage-zones'],
     });
 
     const created = await runCli(['token', 'create', 'ci', '--expires', '30d'], person);

@@ -79,6 +79,7 @@ describe('parseMasterFile', () => {
       mname: 'ns1.example.org.',
       rname: 'hostmaster.example.org.',
       serial: 2026120301,
+      serialScheme: 'date',
       refresh: 7200,
       retry: 900,
       expire: 1209600,
@@ -154,9 +155,17 @@ describe('parseMasterFile', () => {
     ]);
   });
 
+  it('reads PTR records (reverse zones) with absolute targets', () => {
+    const z = parseMasterFile(
+      '$TTL 300\n@ SOA ns1.example.org. hostmaster.example.org. 1 2 3 4 5\n@ NS ns1.example.org.\n10 PTR host.example.org.\n',
+      '2.0.192.in-addr.arpa',
+    );
+    assert.deepEqual(z.records, [{ name: '10', type: 'PTR', values: ['host.example.org.'] }]);
+  });
+
   it('rejects what it does not support, naming the line, and returns nothing', () => {
     const head = '$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n';
-    rejects(`${head}ptr PTR host.example.org.\n`, 5, /record type PTR is not supported/);
+    rejects(`${head}fp SSHFP 1 1 0123456789abcdef\n`, 5, /record type SSHFP is not supported/);
     rejects(`${head}$INCLUDE other.zone\n`, 5, /\$INCLUDE is not supported/);
     rejects(`${head}$GENERATE 1-10 h$ A 192.0.2.$\n`, 5, /\$GENERATE is not supported/);
     rejects(`${head}ch CH TXT "x"\n`, 5, /class CH is not supported/);
