@@ -154,7 +154,7 @@ describe('backup and restore: Redis node → embedded node → Redis node', () =
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(
       plain.stdout,
-      /2 regions, 2 backends, 1 policies, 1 tasks, 1 users, 1 tokens; revision \d+-\d+/,
+      /2 regions, 2 backends, 1 zones, 1 policies, 1 tasks, 1 users, 1 tokens; revision \d+-\d+/,
     );
     const encrypted = await cli(onRedis, [
       'backup',

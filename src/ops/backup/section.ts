@@ -9,7 +9,7 @@ import type { AuditEntry } from '../../storage/ops-record-store.js';
 import type { Stores } from '../../storage/stores.js';
 
 /** The stores sections read and write. */
-export type SectionStores = Pick<Stores, 'state' | 'policies' | 'tasks' | 'access'>;
+export type SectionStores = Pick<Stores, 'state' | 'policies' | 'tasks' | 'access' | 'zones'>;
 
 /** Who restores or rolls back: writes are audited under this actor and request id. */
 export interface SectionWriteContext extends WriteContext {

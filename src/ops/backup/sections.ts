@@ -8,11 +8,13 @@ import { regionsSection } from './sections/regions.js';
 import { tasksSection } from './sections/tasks.js';
 import { tokensSection } from './sections/tokens.js';
 import { usersSection } from './sections/users.js';
+import { zonesSection } from './sections/zones.js';
 import type { StateSection } from './section.js';
 
 export const STATE_SECTIONS: readonly StateSection[] = [
   regionsSection,
   backendsSection,
+  zonesSection,
   policiesSection,
   tasksSection,
   usersSection,

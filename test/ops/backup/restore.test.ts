@@ -98,6 +98,46 @@ describe('restore: all or nothing', () => {
     assert.deepEqual((await call('GET', '/v1/users')).json.users, []);
   });
 
+  it('restores DNS zones: records as they were, the serial moved forward, a later zone removed', async () => {
+    const backup = (await call('GET', '/v1/backup')).json;
+    const zones = (backup.sections as Record<string, { name: string; soa: { serial: number } }[]>).zones;
+    assert.ok(zones !== undefined && zones.length > 0, 'the backup holds the seeded zones');
+    const name = zones[0]!.name;
+    const before = (await call('GET', `/v1/zones/${name}`)).json as { soa: { serial: number } };
+    const added = await call('POST', `/v1/zones/${name}/records`, {
+      name: 'restored-away',
+      type: 'A',
+      values: ['192.0.2.99'],
+    });
+    assert.equal(added.status, 201, JSON.stringify(added.json));
+    const extra = await call('POST', '/v1/zones', {
+      name: 'later.example',
+      ns: ['ns1.later.example.'],
+      soa: { mname: 'ns1.later.example.', rname: 'hostmaster.later.example.' },
+    });
+    assert.equal(extra.status, 201, JSON.stringify(extra.json));
+
+    const r = await call('POST', '/v1/backup/restore', { backup });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const after = (await call('GET', `/v1/zones/${name}`)).json as {
+      soa: { serial: number };
+      records: { name: string }[];
+    };
+    assert.ok(
+      !after.records.some((x) => x.name === 'restored-away'),
+      'the record added after the backup is gone',
+    );
+    assert.ok(
+      after.soa.serial > before.soa.serial,
+      'the serial moved forward, so secondaries transfer again',
+    );
+    const list = (await call('GET', '/v1/zones')).json.zones as { name: string }[];
+    assert.deepEqual(
+      list.map((z) => z.name),
+      zones.map((z) => z.name),
+    );
+  });
+
   it('refuses a body without a backup and a backup of an unknown version, naming them', async () => {
     const none = await call('POST', '/v1/backup/restore', { dryRun: true });
     assert.equal(none.status, 400);
@@ -108,9 +148,9 @@ describe('restore: all or nothing', () => {
     assert.equal(future.status, 400);
     assert.match(JSON.stringify(future.json), /unknown backup version 2; this Meridian reads version 1/);
     const unknownSection = await call('POST', '/v1/backup/restore', {
-      backup: { format: 'meridian-backup', version: 1, sections: { zones: [] } },
+      backup: { format: 'meridian-backup', version: 1, sections: { dnssec: [] } },
     });
-    assert.match(JSON.stringify(unknownSection.json), /backup.sections.zones: unknown section/);
+    assert.match(JSON.stringify(unknownSection.json), /backup.sections.dnssec: unknown section/);
   });
 });
 
