@@ -14,10 +14,10 @@ export interface StateCommandDeps {
   readonly write?: (text: string) => void;
 }
 
-export function formatReseed(node: string, r: ReseedResult): string {
+export function formatReseed(node: string, r: ReseedResult & { zones?: number }): string {
   return (
     `reseeded the state store from ${node}: ${r.regions} region(s), ${r.backends} backend(s), ` +
-    `${r.healthReports} health report(s); new epoch ${r.epoch}\n`
+    `${r.healthReports} health report(s)${r.zones ? `, ${r.zones} zone(s)` : ''}; new epoch ${r.epoch}\n`
   );
 }
 

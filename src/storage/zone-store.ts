@@ -44,6 +44,10 @@ export interface ZoneStore {
    * `dns.zones` on a node's first start. Resolves with how many were written (0: the store wins).
    */
   seed(zones: readonly unknown[]): Promise<number>;
+  /** Shared stores: whether the shared copy lost the zones this node keeps serving. */
+  dataLost?(): boolean;
+  /** Shared stores: writes this node's zones back after a loss (0 when nothing was lost). */
+  reseed?(): Promise<number>;
 }
 
 function deepFreeze<T>(value: T): T {

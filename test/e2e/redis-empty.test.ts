@@ -105,6 +105,14 @@ void describe('Redis restarted empty under two nodes', () => {
     });
     assert.equal(refused.status, 503);
     assert.match(await refused.text(), /state reseed --from-node/);
+    // The zones stay served (the load above saw no REFUSED) and zone changes are refused too.
+    const zoneRefused = await fetch(`${b.apiUrl}/v1/zones/example.test/records`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'lost', type: 'A', values: ['192.0.2.77'] }),
+    });
+    assert.equal(zoneRefused.status, 503);
+    assert.match(await zoneRefused.text(), /lost the zone data.*state reseed/);
 
     const metrics = await (await fetch(`${a.apiUrl}/metrics`)).text();
     assert.match(metrics, /^meridian_state_data_lost 1$/m);
@@ -136,12 +144,25 @@ void describe('Redis restarted empty under two nodes', () => {
     const r = await runCli(['state', 'reseed', '--from-node', a.apiUrl], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /2 region\(s\)/);
+    assert.match(r.stdout, /1 zone\(s\)/);
     for (const node of [a, b]) {
       await waitFor(`/healthz ok on ${node.apiUrl}`, async () => (await healthz(node)).httpStatus === 200);
     }
     await api(b, 'POST', '/v1/regions', TOKEN, { id: 'ap', lat: 1.35, lon: 103.8, ipv4: ['203.0.113.10'] });
     await waitFor('ap on node A', async () => (await regionIds(a)).includes('ap'));
     assert.deepEqual(await regionIds(a), await regionIds(b));
+    // Zone changes work again and reach the other node.
+    await api(b, 'POST', '/v1/zones/example.test/records', TOKEN, {
+      name: 'after-reseed',
+      type: 'A',
+      values: ['192.0.2.78'],
+    });
+    await waitFor('the new record on node A', async () => {
+      const zone = (await (
+        await fetch(`${a.apiUrl}/v1/zones/example.test`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      ).json()) as { records: { name: string }[] };
+      return zone.records.some((x) => x.name.startsWith('after-reseed.'));
+    });
     await reportHealthy(b, TOKEN, ['eu'], REPORT_TTL_S);
 
     // A second reseed would overwrite a healthy store: refused without --force.

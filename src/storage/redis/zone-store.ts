@@ -11,6 +11,11 @@
 // retried when another node changed it in between, so two nodes' edits both land and the serial
 // only moves forward. Nodes follow changes with the shared ChangeFollower (message → reload, version
 // poll every `pollMs`, full reload every `resyncMs`), so every node sees a change within a second.
+//
+// Redis coming back empty (restarted without persistence, flushed) is not a change: the version key
+// vanishing under a node that had loaded one means the data is gone, so the node keeps serving the
+// zones it has, refuses zone writes, and waits for `reseed()` (run by `meridian state reseed` on the
+// node chosen as the source) to write its zones back; it never applies the empty hash.
 import { Cluster } from 'ioredis';
 import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
 import { canonicalName } from '../../core/dns-names.js';
@@ -103,6 +108,8 @@ export class RedisZoneStore implements ZoneStore {
   readonly #listeners = new Set<ZoneListener>();
   #zones: readonly ZoneConfig[] = freezeZones([]);
   readonly #follower: ChangeFollower;
+  /** The version key vanished after we had loaded one: Redis lost the zones (see the header). */
+  #lost = false;
 
   constructor(options: RedisZoneStoreOptions) {
     this.#redis = options.redis;
@@ -145,7 +152,35 @@ export class RedisZoneStore implements ZoneStore {
     return findZone(this.#zones, name);
   }
 
+  /** Whether Redis lost the zones this node serves (they are kept until `reseed()`). */
+  dataLost(): boolean {
+    return this.#lost;
+  }
+
+  /**
+   * Writes this node's zones back to a Redis that lost them (nothing when the zone data exists);
+   * resolves with how many were written.
+   */
+  async reseed(): Promise<number> {
+    const args: string[] = [];
+    for (const z of this.#zones) args.push(z.name, JSON.stringify(z));
+    if (args.length === 0) return 0;
+    const written = Number(await this.#script(SEED, args));
+    if (written > 0) this.#logger.warn({ zones: written }, "wrote this node's zones back to Redis");
+    await this.#reload();
+    return written;
+  }
+
+  #refuseWhileLost(): void {
+    if (this.#lost)
+      throw new MeridianError(
+        'E_UNAVAILABLE',
+        'zone store: Redis lost the zone data (restarted empty?); this node keeps serving its last zones and refuses changes until `meridian state reseed` writes them back',
+      );
+  }
+
   async create(input: unknown): Promise<ZoneConfig> {
+    this.#refuseWhileLost();
     await this.#reload();
     const zone = prepareCreate(input, this.#zones, this.#now());
     const result = await this.#script(CREATE, [zone.name, JSON.stringify(zone)]);
@@ -155,6 +190,7 @@ export class RedisZoneStore implements ZoneStore {
   }
 
   async change(name: string, edit: ZoneEdit): Promise<ZoneConfig> {
+    this.#refuseWhileLost();
     const key = canonicalName(name);
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const base = await this.#read(key);
@@ -171,6 +207,7 @@ export class RedisZoneStore implements ZoneStore {
   }
 
   async remove(name: string): Promise<void> {
+    this.#refuseWhileLost();
     const key = canonicalName(name);
     const result = await this.#script(DELETE, [key]);
     if (result === -1) throw notFound(`zone ${key}`);
@@ -221,8 +258,20 @@ export class RedisZoneStore implements ZoneStore {
     if (hashReply?.[0]) throw hashReply[0];
     if (versionReply?.[0]) throw versionReply[0];
     const raw = (hashReply?.[1] ?? {}) as Record<string, string>;
+    if (versionReply?.[1] === null && loaded > 0) {
+      if (!this.#lost)
+        this.#logger.error(
+          { version: loaded, zones: this.#zones.length },
+          'the zone data in Redis is gone (restarted empty or flushed?): serving the last zones and refusing zone changes until `meridian state reseed`',
+        );
+      this.#lost = true;
+      return loaded;
+    }
     const version = Number(versionReply?.[1] ?? 0);
-    if (version === loaded && loaded >= 0) return loaded;
+    if (this.#lost) {
+      this.#lost = false;
+      this.#logger.warn({ version }, 'zone data is back in Redis: following it again');
+    } else if (version === loaded && loaded >= 0) return loaded;
     const zones: ZoneConfig[] = [];
     for (const [name, json] of Object.entries(raw)) {
       try {
