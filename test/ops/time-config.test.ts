@@ -57,6 +57,8 @@ void describe('ops config section', () => {
       retention: { maxAgeDays: 30, maxCount: 100000, cleanupCron: '17 * * * *' },
       webhooks: [],
       flap: { transitions: 4, windowSeconds: 300 },
+      history: { retentionDays: 30, minuteRetentionHours: 48, flushSeconds: 60 },
+      report: { chromiumPath: '/usr/bin/chromium', pdfTimeoutSeconds: 60 },
     });
     assert.deepEqual(retentionLimits(ops.retention), { maxAgeMs: 30 * 86_400_000, maxCount: 100000 });
   });
