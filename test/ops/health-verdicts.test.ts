@@ -128,7 +128,8 @@ void describe('HealthVerdictWatcher', () => {
     assert.equal(events[0]?.healthy, false);
     assert.equal(events[0]?.source, 'verdict');
     assert.equal(events[0]?.t, T + 2100, 'the flip time derived from the votes (since + downAfter)');
-    assert.ok((events[0]?.reason.length ?? 0) > 0);
+    assert.match(events[0]?.reason ?? '', /2 of 2 vantage point\(s\) say down/);
+    assert.match(events[0]?.reason ?? '', /votes: .*probe:a \(probe\) down.*probe:b \(probe\) down/);
     watcher.close();
     await store.close();
   });
