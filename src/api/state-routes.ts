@@ -2,18 +2,20 @@
 // node's last snapshot back to a shared store that lost the fleet's data (Redis restarted empty,
 // flushed, or replaced), under a new epoch the other nodes accept. It is the explicit, audited step
 // that ends the "data lost" state; nodes never do it on their own, since a node cannot tell which of
-// several diverging snapshots is the right one. The node's DNS zones go back with it when the zone
-// data was lost as well (`zones`: how many were written).
+// several diverging snapshots is the right one. The node's DNS zones and traffic policies go back
+// with it when their data was lost as well (`zones`, `policies`: how many were written).
 import { MeridianError, invalid } from '../core/errors.js';
 import type { AuditLog } from '../ops/audit.js';
 import type { StateStore } from '../storage/state-store.js';
+import type { PolicyStore } from '../storage/policy-store.js';
 import type { ZoneStore } from '../storage/zone-store.js';
 import type { ApiRoute } from './server.js';
 
 export interface StateRouteDeps {
   readonly store: Pick<StateStore, 'reseed' | 'status'>;
-  /** The zone store: its zones are written back too when the shared copy lost them. */
+  /** The zone and policy stores: their records are written back too when the shared copy lost them. */
   readonly zones?: Pick<ZoneStore, 'reseed'>;
+  readonly policies?: Pick<PolicyStore, 'reseed'>;
   /** Audits the change; never throws. */
   readonly audit?: Pick<AuditLog, 'record'>;
 }
@@ -44,7 +46,11 @@ export function stateRoutes(deps: StateRouteDeps): ApiRoute[] {
         }
         const before = store.status().dataLost;
         const reseeded = await store.reseed({ force });
-        const result = { ...reseeded, zones: (await deps.zones?.reseed?.()) ?? 0 };
+        const result = {
+          ...reseeded,
+          zones: (await deps.zones?.reseed?.()) ?? 0,
+          policies: (await deps.policies?.reseed?.()) ?? 0,
+        };
         await deps.audit?.record({
           actor: req.actor ?? 'api',
           action: 'state.reseed',

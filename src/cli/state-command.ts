@@ -14,10 +14,14 @@ export interface StateCommandDeps {
   readonly write?: (text: string) => void;
 }
 
-export function formatReseed(node: string, r: ReseedResult & { zones?: number }): string {
+export function formatReseed(node: string, r: ReseedResult & { zones?: number; policies?: number }): string {
+  const more = [
+    ...(r.zones ? [`${r.zones} zone(s)`] : []),
+    ...(r.policies ? [`${r.policies} policy(ies)`] : []),
+  ];
   return (
     `reseeded the state store from ${node}: ${r.regions} region(s), ${r.backends} backend(s), ` +
-    `${r.healthReports} health report(s)${r.zones ? `, ${r.zones} zone(s)` : ''}; new epoch ${r.epoch}\n`
+    `${r.healthReports} health report(s)${more.map((m) => `, ${m}`).join('')}; new epoch ${r.epoch}\n`
   );
 }
 

@@ -316,7 +316,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         extraRoutes: [
           ...opsRoutes({ records: ops.records, scheduler: ops.scheduler, audit: ops.audit }),
           ...policyRoutes({ store: policies.store, quotas: policies.quotas, audit: ops.audit }),
-          ...stateRoutes({ store, zones: stores.zones, audit: ops.audit }),
+          ...stateRoutes({ store, zones: stores.zones, policies: policies.store, audit: ops.audit }),
           ...keysRoutes({ keyRing: stores.keyRing, sealed: stores.sealed, audit: ops.audit }),
           ...zoneRoutes({ store: stores.zones, audit: ops.audit }),
           ...historyRoutes({

@@ -81,6 +81,10 @@ export interface PolicyStore {
   importBatch(policies: readonly unknown[], options?: ImportOptions): Promise<ImportResult>;
   /** Every policy, read from the source of truth, in the form `importBatch` accepts. */
   exportAll(): Promise<readonly Policy[]>;
+  /** Shared stores: whether the shared copy lost the policies this node keeps enforcing. */
+  dataLost?(): boolean;
+  /** Shared stores: writes this node's policies back after a loss (0 when nothing was lost). */
+  reseed?(): Promise<number>;
 }
 
 function deepFreeze<T>(value: T): T {

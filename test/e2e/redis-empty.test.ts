@@ -32,6 +32,13 @@ async function regionIds(node: MeridianProcess): Promise<string[]> {
   return body.regions.map((r) => r.id).sort();
 }
 
+async function policyIds(node: MeridianProcess): Promise<string[]> {
+  const body = (await (
+    await fetch(`${node.apiUrl}/v1/policies`, { headers: { authorization: `Bearer ${TOKEN}` } })
+  ).json()) as { policies: { id: string }[] };
+  return body.policies.map((p) => p.id).sort();
+}
+
 void describe('Redis restarted empty under two nodes', () => {
   const dir = tempDir('meridian-empty-');
   let redis: RedisHandle;
@@ -57,6 +64,17 @@ void describe('Redis restarted empty under two nodes', () => {
     await api(a, 'POST', '/v1/regions', TOKEN, { id: 'eu', lat: 50.11, lon: 8.68, ipv4: [EU] });
     await api(a, 'POST', '/v1/regions', TOKEN, { id: 'us', lat: 39.04, lon: -77.49, ipv4: [US] });
     await waitFor('both regions on node B', async () => (await regionIds(nodes[1]!)).length === 2);
+    await api(a, 'POST', '/v1/policies', TOKEN, {
+      id: 'edge-waf',
+      type: 'waf',
+      scope: 'global',
+      enabled: true,
+      description: 'kept through an empty Redis',
+      rules: [
+        { id: 'no-git', pattern: '/\\.git', target: 'path', action: 'block', priority: 1, enabled: true },
+      ],
+    });
+    await waitFor('the policy on node B', async () => (await policyIds(nodes[1]!)).includes('edge-waf'));
   });
 
   after(async () => {
@@ -113,6 +131,14 @@ void describe('Redis restarted empty under two nodes', () => {
     });
     assert.equal(zoneRefused.status, 503);
     assert.match(await zoneRefused.text(), /lost the zone data.*state reseed/);
+    // The policies stay enforced (a WAF that silently stopped blocking would be worse than none).
+    for (const node of [a, b]) assert.deepEqual(await policyIds(node), ['edge-waf']);
+    const policyRefused = await fetch(`${b.apiUrl}/v1/policies/edge-waf/disable`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(policyRefused.status, 503);
+    assert.match(await policyRefused.text(), /lost the policy data/);
 
     const metrics = await (await fetch(`${a.apiUrl}/metrics`)).text();
     assert.match(metrics, /^meridian_state_data_lost 1$/m);
@@ -144,7 +170,7 @@ void describe('Redis restarted empty under two nodes', () => {
     const r = await runCli(['state', 'reseed', '--from-node', a.apiUrl], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /2 region\(s\)/);
-    assert.match(r.stdout, /1 zone\(s\)/);
+    assert.match(r.stdout, /1 zone\(s\), 1 policy\(ies\)/);
     for (const node of [a, b]) {
       await waitFor(`/healthz ok on ${node.apiUrl}`, async () => (await healthz(node)).httpStatus === 200);
     }

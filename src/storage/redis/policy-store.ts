@@ -11,14 +11,15 @@
 // keep an in-memory snapshot: a change message triggers a reload (HGETALL + version in one MULTI);
 // a cheap version poll every `pollMs` (default 500 ms) catches messages lost across reconnects, and
 // a full reload runs every `resyncMs`. So every proxy sees a change within about a second, while
-// the hot path reads only the snapshot.
-import { Cluster } from 'ioredis';
-import { MeridianError, conflict, describeError, notFound } from '../../core/errors.js';
+// the hot path reads only the snapshot. A Redis that comes back empty does not empty the proxies'
+// policies (a WAF that silently stops blocking): they are kept and writes refused until `reseed()`
+// (VersionedHash, versioned-hash.ts, shared with the zone store).
+import { MeridianError, conflict, notFound } from '../../core/errors.js';
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import type { RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
-import { ChangeFollower } from './change-follower.js';
+import { VersionedHash, hashKeys, type HashKeys } from './versioned-hash.js';
 import {
   applyPatch,
   filterPolicies,
@@ -46,9 +47,8 @@ export interface RedisPolicyStoreOptions {
   readonly logger?: Logger;
 }
 
-export function policyKeys(prefix: string): { hash: string; version: string; channel: string } {
-  const base = `${prefix}{meridian}:policies`;
-  return { hash: base, version: `${base}:version`, channel: `${base}:changes` };
+export function policyKeys(prefix: string): HashKeys {
+  return hashKeys(prefix, 'policies');
 }
 
 // KEYS: hash, version. ARGV: channel, then per script.
@@ -95,49 +95,53 @@ return {created, updated, removed, redis.call('HLEN', KEYS[1])}`);
 
 const MAX_CAS_RETRIES = 5;
 
-function duplicate(conn: RedisConnection): RedisConnection {
-  return conn instanceof Cluster ? conn.duplicate() : conn.duplicate();
-}
-
-function unavailable(err: unknown): MeridianError {
-  return new MeridianError('E_UNAVAILABLE', `policy store: Redis unavailable: ${describeError(err)}`, {
-    cause: err,
-  });
-}
-
 export class RedisPolicyStore implements PolicyStore {
-  readonly #redis: RedisConnection;
-  readonly #keys: ReturnType<typeof policyKeys>;
   readonly #logger: Logger;
   readonly #listeners = new Set<PolicyListener>();
   #policies: readonly Policy[] = freezePolicies([]);
-  readonly #follower: ChangeFollower;
+  readonly #hash: VersionedHash<Policy>;
 
   constructor(options: RedisPolicyStoreOptions) {
-    this.#redis = options.redis;
-    this.#keys = policyKeys(options.keyPrefix ?? 'meridian:');
     this.#logger = (options.logger ?? silentLogger).child({ component: 'policy-store' });
-    this.#follower = new ChangeFollower({
-      redis: this.#redis,
-      subscriber: options.subscriber ?? duplicate(options.redis),
-      channel: this.#keys.channel,
-      versionKey: this.#keys.version,
+    this.#hash = new VersionedHash({
+      redis: options.redis,
+      subscriber: options.subscriber,
+      keys: policyKeys(options.keyPrefix ?? 'meridian:'),
       pollMs: options.pollMs ?? 500,
       resyncMs: options.resyncMs ?? 30_000,
       logger: this.#logger,
       what: 'policy',
-      load: (loaded) => this.#load(loaded),
-      loadError: unavailable,
+      parse: parsePolicy,
+      loaded: (policies) => {
+        this.#policies = freezePolicies(policies);
+        notifyAll(this.#listeners, this.#policies, (err) =>
+          this.#logger.error({ err }, 'policy change listener failed'),
+        );
+      },
     });
   }
 
   start(): Promise<void> {
-    return this.#follower.start();
+    return this.#hash.start();
   }
 
   async close(): Promise<void> {
     this.#listeners.clear();
-    await this.#follower.close();
+    await this.#hash.close();
+  }
+
+  /** Whether Redis lost the policies this node enforces (they are kept until `reseed()`). */
+  dataLost(): boolean {
+    return this.#hash.dataLost();
+  }
+
+  /** Writes this node's policies back to a Redis that lost them; how many (0 when nothing was lost). */
+  async reseed(): Promise<number> {
+    const written = await this.#hash.seedIfEmpty(
+      this.#policies.map((p) => [p.id, JSON.stringify(p)] as const),
+    );
+    if (written > 0) this.#logger.warn({ policies: written }, "wrote this node's policies back to Redis");
+    return written;
   }
 
   current(): readonly Policy[] {
@@ -158,21 +162,23 @@ export class RedisPolicyStore implements PolicyStore {
   }
 
   async put(input: unknown): Promise<Policy> {
+    this.#hash.refuseWhileLost();
     const policy = parsePolicy(input);
-    const result = await this.#script(CREATE, [policy.id, JSON.stringify(policy)]);
+    const result = await this.#hash.script(CREATE, [policy.id, JSON.stringify(policy)]);
     if (result === -1) throw conflict(`policy ${policy.id}`);
-    await this.#reload();
+    await this.#hash.reload();
     return this.get(policy.id);
   }
 
   async update(id: string, patch: unknown): Promise<Policy> {
+    this.#hash.refuseWhileLost();
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
-      const base = await this.#read(id);
+      const base = await this.#hash.read(id);
       const next = applyPatch(parsePolicy(JSON.parse(base)), patch);
-      const result = await this.#script(REPLACE, [id, base, JSON.stringify(next)]);
+      const result = await this.#hash.script(REPLACE, [id, base, JSON.stringify(next)]);
       if (result === -1) throw notFound(`policy ${id}`);
       if (result !== -2) {
-        await this.#reload();
+        await this.#hash.reload();
         return this.get(id);
       }
       // Someone else changed the policy between our read and write: recompute from the new value.
@@ -181,9 +187,10 @@ export class RedisPolicyStore implements PolicyStore {
   }
 
   async remove(id: string): Promise<void> {
-    const result = await this.#script(DELETE, [id]);
+    this.#hash.refuseWhileLost();
+    const result = await this.#hash.script(DELETE, [id]);
     if (result === -1) throw notFound(`policy ${id}`);
-    await this.#reload();
+    await this.#hash.reload();
   }
 
   setEnabled(id: string, enabled: boolean): Promise<Policy> {
@@ -191,67 +198,17 @@ export class RedisPolicyStore implements PolicyStore {
   }
 
   async importBatch(entries: readonly unknown[], options: ImportOptions = {}): Promise<ImportResult> {
+    this.#hash.refuseWhileLost();
     const batch = validateBatch(entries);
     const args: string[] = [options.replace === true ? '1' : '0'];
     for (const p of batch) args.push(p.id, JSON.stringify(p));
-    const reply = (await this.#script(IMPORT, args)) as number[];
-    await this.#reload();
+    const reply = (await this.#hash.script(IMPORT, args)) as number[];
+    await this.#hash.reload();
     return { created: reply[0] ?? 0, updated: reply[1] ?? 0, removed: reply[2] ?? 0, total: reply[3] ?? 0 };
   }
 
   async exportAll(): Promise<readonly Policy[]> {
-    await this.#reload();
+    await this.#hash.reload();
     return this.#policies;
-  }
-
-  async #read(id: string): Promise<string> {
-    let raw: unknown;
-    try {
-      raw = await this.#redis.call('HGET', [this.#keys.hash, id]);
-    } catch (err) {
-      throw unavailable(err);
-    }
-    if (typeof raw !== 'string') throw notFound(`policy ${id}`);
-    return raw;
-  }
-
-  async #script(script: LuaScript, args: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await script.run(
-        this.#redis,
-        [this.#keys.hash, this.#keys.version],
-        [this.#keys.channel, ...args],
-      );
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
-
-  #reload(): Promise<void> {
-    return this.#follower.reload();
-  }
-
-  /** Reads everything into the snapshot; returns the version read (the same one: nothing to do). */
-  async #load(loaded: number): Promise<number> {
-    const replies = (await this.#redis.multi().hgetall(this.#keys.hash).get(this.#keys.version).exec()) ?? [];
-    const [hashReply, versionReply] = replies;
-    if (hashReply?.[0]) throw hashReply[0];
-    if (versionReply?.[0]) throw versionReply[0];
-    const raw = (hashReply?.[1] ?? {}) as Record<string, string>;
-    const version = Number(versionReply?.[1] ?? 0);
-    if (version === loaded && loaded >= 0) return loaded;
-    const policies: Policy[] = [];
-    for (const [id, json] of Object.entries(raw)) {
-      try {
-        policies.push(parsePolicy(JSON.parse(json)));
-      } catch (err) {
-        this.#logger.error({ id, err: describeError(err) }, 'ignoring an invalid stored policy');
-      }
-    }
-    this.#policies = freezePolicies(policies);
-    notifyAll(this.#listeners, this.#policies, (err) =>
-      this.#logger.error({ err }, 'policy change listener failed'),
-    );
-    return version;
   }
 }
