@@ -5,7 +5,7 @@
 //   GET    /v1/zones                                  → { zones: [{ name, serial, records, balanced }] }
 //   POST   /v1/zones                    body Zone      → 201 Zone        (409 if it exists)
 //   GET    /v1/zones/:zone                            → Zone
-//   PATCH  /v1/zones/:zone              body fields    → Zone            (ttl, soa (merged), ns, records (all replaced))
+//   PATCH  /v1/zones/:zone              body fields    → Zone            (ttl, soa (merged), ns, records (all replaced), transfer)
 //   DELETE /v1/zones/:zone                            → 204
 //   GET    /v1/zones/:zone/records?name&type          → { records: [{ name, type, ttl, values }] }
 //   POST   /v1/zones/:zone/records      {name,type,values|value,ttl?} → 201 Zone (values added to the RRset)
@@ -40,8 +40,11 @@ export interface ZoneRouteDeps {
   readonly audit?: Pick<AuditLog, 'record'>;
 }
 
-/** `records` replaces every static record at once (`meridian zone import --replace`). */
-const ZONE_PATCH_FIELDS = new Set(['ttl', 'soa', 'ns', 'records']);
+/**
+ * `records` replaces every static record at once (`meridian zone import --replace`); `transfer`
+ * replaces the zone's transfer settings (allow, notify, tsigKey).
+ */
+const ZONE_PATCH_FIELDS = new Set(['ttl', 'soa', 'ns', 'records', 'transfer']);
 
 function objectBody(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))

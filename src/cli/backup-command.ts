@@ -67,7 +67,7 @@ export function registerBackupCommands(
   const backup = program
     .command('backup')
     .description(
-      'back up every piece of state (regions, backends, policies, tasks, users and tokens) and restore it',
+      'back up every piece of state (regions, backends, zones, policies, tasks, users and tokens) and restore it',
     );
 
   backup

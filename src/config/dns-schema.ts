@@ -80,7 +80,8 @@ const allDown = z.enum(['fail-open', 'fail-closed']);
  * How a balanced name picks its regions: `nearest` (distance from the client, weights within
  * `steering.distanceBandKm`), `failover` (the first eligible region of `regions`, in order),
  * `weighted` (every eligible region, shared by `weights`), `fixed` (`regions` in order, whatever the
- * client's location; eligibility still applies).
+ * client's location and their health reports; only active regions with addresses of the family —
+ * see dns/steering/policy.ts).
  */
 export const STEERING_POLICIES = ['nearest', 'failover', 'weighted', 'fixed'] as const;
 

@@ -7,7 +7,7 @@
 // Supported: $ORIGIN, $TTL (seconds or BIND units such as 1h30m), `@`, relative and absolute
 // names, an omitted owner (the previous one), TTL and class in either order, class IN only,
 // parentheses across lines, `;` comments, quoted strings with \" \\ \DDD escapes, and the types
-// SOA (one, at the apex), NS, A, AAAA, CNAME, MX, TXT, SRV, CAA. Anything else — another type or
+// SOA (one, at the apex), NS, A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR. Anything else — another type or
 // class, $INCLUDE, $GENERATE, a name outside the zone, escapes in names — is rejected with its line
 // number, and nothing is returned (all or nothing).
 //

@@ -1,7 +1,8 @@
 // `meridian zone import|export` against one real `meridian serve` node (embedded store): a master
 // file becomes a zone answered by dig at once, the export passes BIND's named-checkzone and reads
 // back to the same records, `--replace` swaps the static records in one change (serial forward,
-// balanced names kept), and a bad file exits 2 naming its line with nothing changed.
+// balanced names kept), a zone's transfer settings change in place (PATCH), and a bad file exits 2
+// naming its line with nothing changed.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -128,6 +129,27 @@ describe('zone import and export', () => {
       zone.balanced.map((b) => b.name),
       ['app'],
     );
+  });
+
+  it('transfer settings are patched in place: AXFR refused, then allowed', async () => {
+    const axfr = (): string =>
+      execFileSync(
+        'dig',
+        ['-p', String(dns.port), '@127.0.0.1', 'import.test', 'AXFR', '+time=2', '+tries=1'],
+        {
+          encoding: 'utf8',
+        },
+      );
+    assert.match(axfr(), /Transfer failed/);
+    const res = await fetch(`${node.apiUrl}/v1/zones/import.test`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ transfer: { allow: ['127.0.0.1/32'] } }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const out = axfr();
+    assert.equal(out.match(/\tIN\tSOA\t/g)?.length, 2, out);
+    assert.match(out, /www\.import\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.90/);
   });
 
   it('a bad file exits 2 naming the line, and nothing changes', async () => {
