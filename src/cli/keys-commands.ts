@@ -1,9 +1,14 @@
 // `meridian keys generate|status|rotate`: encryption at rest (src/infra/secrets/). `generate` makes
 // a key file line locally (nothing leaves this machine); `status` and `rotate` ask a node's admin
 // API (admin token) which key ids the stored secrets use, and re-seal them under the active key.
+// `seal --path KEY` seals a config value (read from standard input) with the local key ring, for
+// the config file itself (config/sealed-values.ts).
 // The rotation procedure is in src/infra/README.md.
 import type { Command } from 'commander';
+import { defaultConfigPath, loadConfig } from '../config/load.js';
+import { configSealContext } from '../config/sealed-values.js';
 import { KEY_ID_PATTERN, newKeyText } from '../infra/secrets/key-ring.js';
+import { keyRingOpener, loadKeyRing } from '../infra/secrets/key-source.js';
 import type { KeysStatus } from '../api/keys-routes.js';
 import type { ResealResult } from '../storage/sealed-records.js';
 import { ApiClient } from './client.js';
@@ -15,6 +20,8 @@ const DEFAULT_API = 'http://127.0.0.1:8053';
 export interface KeysCommandDeps {
   readonly env?: NodeJS.ProcessEnv;
   readonly write?: (text: string) => void;
+  /** Standard input (tests). */
+  readonly stdin?: () => Promise<string>;
 }
 
 export function formatKeysStatus(s: KeysStatus): string {
@@ -38,6 +45,30 @@ export function formatKeysStatus(s: KeysStatus): string {
   );
 }
 
+/** `ops.webhooks[].secret` or `ops.webhooks.0.secret` → the key path (numbers for list positions). */
+export function sealPath(text: string): (string | number)[] {
+  const parts = text
+    .replace(/\[\d*\]/g, '.0')
+    .split('.')
+    .map((p) => (/^\d+$/.test(p) ? 0 : p));
+  if (
+    parts.length === 0 ||
+    parts.some((p) => p === '' || (typeof p === 'string' && !/^[A-Za-z][A-Za-z0-9_-]*$/.test(p)))
+  )
+    throw new UsageError(
+      `--path: expected a config key path such as api.token or ops.webhooks[].secret, got ${JSON.stringify(text)}`,
+    );
+  return parts;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
 export function registerKeysCommands(program: Command, deps: KeysCommandDeps = {}): void {
   const env = deps.env ?? process.env;
   const write = deps.write ?? ((text: string) => void process.stdout.write(terminalSafe(text)));
@@ -55,6 +86,27 @@ export function registerKeysCommands(program: Command, deps: KeysCommandDeps = {
       if (!KEY_ID_PATTERN.test(id))
         throw new UsageError(`key id ${JSON.stringify(id)}: expected 1-64 of [A-Za-z0-9._-]`);
       write(`${id}:${newKeyText()}\n`);
+    });
+  keys
+    .command('seal')
+    .description(
+      "seal a secret for the config file with this machine's key ring (the config's secrets.keyFile, " +
+        'MERIDIAN_KEYS): reads the value from standard input, prints enc:v1:… to paste at that key',
+    )
+    .requiredOption(
+      '--path <key>',
+      'the config key the value goes to, e.g. api.token or ops.webhooks[].secret',
+    )
+    .option('--config <file>', 'the config file whose secrets section names the key file (default as serve)')
+    .action(async (flags: { path: string; config?: string }) => {
+      const path = sealPath(flags.path);
+      const loaded = loadConfig(flags.config ?? defaultConfigPath(), env, keyRingOpener(env));
+      const ring = loadKeyRing(loaded.config.secrets, loaded.resolvePath, env);
+      if (ring === undefined)
+        throw new UsageError('no encryption key: set secrets.keyFile in the config, or MERIDIAN_KEYS');
+      const plain = deps.stdin === undefined ? await readStdin() : await deps.stdin();
+      if (plain === '') throw new UsageError('nothing to seal: give the value on standard input');
+      write(`${ring.seal(plain, configSealContext(path))}\n`);
     });
   keys
     .command('status')

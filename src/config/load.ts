@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { MeridianError } from '../core/errors.js';
 import { packagePath } from './install-paths.js';
 import { configSchema, type Config } from './schema.js';
+import { openSealedValues, type SealedOpener } from './sealed-values.js';
 
 export interface LoadedConfig {
   readonly config: DeepReadonly<Config>;
@@ -116,7 +117,12 @@ export function defaultConfigPath(cwd: string = process.cwd()): string | undefin
   return existsSync(shipped) ? shipped : undefined;
 }
 
-export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+export function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  /** Opens values sealed with the node's key ring (sealed-values.ts); without it they are refused. */
+  opener?: SealedOpener,
+): LoadedConfig {
   let raw: unknown = {};
   let absolute: string | undefined;
   if (path !== undefined) {
@@ -136,12 +142,14 @@ export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = pr
       throw new MeridianError('E_CONFIG', `${absolute}: expected a YAML mapping at the top level`);
     }
   }
-  const config = validateConfig(applyEnv(raw as Record<string, unknown>, env));
   const base = absolute === undefined ? process.cwd() : dirname(absolute);
+  const resolvePath = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  const opened = openSealedValues(applyEnv(raw as Record<string, unknown>, env), opener, resolvePath);
+  const config = validateConfig(opened);
   return {
     config: deepFreeze(config),
     path: absolute,
-    resolvePath: (p) => (isAbsolute(p) ? p : resolve(base, p)),
+    resolvePath,
     nodeId: config.nodeId ?? `${hostname()}:${process.pid}`,
   };
 }

@@ -2,6 +2,7 @@
 // them in reverse order. Kept linear on purpose: each tier is one numbered step.
 import { parseHostPort } from '../config/primitives.js';
 import { loadConfig, type DeepReadonly, type LoadedConfig } from '../config/load.js';
+import { keyRingOpener } from '../infra/secrets/key-source.js';
 import type { ZoneConfig } from '../config/dns-schema.js';
 import { startAdminApi, type AdminApi } from '../api/server.js';
 import { describeError } from '../core/errors.js';
@@ -113,7 +114,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
 
   // 1. Configuration (validated and frozen) and the process-wide logger and metrics registry.
-  const loaded = loadConfig(options.configPath, env);
+  const loaded = loadConfig(options.configPath, env, keyRingOpener(env));
   const { config } = loaded;
   if (config.proxy !== undefined) checkProxyConfig(config.proxy);
   checkAutoscaleConfig(config.autoscale);

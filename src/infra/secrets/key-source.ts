@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { DeepReadonly } from '../../config/load.js';
 import type { SecretsConfig } from '../../config/secrets-schema.js';
+import type { SealedOpener } from '../../config/sealed-values.js';
 import { MeridianError, describeError } from '../../core/errors.js';
 import { KeyRing } from './key-ring.js';
 
@@ -95,4 +96,15 @@ export function loadKeyRing(
     return new KeyRing(keys, [...keys.keys()][0] as string);
   }
   return new KeyRing(keys, active);
+}
+
+/**
+ * The config loader's opener for sealed config values (config/sealed-values.ts): the key ring of
+ * the file's `secrets:` section and `env`, or undefined when no key is configured.
+ */
+export function keyRingOpener(env: NodeJS.ProcessEnv = process.env): SealedOpener {
+  return (secrets, resolvePath) => {
+    const ring = loadKeyRing(secrets, resolvePath, env);
+    return ring === undefined ? undefined : (sealed, context) => ring.open(sealed, context);
+  };
 }
