@@ -9,6 +9,7 @@ import { MeridianError } from '../core/errors.js';
 import { packagePath } from './install-paths.js';
 import { configSchema, type Config } from './schema.js';
 import { openSealedValues, type SealedOpener } from './sealed-values.js';
+import { deepFreeze } from '../core/freeze.js';
 
 export interface LoadedConfig {
   readonly config: DeepReadonly<Config>;
@@ -48,14 +49,6 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
       return `${where}: ${message}${got}`;
     })
     .join('\n');
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 function splitList(text: string): string[] {

@@ -10,6 +10,7 @@ import {
   type PolicyType,
   type QuotaPeriod,
 } from '../config/policy-schema.js';
+import { deepFreeze } from '../core/freeze.js';
 
 export type { Policy, PolicyType };
 
@@ -85,14 +86,6 @@ export interface PolicyStore {
   dataLost?(): boolean;
   /** Shared stores: writes this node's policies back after a loss (0 when nothing was lost). */
   reseed?(): Promise<number>;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 /** An immutable snapshot, sorted by id. */

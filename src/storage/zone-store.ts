@@ -13,6 +13,7 @@ import {
   type ZoneConfig,
 } from '../config/dns-schema.js';
 import { checkValue, initialSerial, nextSerial, parseZone, schemaError } from '../config/zone-rules.js';
+import { deepFreeze } from '../core/freeze.js';
 
 export type { ZoneConfig };
 
@@ -48,14 +49,6 @@ export interface ZoneStore {
   dataLost?(): boolean;
   /** Shared stores: writes this node's zones back after a loss (0 when nothing was lost). */
   reseed?(): Promise<number>;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
 
 /** An immutable list, sorted by name. */

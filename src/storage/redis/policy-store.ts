@@ -19,7 +19,14 @@ import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import type { RedisConnection } from '../../infra/redis/connection.js';
 import { LuaScript } from '../../infra/redis/lua-script.js';
-import { VersionedHash, hashKeys, type HashKeys } from './versioned-hash.js';
+import {
+  CREATE_RECORD,
+  DELETE_RECORD,
+  REPLACE_RECORD,
+  VersionedHash,
+  hashKeys,
+  type HashKeys,
+} from './versioned-hash.js';
 import {
   applyPatch,
   filterPolicies,
@@ -50,30 +57,6 @@ export interface RedisPolicyStoreOptions {
 export function policyKeys(prefix: string): HashKeys {
   return hashKeys(prefix, 'policies');
 }
-
-// KEYS: hash, version. ARGV: channel, then per script.
-const CREATE = new LuaScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return -1 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
-
-// Compare-and-set: ARGV[3] is the JSON the update was computed from.
-const REPLACE = new LuaScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[2])
-if not cur then return -1 end
-if cur ~= ARGV[3] then return -2 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
-
-const DELETE = new LuaScript(`
-if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return -1 end
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
 
 // ARGV: channel, replace ('1'/'0'), then id, json pairs. Returns {created, updated, removed, total}.
 const IMPORT = new LuaScript(`
@@ -164,7 +147,7 @@ export class RedisPolicyStore implements PolicyStore {
   async put(input: unknown): Promise<Policy> {
     this.#hash.refuseWhileLost();
     const policy = parsePolicy(input);
-    const result = await this.#hash.script(CREATE, [policy.id, JSON.stringify(policy)]);
+    const result = await this.#hash.script(CREATE_RECORD, [policy.id, JSON.stringify(policy)]);
     if (result === -1) throw conflict(`policy ${policy.id}`);
     await this.#hash.reload();
     return this.get(policy.id);
@@ -175,7 +158,7 @@ export class RedisPolicyStore implements PolicyStore {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const base = await this.#hash.read(id);
       const next = applyPatch(parsePolicy(JSON.parse(base)), patch);
-      const result = await this.#hash.script(REPLACE, [id, base, JSON.stringify(next)]);
+      const result = await this.#hash.script(REPLACE_RECORD, [id, base, JSON.stringify(next)]);
       if (result === -1) throw notFound(`policy ${id}`);
       if (result !== -2) {
         await this.#hash.reload();
@@ -188,7 +171,7 @@ export class RedisPolicyStore implements PolicyStore {
 
   async remove(id: string): Promise<void> {
     this.#hash.refuseWhileLost();
-    const result = await this.#hash.script(DELETE, [id]);
+    const result = await this.#hash.script(DELETE_RECORD, [id]);
     if (result === -1) throw notFound(`policy ${id}`);
     await this.#hash.reload();
   }

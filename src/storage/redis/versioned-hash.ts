@@ -36,6 +36,32 @@ local v = redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', ARGV[1], v)
 return (#ARGV - 1) / 2`);
 
+// The record writes every versioned hash shares. KEYS: hash, version. ARGV: channel, id, ….
+/** Creates the record; -1 when the id exists. */
+export const CREATE_RECORD = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return -1 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[1], v)
+return v`);
+
+/** Compare-and-set: ARGV[3] is the JSON the change was computed from; -1 gone, -2 changed meanwhile. */
+export const REPLACE_RECORD = new LuaScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+if not cur then return -1 end
+if cur ~= ARGV[3] then return -2 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[1], v)
+return v`);
+
+/** Removes the record; -1 when it does not exist. */
+export const DELETE_RECORD = new LuaScript(`
+if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return -1 end
+local v = redis.call('INCR', KEYS[2])
+redis.call('PUBLISH', ARGV[1], v)
+return v`);
+
 export interface VersionedHashOptions<T> {
   readonly redis: RedisConnection;
   /** Subscriber connection (closed with the hash); default `redis.duplicate()`. */

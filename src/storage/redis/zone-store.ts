@@ -18,8 +18,14 @@ import { canonicalName } from '../../core/dns-names.js';
 import { parseZone } from '../../config/zone-rules.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import type { RedisConnection } from '../../infra/redis/connection.js';
-import { LuaScript } from '../../infra/redis/lua-script.js';
-import { VersionedHash, hashKeys, type HashKeys } from './versioned-hash.js';
+import {
+  CREATE_RECORD,
+  DELETE_RECORD,
+  REPLACE_RECORD,
+  VersionedHash,
+  hashKeys,
+  type HashKeys,
+} from './versioned-hash.js';
 import {
   findZone,
   freezeZones,
@@ -50,30 +56,6 @@ export interface RedisZoneStoreOptions {
 export function zoneKeys(prefix: string): HashKeys {
   return hashKeys(prefix, 'zones');
 }
-
-// KEYS: hash, version. ARGV: channel, then per script.
-const CREATE = new LuaScript(`
-if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then return -1 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
-
-// Compare-and-set: ARGV[3] is the JSON the change was computed from.
-const REPLACE = new LuaScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[2])
-if not cur then return -1 end
-if cur ~= ARGV[3] then return -2 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
-
-const DELETE = new LuaScript(`
-if redis.call('HDEL', KEYS[1], ARGV[2]) == 0 then return -1 end
-local v = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], v)
-return v`);
 
 const MAX_CAS_RETRIES = 5;
 
@@ -145,7 +127,7 @@ export class RedisZoneStore implements ZoneStore {
     this.#hash.refuseWhileLost();
     await this.#hash.reload();
     const zone = prepareCreate(input, this.#zones, this.#now());
-    const result = await this.#hash.script(CREATE, [zone.name, JSON.stringify(zone)]);
+    const result = await this.#hash.script(CREATE_RECORD, [zone.name, JSON.stringify(zone)]);
     if (result === -1) throw conflict(`zone ${zone.name}`);
     await this.#hash.reload();
     return this.get(zone.name);
@@ -157,7 +139,7 @@ export class RedisZoneStore implements ZoneStore {
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const base = await this.#hash.read(key);
       const next = prepareChange(parseZone(JSON.parse(base)), edit, this.#now());
-      const result = await this.#hash.script(REPLACE, [key, base, JSON.stringify(next)]);
+      const result = await this.#hash.script(REPLACE_RECORD, [key, base, JSON.stringify(next)]);
       if (result === -1) throw notFound(`zone ${key}`);
       if (result !== -2) {
         await this.#hash.reload();
@@ -171,7 +153,7 @@ export class RedisZoneStore implements ZoneStore {
   async remove(name: string): Promise<void> {
     this.#hash.refuseWhileLost();
     const key = canonicalName(name);
-    const result = await this.#hash.script(DELETE, [key]);
+    const result = await this.#hash.script(DELETE_RECORD, [key]);
     if (result === -1) throw notFound(`zone ${key}`);
     await this.#hash.reload();
   }
