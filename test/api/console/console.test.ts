@@ -14,6 +14,7 @@ import { answerData, dig } from '../../helpers/dig.js';
 import { waitFor } from '../../helpers/wait.js';
 import {
   ARTIFACTS,
+  BOOT,
   EU_ADDRESS,
   PASSWORD,
   US_ADDRESS,
@@ -107,6 +108,27 @@ void describe('web console in headless Chromium', { timeout: 90_000 }, () => {
     );
     const traversal = await fetch(`${node.apiUrl}/console/..%2F..%2Fpackage.json`);
     assert.equal(traversal.status, 404);
+  });
+
+  it('the bootstrap admin logs in with the configured token, sees the map, and logging out only forgets it', async () => {
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    const page = await context.newPage();
+    await page.goto(`${node.apiUrl}/console`);
+    await page.click('details summary');
+    await page.fill('input[name=token]', 'not-the-token');
+    await page.press('input[name=token]', 'Enter');
+    await page.waitForSelector('.field-error:has-text("not valid")');
+    await page.fill('input[name=token]', BOOT);
+    await page.press('input[name=token]', 'Enter');
+    await page.waitForSelector('#who:has-text("admin")');
+    await page.waitForSelector('svg circle');
+    await shot(page, '0-bootstrap-token-overview');
+    await page.click('#logout');
+    await page.waitForSelector('form.login');
+    // Forgotten by the tab, not revoked: the token still works for the API.
+    const still = await fetch(`${node.apiUrl}/v1/whoami`, { headers: { authorization: `Bearer ${BOOT}` } });
+    assert.equal(still.status, 200);
+    await context.close();
   });
 
   it('an operator logs in, sees the regions on the map, drains one and the marker and DNS answer move', async () => {

@@ -2,7 +2,7 @@
 // token kept in sessionStorage), learns the caller's permissions (GET /v1/whoami) and routes
 // #/page to one page module. Pages get `canWrite`: without the `write` permission no action button
 // is rendered at all (the API refuses such calls anyway).
-import { api, el, setCsrfToken, toast } from './lib.js';
+import { api, el, setApiToken, setCsrfToken, toast, usingApiToken } from './lib.js';
 import * as overview from './overview.js';
 import * as regions from './regions.js';
 import * as traffic from './traffic.js';
@@ -27,12 +27,20 @@ function showLogin(message) {
     'form.card.login',
     { 'aria-labelledby': 'login-title' },
     el('h1', { id: 'login-title', text: 'Log in to Meridian' }),
-    el('label', {}, 'User name', el('input', { name: 'username', autocomplete: 'username', required: true })),
+    el('label', {}, 'User name', el('input', { name: 'username', autocomplete: 'username' })),
     el(
       'label',
       {},
       'Password',
-      el('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+      el('input', { name: 'password', type: 'password', autocomplete: 'current-password' }),
+    ),
+    el(
+      'details',
+      {},
+      el('summary', {
+        text: 'Or use an API token (the bootstrap admin token, or one from meridian token create)',
+      }),
+      el('label', {}, 'API token', el('input', { name: 'token', type: 'password', autocomplete: 'off' })),
     ),
     error,
     el('button.primary', { type: 'submit', text: 'Log in' }),
@@ -40,6 +48,27 @@ function showLogin(message) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const data = new FormData(form);
+    const token = String(data.get('token') ?? '').trim();
+    if (token !== '') {
+      setApiToken(token);
+      setCsrfToken(undefined);
+      try {
+        me = await api('GET', '/v1/whoami');
+      } catch (err) {
+        setApiToken(undefined);
+        me = undefined;
+        error.hidden = false;
+        error.textContent = err.status === 401 ? 'That token is not valid.' : err.message;
+        return;
+      }
+      await start();
+      return;
+    }
+    if (String(data.get('username') ?? '') === '' || String(data.get('password') ?? '') === '') {
+      error.hidden = false;
+      error.textContent = 'Give a user name and password, or an API token.';
+      return;
+    }
     try {
       const session = await api('POST', '/v1/login', {
         username: data.get('username'),
@@ -65,7 +94,8 @@ async function start() {
   }
   nav.hidden = false;
   document.getElementById('logout').hidden = false;
-  document.getElementById('who').textContent = `${me.user} (${me.roles.join(', ')})`;
+  const who = me.user ?? (me.token === undefined ? 'API token' : `token ${me.token}`);
+  document.getElementById('who').textContent = `${who} (${me.roles.join(', ')})`;
   route();
 }
 
@@ -85,10 +115,15 @@ function route() {
 }
 
 document.getElementById('logout').addEventListener('click', async () => {
-  try {
-    await api('POST', '/v1/logout');
-  } catch (err) {
-    toast(err.message, true);
+  if (usingApiToken()) {
+    // An API token is forgotten by this tab, not revoked: it may serve scripts or the CLI too.
+    setApiToken(undefined);
+  } else {
+    try {
+      await api('POST', '/v1/logout');
+    } catch (err) {
+      toast(err.message, true);
+    }
   }
   setCsrfToken(undefined);
   showLogin('You have logged out.');

@@ -3,6 +3,18 @@
 // confirmation dialog and status messages.
 
 const CSRF_KEY = 'meridian.csrf';
+// An API token given at the login form instead of a password (the bootstrap admin token, or one from
+// `meridian token create`): kept for this tab only and sent as a bearer token; no cookie, no CSRF.
+const TOKEN_KEY = 'meridian.token';
+
+export function setApiToken(token) {
+  if (token === undefined) sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function usingApiToken() {
+  return sessionStorage.getItem(TOKEN_KEY) !== null;
+}
 
 export class ApiError extends Error {
   constructor(status, error) {
@@ -22,7 +34,10 @@ export function setCsrfToken(token) {
 export async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
-  if (method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = sessionStorage.getItem(CSRF_KEY) ?? '';
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  else if (method !== 'GET' && method !== 'HEAD')
+    headers['x-csrf-token'] = sessionStorage.getItem(CSRF_KEY) ?? '';
   const res = await fetch(path, {
     method,
     headers,
