@@ -31,7 +31,7 @@ import { accessRoutes } from './auth/access-routes.js';
 import { AccessDenied, Authenticator, CSRF_HEADER, Throttled } from './auth/authenticator.js';
 import { authorize, defaultAccess, type RouteAccess } from './auth/guard.js';
 import type { ApiRequest, ApiResponse, ApiRoute, HttpMethod } from './route.js';
-import { loadTlsPair, watchTlsPair, type ApiTlsOptions } from './tls.js';
+import { loadTlsPair, watchTlsPair, type ApiTlsOptions } from '../infra/tls-files.js';
 import { validateHealthReportBody } from './health-report.js';
 import { regionDetail, regionHealthDetail, statusView, type HealthPolicyOf } from './views.js';
 

@@ -112,9 +112,11 @@ const tracing = z.strictObject({
 });
 
 const tls = z.strictObject({
-  /** PEM files, relative to the config file. */
+  /** PEM files, relative to the config file; re-read when they change (no restart). */
   cert: z.string().min(1),
   key: z.string().min(1),
+  /** How often the files are checked for a change. */
+  reloadCheckSeconds: positiveInt.default(5),
 });
 
 export const proxySchema = z

@@ -87,7 +87,7 @@ async function workerConfig(options: ProxyClusterOptions): Promise<DeepReadonly<
     tlsListen: await resolve(config.tlsListen, 'tlsListen'),
     ...(config.tls === undefined
       ? {}
-      : { tls: { cert: absolute(config.tls.cert), key: absolute(config.tls.key) } }),
+      : { tls: { ...config.tls, cert: absolute(config.tls.cert), key: absolute(config.tls.key) } }),
   };
 }
 

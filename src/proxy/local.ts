@@ -3,7 +3,6 @@
 // health reports, metrics, and graceful shutdown. Runs in-process (`workers: 1`) or once in every
 // node:cluster worker (where the store is a replica fed by the primary, whose `reportHealth` goes
 // back to the primary over IPC).
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -15,6 +14,7 @@ import { LatencyWindow } from './health/latency.js';
 import { RegionHealthReporter } from './health/reporter.js';
 import { BackendHealthTracker } from './health/tracker.js';
 import type { Logger } from '../infra/logger.js';
+import { loadTlsPair, watchTlsPair } from '../infra/tls-files.js';
 import { PolicyEngine } from './policy/engine.js';
 import { ProxyEngine, type ProxyRequest } from './engine/engine.js';
 import { createHttp1Server, type Http1Server } from './frontend/http1/server.js';
@@ -176,6 +176,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
     server.on('clientError', (err, socket) => nodeClientError(eng, err, socket, logger));
     return server;
   };
+  let stopTlsWatch = (): void => {};
   try {
     for (const address of config.listen) {
       const hp = parseHostPort(address);
@@ -187,8 +188,17 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       listeners.push(listener);
     }
     if (config.tls !== undefined) {
-      const cert = readFileSync(options.resolvePath(config.tls.cert));
-      const key = readFileSync(options.resolvePath(config.tls.key));
+      const files = {
+        certFile: options.resolvePath(config.tls.cert),
+        keyFile: options.resolvePath(config.tls.key),
+        reloadCheckMs: (config.tls.reloadCheckSeconds ?? 5) * 1000,
+        setting: 'proxy.tls',
+        server: 'proxy',
+      };
+      const { cert, key } = loadTlsPair(files);
+      const secure: Http2SecureServer[] = [];
+      // A renewed certificate is served to new connections without a restart (every worker watches).
+      stopTlsWatch = watchTlsPair(files, (pair) => secure.forEach((s) => s.setSecureContext(pair)), logger);
       for (const address of config.tlsListen) {
         const hp = parseHostPort(address);
         if (hp === undefined) throw new MeridianError('E_CONFIG', `proxy.tlsListen: bad address ${address}`);
@@ -208,12 +218,14 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
         server.on('tlsClientError', (err) =>
           logger.debug({ err: describeError(err) }, 'TLS handshake failed'),
         );
+        secure.push(server);
         trackSockets(server, 'secureConnection', listener.sockets);
         await listen(server, hp.host, hp.port, logger);
         listeners.push(listener);
       }
     }
   } catch (err) {
+    stopTlsWatch();
     for (const l of listeners) l.server.close();
     tracker.close();
     unsubscribe();
@@ -256,6 +268,7 @@ export async function startLocalProxy(options: ProxyOptions): Promise<ProxyServi
       for (const s of l.sessions) s.destroy();
       for (const s of l.sockets) s.destroy();
     }
+    stopTlsWatch();
     unsubscribe();
     tracker.close();
     policies?.close();

@@ -1,10 +1,16 @@
 // HTTPS listener with a self-signed certificate: HTTP/2 negotiated by ALPN, HTTP/1.1 as fallback,
-// Secure affinity cookies, and request bodies over HTTP/2.
+// Secure affinity cookies, and request bodies over HTTP/2; a renewed certificate written over the
+// same files is served to new connections without a restart.
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import { connect, constants } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '../helpers/wait.js';
 import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startTestProxy, type TestBackend, type TestProxy, regionWithBackends } from '../helpers/backends.js';
 import { makeSelfSignedCert, type TestCert } from '../helpers/tls.js';
@@ -89,6 +95,69 @@ void describe('proxy over TLS', () => {
     assert.equal(result.alpn, 'http/1.1');
     assert.equal(result.status, 200);
     assert.equal((JSON.parse(result.body) as { url: string }).url, '/one');
+  });
+});
+
+/** The fingerprint of the certificate the listener presents to a new connection. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect(
+      {
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        rejectUnauthorized: false,
+        ALPNProtocols: ['http/1.1'],
+      },
+      () => {
+        const fp = socket.getPeerCertificate().fingerprint256;
+        socket.end();
+        resolve(fp);
+      },
+    );
+    socket.once('error', reject);
+  });
+}
+
+void describe('proxy TLS certificate reload', () => {
+  it('serves a renewed certificate from the same files without a restart', async () => {
+    const first = makeSelfSignedCert();
+    const second = makeSelfSignedCert();
+    const dir = mkdtempSync(join(tmpdir(), 'meridian-proxy-tls-'));
+    const served = { certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem') };
+    copyFileSync(first.certPath, served.certPath);
+    copyFileSync(first.keyPath, served.keyPath);
+    const { store, backends } = await regionWithBackends(1, 'u');
+    const proxy = await startTestProxy({
+      store,
+      region: 'r1',
+      config: {
+        tls: { cert: served.certPath, key: served.keyPath, reloadCheckSeconds: 1 },
+        tlsListen: ['127.0.0.1:0'],
+      },
+    });
+    try {
+      const port = proxy.proxy.addresses().find((a) => a.protocol === 'https')?.port ?? 0;
+      const fingerprint = (c: { cert: string | Buffer }): string =>
+        new X509Certificate(c.cert).fingerprint256;
+      assert.equal(await servedFingerprint(port), fingerprint(first));
+      copyFileSync(second.keyPath, served.keyPath);
+      copyFileSync(second.certPath, served.certPath);
+      await waitFor(
+        'the renewed certificate',
+        async () => (await servedFingerprint(port)) === fingerprint(second),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+    } finally {
+      await proxy.close();
+      await Promise.all(backends.map((b) => b.close()));
+      await store.close();
+      first.remove();
+      second.remove();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
