@@ -1,12 +1,9 @@
-// The embedded policy store: a Map in memory, persisted (when given a file) as JSON written to a
-// temporary file and renamed over the old one, so a crash leaves either the old or the new file.
-// Writes are serialised; a failed write (validation or disk) changes nothing.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { MeridianError, describeError } from '../../core/errors.js';
+// The embedded policy store: the policies in memory, persisted (when given a file) by
+// RecordListFile (atomic rewrites, mode 0600, one change at a time; a failed change — validation
+// or disk — changes nothing).
 import { parsePolicy } from '../../config/policy-schema.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
-import { PRIVATE_FILE_MODE, restrictToOwner } from './private-file.js';
+import { RecordListFile } from './record-list-file.js';
 import {
   applyPatch,
   filterPolicies,
@@ -29,52 +26,29 @@ export interface MemoryPolicyStoreOptions {
   readonly logger?: Logger;
 }
 
-interface FileFormat {
-  readonly version: 1;
-  readonly policies: readonly Policy[];
-}
-
 export class MemoryPolicyStore implements PolicyStore {
-  readonly #file: string | undefined;
   readonly #logger: Logger;
   readonly #listeners = new Set<PolicyListener>();
+  readonly #records: RecordListFile<Policy>;
   #policies: readonly Policy[] = freezePolicies([]);
-  #queue: Promise<unknown> = Promise.resolve();
-  #tmpCounter = 0;
 
   constructor(options: MemoryPolicyStoreOptions = {}) {
-    this.#file = options.file;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'policy-store' });
+    this.#records = new RecordListFile({
+      file: options.file,
+      key: 'policies',
+      noun: 'policy',
+      logger: this.#logger,
+    });
   }
 
   async start(): Promise<void> {
-    if (this.#file === undefined) return;
-    await restrictToOwner(this.#file, this.#logger);
-    let text: string;
-    try {
-      text = await readFile(this.#file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new MeridianError('E_CONFIG', `cannot read policy file ${this.#file}: ${describeError(err)}`);
-    }
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch (err) {
-      throw new MeridianError('E_CONFIG', `${this.#file}: invalid JSON: ${describeError(err)}`);
-    }
-    const list = (doc as Partial<FileFormat> | null)?.policies;
-    if (!Array.isArray(list))
-      throw new MeridianError('E_CONFIG', `${this.#file}: expected {"version":1,"policies":[...]}`);
-    try {
-      this.#policies = freezePolicies(list.map((p, i) => parsePolicy(p, `policies[${i}]`)));
-    } catch (err) {
-      throw new MeridianError('E_CONFIG', `${this.#file}: ${describeError(err)}`, { cause: err });
-    }
+    const policies = await this.#records.load(parsePolicy);
+    if (policies !== undefined) this.#policies = freezePolicies(policies);
   }
 
   async close(): Promise<void> {
-    await this.#queue.catch(() => undefined);
+    await this.#records.settled();
     this.#listeners.clear();
   }
 
@@ -141,35 +115,15 @@ export class MemoryPolicyStore implements PolicyStore {
 
   /** Runs one change after the previous ones: compute, persist, then publish the snapshot. */
   #write<T>(change: (current: readonly Policy[]) => { next: Policy[]; result: T }): Promise<T> {
-    const run = async (): Promise<T> => {
+    return this.#records.serial(async () => {
       const { next, result } = change(this.#policies);
       const snapshot = freezePolicies(next);
-      await this.#persist(snapshot);
+      await this.#records.write(snapshot);
       this.#policies = snapshot;
       notifyAll(this.#listeners, snapshot, (err) =>
         this.#logger.error({ err }, 'policy change listener failed'),
       );
       return result;
-    };
-    const p = this.#queue.then(run, run);
-    this.#queue = p.catch(() => undefined);
-    return p;
-  }
-
-  async #persist(policies: readonly Policy[]): Promise<void> {
-    if (this.#file === undefined) return;
-    const doc: FileFormat = { version: 1, policies };
-    const tmp = `${this.#file}.${process.pid}.${++this.#tmpCounter}.tmp`;
-    try {
-      await mkdir(dirname(this.#file), { recursive: true });
-      await writeFile(tmp, `${JSON.stringify(doc, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
-      await rename(tmp, this.#file);
-    } catch (err) {
-      throw new MeridianError(
-        'E_UNAVAILABLE',
-        `cannot write policy file ${this.#file}: ${describeError(err)}`,
-        { cause: err },
-      );
-    }
+    });
   }
 }
