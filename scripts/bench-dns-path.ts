@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config/load.js';
 import { createRuntime } from '../src/dns/runtime.js';
 import { createLogger } from '../src/infra/logger.js';
 import { MemoryStateStore } from '../src/storage/memory/state-store.js';
+import { BENCH_REGIONS } from './bench-regions.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string): string => {
@@ -25,23 +26,7 @@ const logger = createLogger('warn');
 
 const store = new MemoryStateStore({ logger });
 await store.start();
-await store.createRegion({
-  id: 'eu',
-  name: 'Frankfurt',
-  lat: 50.11,
-  lon: 8.68,
-  ipv4: ['192.0.2.10', '192.0.2.11'],
-  ipv6: ['2001:db8:10::1'],
-});
-await store.createRegion({
-  id: 'us',
-  name: 'Ashburn',
-  lat: 39.04,
-  lon: -77.49,
-  ipv4: ['198.51.100.10'],
-  ipv6: ['2001:db8:20::1'],
-});
-await store.createRegion({ id: 'ap', name: 'Singapore', lat: 1.35, lon: 103.82, ipv4: ['203.0.113.10'] });
+for (const region of BENCH_REGIONS) await store.createRegion({ ...region, ipv6: [...region.ipv6] });
 
 const dir = mkdtempSync(join(tmpdir(), 'meridian-path-'));
 execFileSync(

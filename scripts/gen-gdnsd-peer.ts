@@ -15,6 +15,7 @@ import { Reader, type Response } from 'maxmind';
 import { greatCircleKm } from '../src/core/geometry.js';
 import { normalise } from '../src/dns/geo/geo-records.js';
 import { SearchTree } from '../src/dns/geo/mmdb-tree.js';
+import { BENCH_REGIONS } from './bench-regions.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -35,11 +36,7 @@ const dbPath = flag(
 );
 
 // The bench server's regions (scripts/bench-dns-server.ts).
-const REGIONS = [
-  { id: 'eu', lat: 50.11, lon: 8.68, ipv4: ['192.0.2.10', '192.0.2.11'], ipv6: ['2001:db8:10::1'] },
-  { id: 'us', lat: 39.04, lon: -77.49, ipv4: ['198.51.100.10'], ipv6: ['2001:db8:20::1'] },
-  { id: 'ap', lat: 1.35, lon: 103.82, ipv4: ['203.0.113.10'], ipv6: [] as string[] },
-];
+const REGIONS = BENCH_REGIONS;
 
 // 1. Nearest region per located network; unlocated networks are left to gdnsd's default.
 const buffer = Buffer.from(await import('node:fs').then((fs) => fs.readFileSync(dbPath)));
