@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ipFamily, parseCidr } from '../core/ip.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
+import { zoneDnssecSchema } from './dnssec-schema.js';
 import { regionHealthSchema } from './region-health-schema.js';
 
 const dnsName = z
@@ -153,6 +154,8 @@ export const zoneSchema = z.strictObject({
   records: z.array(staticRecordSchema).default([]),
   balanced: z.array(balancedNameSchema).default([]),
   transfer: zoneTransfer.optional(),
+  /** Online DNSSEC signing (config/dnssec-schema.ts); absent = unsigned. */
+  dnssec: zoneDnssecSchema.optional(),
 });
 
 const steering = z.strictObject({

@@ -19,6 +19,8 @@ export const ERROR_CATALOGUE = {
   E_TOO_LARGE: { status: 413, reason: 'Payload Too Large' },
   E_METHOD_NOT_ALLOWED: { status: 405, reason: 'Method Not Allowed' },
   E_INTERNAL: { status: 500, reason: 'Internal Server Error' },
+  /** A DNSSEC key is unusable (does not parse, does not match its DNSKEY, cannot be unsealed). */
+  E_DNSSEC_KEY: { status: 500, reason: 'Internal Server Error' },
 
   // The proxy's own answers to malformed requests (front-ends and admission)
   /** Malformed framing, request target or Host (RFC 9112). */
