@@ -9,7 +9,9 @@
 # other /24s, so no subnet repeats).
 # Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), the server's CPU µs per
 # query (utime+stime of the primary and its workers from /proc, before/after) and the server's RSS
-# and PSS (primary + workers, summed) after the pass.
+# and PSS (primary + workers, summed) after the pass. After the distinct-/24 pass, a paced run at
+# half of the QPS it reached (dnsperf -Q) gives the latency distribution a server sees in normal
+# operation: p50, p90, p99, p99.9 and max.
 # With --peer gdnsd, Debian's gdnsd answers the same zone from the same regions and geo data
 # (scripts/gen-gdnsd-peer.ts) with as many UDP threads as Meridian has workers, and the plain and
 # distinct-/24 passes then alternate between the two servers (M G G M ... over --rounds rounds,
@@ -113,6 +115,24 @@ pass() { # name, extra dnsperf args... (query files: $DATA, default the geo mix;
   us=$(awk -v t=$((after - before)) -v n="$n" -v hz="$TCK" 'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')
   printf '%-28s qps %10.0f  avg %7.3f ms  p50 %s ms  p99 %s ms  server CPU %s us/query  RSS %s MB  (completed %s, lost %s)\n' \
     "$name" "$qps" "$(awk -v a="$avg" 'BEGIN{print a * 1000}')" "$p50" "$p99" "$us" "$(rss_mb)" "$n" "${lost:-0}"
+  LAST_QPS=${qps%.*}
+}
+
+paced() { # name, rate, extra dnsperf args...: a verbose run held at `rate` QPS (dnsperf -Q), every
+  # query's latency kept, so the percentiles are over the whole run rather than a sample.
+  local name=$1 rate=$2; shift 2
+  local data=${DATA:-$TMP/geo.txt}
+  # -n 1: each query of the file once at most, so no subnet repeats.
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l "$SECS" -n 1 -c "$CLIENTS" -q 500 -Q "$rate" -v "$@" 2>/dev/null |
+    awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g >"$TMP/paced.txt" || true
+  local count
+  count=$(wc -l <"$TMP/paced.txt")
+  ((count > 0)) || { echo "$name: no answers"; return; }
+  awk -v n="$count" -v name="$name" -v rate="$rate" -v secs="$SECS" '
+    function at(q) { i = int(n * q) + 1; if (i > n) i = n; return v[i] * 1000 }
+    { v[NR] = $1 }
+    END { printf "%-28s paced %d qps (%d answered, at most %d s)  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms\n",
+            name, rate, n, secs, at(0.5), at(0.9), at(0.99), at(0.999), v[n] * 1000 }' "$TMP/paced.txt"
 }
 
 echo "# server RSS before the passes: $(rss_mb) MB"
@@ -154,3 +174,5 @@ pass 'ecs 203.0.113.0/24' -E 8:00011800cb0071
 DATA=$TMP/distinct.txt pass 'distinct names (no cache)'
 DATA=$TMP/distinct.txt pass 'distinct + ecs 198.51/24' -E 8:00011800c63364
 DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin pass 'distinct ecs /24 (all new)' -B
+# Half of that peak, paced, over subnets the server has not seen (the latency file's /24s).
+DATA=$TMP/ecs.latency.bin paced 'distinct ecs /24 half peak' $((LAST_QPS / 2)) -B
