@@ -6,7 +6,8 @@
 # first 100,000 queries (other /24s) and then after every run through the --subnets file: the
 # curve #13 asks to stay flat (the last RSS at most 1.2x the one after 100k).
 #   usage: scripts/bench-dns-memory.sh [--workers N] [--queries N] [--subnets N]
-#   env:   CONFIG (default config/bench-dns.yaml)
+#   env:   CONFIG (default config/bench-dns.yaml); SOURCE=1 runs the sources through tsx instead of
+#          the built node (scripts/bench-dns-start.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
@@ -21,17 +22,10 @@ while (($#)); do
 done
 command -v dnsperf >/dev/null || { echo "dnsperf not found (apt-get install dnsperf)" >&2; exit 2; }
 TMP=$(mktemp -d)
-node --import tsx scripts/bench-dns-server.ts "$CONFIG" --workers "$WORKERS" >"$TMP/server.log" 2>&1 &
-SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 300); do
-  grep -q '"port"' "$TMP/server.log" && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/server.log" | head -1)
-PIDS="$SERVER $(sed -n 's/.*"workerPids":\[\([0-9,]*\)\].*/\1/p' "$TMP/server.log" | tr ',' ' ')"
-[[ -n $PORT ]] || { cat "$TMP/server.log" >&2; exit 1; }
+trap 'kill "${SERVER:-}" 2>/dev/null; wait "${SERVER:-}" 2>/dev/null; rm -rf "$TMP"' EXIT
+# shellcheck source=scripts/bench-dns-start.sh
+source scripts/bench-dns-start.sh
+start_meridian_dns
 node --import tsx scripts/gen-dns-ecs-queries.ts "$TMP/ecs" --count "$SUBNETS" --warmup 100000 --latency 0 |
   sed 's/^/# /'
 

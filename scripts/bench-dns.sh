@@ -18,7 +18,8 @@
 # default 2), so the machine's noise falls on both.
 #   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C] [--subnets N]
 #          [--peer gdnsd] [--rounds R]
-#   env:   CONFIG (default config/bench-dns.yaml)
+#   env:   CONFIG (default config/bench-dns.yaml); SOURCE=1 runs the sources through tsx instead of
+#          the built node (scripts/bench-dns-start.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
@@ -41,18 +42,11 @@ case $PEER in
   *) echo "--peer: only gdnsd is supported, got $PEER" >&2; exit 2 ;;
 esac
 TMP=$(mktemp -d)
-node --import tsx scripts/bench-dns-server.ts "$CONFIG" --workers "$WORKERS" >"$TMP/server.log" 2>&1 &
-SERVER=$!
 PEER_PID=''
-trap 'kill "$SERVER" $PEER_PID 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$TMP"' EXIT
-for _ in $(seq 1 300); do
-  grep -q '"port"' "$TMP/server.log" && break
-  kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-PORT=$(sed -n 's/.*"port":\([0-9]*\).*/\1/p' "$TMP/server.log" | head -1)
-PIDS="$SERVER $(sed -n 's/.*"workerPids":\[\([0-9,]*\)\].*/\1/p' "$TMP/server.log" | tr ',' ' ')"
-[[ -n $PORT ]] || { cat "$TMP/server.log" >&2; exit 1; }
+trap 'kill "${SERVER:-}" $PEER_PID 2>/dev/null; wait "${SERVER:-}" 2>/dev/null; rm -rf "$TMP"' EXIT
+# shellcheck source=scripts/bench-dns-start.sh
+source scripts/bench-dns-start.sh
+start_meridian_dns
 TCK=$(getconf CLK_TCK)
 echo "# meridian DNS: port $PORT, workers $WORKERS, pids $PIDS; dnsperf -c $CLIENTS -l $SECS; $(nproc) cores"
 

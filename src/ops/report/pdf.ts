@@ -2,9 +2,10 @@
 // playwright-core: no browser download, nothing from the network — the page is self-contained and
 // every request it would make is refused). One browser per render: reports are rare, and a
 // long-lived browser would hold ~100 MB for nothing. A missing or broken Chromium is a clear
-// E_UNAVAILABLE naming the path and the setting.
+// E_UNAVAILABLE naming the path and the setting. playwright-core itself is imported on the first
+// render, not with the node: loading it costs every node ~80 MB of RSS, reports are rare.
 import { access, constants } from 'node:fs/promises';
-import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { MeridianError, describeError } from '../../core/errors.js';
 
 export const CHROMIUM_ARGS = [
@@ -32,8 +33,9 @@ export async function renderPdf(html: string, options: PdfOptions): Promise<Buff
       `cannot render PDF: no Chromium at ${options.chromiumPath} (install Debian's chromium package, or set ops.report.chromiumPath); the HTML report works without it`,
     );
   }
-  let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
+  let browser: Browser | undefined;
   try {
+    const { chromium } = await import('playwright-core');
     browser = await chromium.launch({
       executablePath: options.chromiumPath,
       args: CHROMIUM_ARGS,
