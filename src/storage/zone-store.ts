@@ -14,6 +14,7 @@ import {
 } from '../config/dns-schema.js';
 import { checkValue, initialSerial, nextSerial, parseZone, schemaError } from '../config/zone-rules.js';
 import { deepFreeze } from '../core/freeze.js';
+import { pruneRemovedKeys } from '../core/dnssec-rollover.js';
 
 export type { ZoneConfig };
 
@@ -76,14 +77,22 @@ export function prepareCreate(input: unknown, existing: readonly ZoneConfig[], n
   return { ...zone, soa: { ...zone.soa, serial } };
 }
 
-/** The zone after `edit`, validated, with its serial bumped past the stored one. */
+/**
+ * The zone after `edit`, validated, with its serial bumped past the stored one and its removed
+ * DNSSEC keys pruned.
+ */
 export function prepareChange(current: ZoneConfig, edit: ZoneEdit, now: number): ZoneConfig {
   const edited = edit(structuredClone(current));
   const zone = parseZone(edited);
   if (zone.name !== current.name) throw invalid('name', 'a zone cannot be renamed');
   // An operator may move the serial forward by hand, never backwards.
   const serial = Math.max(zone.soa.serial, nextSerial(current.soa.serial, zone.soa.serialScheme, now));
-  return { ...zone, soa: { ...zone.soa, serial } };
+  // DNSSEC keys past their removeAt (the end of a rollover) leave the stored block with this change.
+  const dnssec =
+    zone.dnssec === undefined
+      ? {}
+      : { dnssec: { ...zone.dnssec, keys: pruneRemovedKeys(zone.dnssec.keys, now) } };
+  return { ...zone, ...dnssec, soa: { ...zone.soa, serial } };
 }
 
 /** Validates a seed batch as a whole before anything is written. */
