@@ -18,8 +18,14 @@
 // Bad input answers 400 naming the field (record outside the zone, CNAME beside other data, MX
 // target not a host name, TTL range, CAA syntax, duplicate value) and nothing changes. Changes are
 // audited (`zone.*`, `record.*`, `name.*`) when an audit log is given.
+//
+// A signed zone's `dnssec` block (its keys) is kept by every edit here but set only by the DNSSEC
+// routes (dnssec-routes.ts): POST and PATCH refuse a `dnssec` field. Every zone this file answers
+// with, or audits, goes through `zoneView`, which leaves out the keys' private halves (sealed as
+// they are, they still have no business in a response, an export or an audit entry).
 import { ownerName } from '../core/dns-names.js';
 import { invalid } from '../core/errors.js';
+import type { DnssecKeyConfig, ZoneDnssecConfig } from '../config/dnssec-schema.js';
 import type { AuditLog } from '../ops/audit.js';
 import {
   addBalanced,
@@ -39,6 +45,21 @@ export interface ZoneRouteDeps {
   /** Audits the change; never throws. */
   readonly audit?: Pick<AuditLog, 'record'>;
 }
+
+/** A zone as the API shows it: its DNSSEC keys without their private halves. */
+export type ZoneView = Omit<ZoneConfig, 'dnssec'> & {
+  readonly dnssec?: Omit<ZoneDnssecConfig, 'keys'> & { readonly keys: Omit<DnssecKeyConfig, 'privateKey'>[] };
+};
+
+/** The zone as the API shows it: the DNSSEC keys without their (sealed) private halves. */
+export function zoneView(zone: ZoneConfig): ZoneView {
+  const { dnssec, ...rest } = zone;
+  if (dnssec === undefined) return rest;
+  return { ...rest, dnssec: { ...dnssec, keys: dnssec.keys.map(({ privateKey: _private, ...key }) => key) } };
+}
+
+const DNSSEC_FIELD_MESSAGE =
+  'is managed by `meridian dnssec enable|rollover|disable` (/v1/zones/:zone/dnssec), not set with the zone';
 
 /**
  * `records` replaces every static record at once (`meridian zone import --replace`); `transfer`
@@ -114,18 +135,24 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
       path: '/v1/zones',
       access: 'manage-zones',
       handler: async (req) => {
-        const created = await store.create(req.body);
+        if (objectBody(req.body).dnssec !== undefined) throw invalid('dnssec', DNSSEC_FIELD_MESSAGE);
+        const created = zoneView(await store.create(req.body));
         await audit(req, 'zone.create', `zone/${created.name}`, undefined, created);
         return { status: 201, body: created };
       },
     },
-    { method: 'GET', path: '/v1/zones/:zone', handler: (req) => ({ body: store.get(zoneOf(req)) }) },
+    {
+      method: 'GET',
+      path: '/v1/zones/:zone',
+      handler: (req) => ({ body: zoneView(store.get(zoneOf(req))) }),
+    },
     {
       method: 'PATCH',
       path: '/v1/zones/:zone',
       access: 'manage-zones',
       handler: async (req) => {
         const patch = objectBody(req.body);
+        if (patch.dnssec !== undefined) throw invalid('dnssec', DNSSEC_FIELD_MESSAGE);
         for (const key of Object.keys(patch))
           if (!ZONE_PATCH_FIELDS.has(key))
             throw invalid(
@@ -155,7 +182,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
             ...('records' in patch ? { records: after.records } : {}),
           },
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {
@@ -165,7 +192,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
       handler: async (req) => {
         const before = store.get(zoneOf(req));
         await store.remove(before.name);
-        await audit(req, 'zone.remove', `zone/${before.name}`, before, undefined);
+        await audit(req, 'zone.remove', `zone/${before.name}`, zoneView(before), undefined);
         return {};
       },
     },
@@ -205,7 +232,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           setOf(before, rec.name, rec.type),
           setOf(after, rec.name, rec.type),
         );
-        return { status: 201, body: after };
+        return { status: 201, body: zoneView(after) };
       },
     },
     {
@@ -231,7 +258,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           setOf(before, rec.name, rec.type),
           setOf(after, rec.name, rec.type),
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {
@@ -271,7 +298,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           undefined,
           nameOf(after, name),
         );
-        return { status: 201, body: after };
+        return { status: 201, body: zoneView(after) };
       },
     },
     {
@@ -289,7 +316,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           nameOf(before, name),
           nameOf(after, name),
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {
