@@ -137,6 +137,25 @@ export function changeFinishesAtMs(keys: readonly KeyTimeline[], nowMs: number):
   return last;
 }
 
+/**
+ * The keys with every pending removal pushed back as far as the zone's TTLs now need: a change that
+ * raises the largest signed TTL during a rollover (a record's TTL, the SOA's) lets answers signed by
+ * the retiring key stay cached longer, so that key must stay published longer. Removals never move
+ * earlier, and a key already past its removeAt is left alone (pruneRemovedKeys drops it).
+ */
+export function keepRemovalsSafe<K extends KeyTimeline>(
+  zone: ZoneTtls,
+  block: { readonly keys: readonly K[]; readonly dnskeyTtl: number; readonly propagationSeconds: number },
+  nowMs: number,
+): K[] {
+  const waitMs = (maxSignedTtl(zone, block.dnskeyTtl) + block.propagationSeconds) * 1000;
+  return block.keys.map((k) => {
+    if (k.retireAt === undefined || k.removeAt === undefined || nowMs >= ms(k.removeAt)) return k;
+    const neededMs = ms(k.retireAt) + waitMs;
+    return neededMs > ms(k.removeAt) ? { ...k, removeAt: iso(neededMs) } : k;
+  });
+}
+
 export interface ZskRollover {
   /** The block after the rollover (removed keys pruned). */
   readonly dnssec: DnssecBlock;

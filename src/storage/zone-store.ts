@@ -14,7 +14,7 @@ import {
 } from '../config/dns-schema.js';
 import { checkValue, initialSerial, nextSerial, parseZone, schemaError } from '../config/zone-rules.js';
 import { deepFreeze } from '../core/freeze.js';
-import { pruneRemovedKeys } from '../core/dnssec-rollover.js';
+import { keepRemovalsSafe, pruneRemovedKeys } from '../core/dnssec-rollover.js';
 
 export type { ZoneConfig };
 
@@ -78,8 +78,8 @@ export function prepareCreate(input: unknown, existing: readonly ZoneConfig[], n
 }
 
 /**
- * The zone after `edit`, validated, with its serial bumped past the stored one and its removed
- * DNSSEC keys pruned.
+ * The zone after `edit`, validated, with its serial bumped past the stored one, its removed DNSSEC
+ * keys pruned and pending key removals kept safe for its TTLs.
  */
 export function prepareChange(current: ZoneConfig, edit: ZoneEdit, now: number): ZoneConfig {
   const edited = edit(structuredClone(current));
@@ -87,11 +87,21 @@ export function prepareChange(current: ZoneConfig, edit: ZoneEdit, now: number):
   if (zone.name !== current.name) throw invalid('name', 'a zone cannot be renamed');
   // An operator may move the serial forward by hand, never backwards.
   const serial = Math.max(zone.soa.serial, nextSerial(current.soa.serial, zone.soa.serialScheme, now));
-  // DNSSEC keys past their removeAt (the end of a rollover) leave the stored block with this change.
+  // DNSSEC keys past their removeAt (the end of a rollover) leave the stored block with this change;
+  // a retiring key stays published as long as the zone's TTLs, perhaps raised by this change, need.
   const dnssec =
     zone.dnssec === undefined
       ? {}
-      : { dnssec: { ...zone.dnssec, keys: pruneRemovedKeys(zone.dnssec.keys, now) } };
+      : {
+          dnssec: {
+            ...zone.dnssec,
+            keys: keepRemovalsSafe(
+              zone,
+              { ...zone.dnssec, keys: pruneRemovedKeys(zone.dnssec.keys, now) },
+              now,
+            ),
+          },
+        };
   return { ...zone, ...dnssec, soa: { ...zone.soa, serial } };
 }
 

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { keysAt } from '../../src/core/dnssec-keys.js';
 import {
+  keepRemovalsSafe,
   maxSignedTtl,
   planEnable,
   planZskRollover,
@@ -210,6 +211,16 @@ describe('DNSSEC key timeline', () => {
         refusedWith('E_CONFLICT', /still under way.*until 2026-03-02T03:10:00\.000Z/),
         `at ${t - T} ms`,
       );
+  });
+
+  it('a TTL raised during the rollover pushes the old key removal back, never forward', () => {
+    const raised = { ...ZONE, records: [...ZONE.records, { ttl: 86400 }] };
+    const safe = keepRemovalsSafe(raised, block, handover + 1);
+    assert.equal(safe[1]?.removeAt, new Date(handover + (86400 + 300) * S).toISOString());
+    assert.deepEqual([safe[0], safe[2]], [block.keys[0], block.keys[2]], 'the other keys are untouched');
+    const lowered = keepRemovalsSafe({ ...ZONE, records: [] }, block, handover + 1);
+    assert.deepEqual(lowered, [...block.keys], 'a lower TTL does not bring the removal forward');
+    assert.deepEqual(keepRemovalsSafe(raised, block, removal), [...block.keys], 'past removal: left alone');
   });
 
   it('prunes removed keys on the next change, and the next rollover starts from the new key', () => {
