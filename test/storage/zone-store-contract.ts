@@ -290,6 +290,34 @@ export function runZoneStoreContract(
       assert.deepEqual(await onlyK3.reseal(), { name: 'dnssec keys', resealed: 0, current: 0, skipped: 2 });
     });
 
+    it('DNSSEC keys written unsealed (a YAML seed without a key ring) are counted, then sealed by a rotation', async () => {
+      const k1 = new KeyRing(new Map([['k1', Buffer.alloc(32, 1)]]), 'k1');
+      const timeline = { publishAt: '2026-11-01T00:00:00.000Z', activeAt: '2026-11-01T00:00:00.000Z' };
+      const ksk = sealedKey('plain.test', 'ksk', k1, timeline);
+      const zsk = sealedKey('plain.test', 'zsk', k1, timeline);
+      await store.create(
+        zoneInput('plain.test', { dnssec: { keys: [{ ...ksk.key, privateKey: ksk.plain }, zsk.key] } }),
+      );
+      const set = sealedZoneKeys(store, k1);
+      assert.deepEqual(set.sealedStatus(), {
+        name: 'dnssec keys',
+        keyIds: { k1: 1 },
+        unsealed: 1,
+        unreadable: [],
+      });
+      assert.deepEqual(await set.reseal(), { name: 'dnssec keys', resealed: 1, current: 1, skipped: 0 });
+      const stored = store.get('plain.test').dnssec?.keys[0];
+      assert.ok(stored !== undefined);
+      assert.equal(k1.open(stored.privateKey, privateKeyContext('plain.test', 'ksk', stored.tag)), ksk.plain);
+      assert.deepEqual(set.sealedStatus(), {
+        name: 'dnssec keys',
+        keyIds: { k1: 2 },
+        unsealed: 0,
+        unreadable: [],
+      });
+      await assert.rejects(sealedZoneKeys(store, undefined).reseal(), { code: 'E_CONFLICT' });
+    });
+
     it('another node sees the changes', async () => {
       await store.create(zoneInput());
       if (traits.live) {
