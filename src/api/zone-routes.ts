@@ -21,11 +21,10 @@
 //
 // A signed zone's `dnssec` block (its keys) is kept by every edit here but set only by the DNSSEC
 // routes (dnssec-routes.ts): POST and PATCH refuse a `dnssec` field. Every zone this file answers
-// with, or audits, goes through `zoneView`, which leaves out the keys' private halves (sealed as
+// with, or audits, goes through `zoneView` (storage/zone-store.ts), which leaves out the keys' private halves (sealed as
 // they are, they still have no business in a response, an export or an audit entry).
 import { ownerName } from '../core/dns-names.js';
 import { invalid } from '../core/errors.js';
-import type { DnssecKeyConfig, ZoneDnssecConfig } from '../config/dnssec-schema.js';
 import type { AuditLog } from '../ops/audit.js';
 import {
   addBalanced,
@@ -35,6 +34,7 @@ import {
   removeRecord,
   replaceRecord,
   updateBalanced,
+  zoneView,
   type ZoneConfig,
   type ZoneStore,
 } from '../storage/zone-store.js';
@@ -44,18 +44,6 @@ export interface ZoneRouteDeps {
   readonly store: ZoneStore;
   /** Audits the change; never throws. */
   readonly audit?: Pick<AuditLog, 'record'>;
-}
-
-/** A zone as the API shows it: its DNSSEC keys without their private halves. */
-export type ZoneView = Omit<ZoneConfig, 'dnssec'> & {
-  readonly dnssec?: Omit<ZoneDnssecConfig, 'keys'> & { readonly keys: Omit<DnssecKeyConfig, 'privateKey'>[] };
-};
-
-/** The zone as the API shows it: the DNSSEC keys without their (sealed) private halves. */
-export function zoneView(zone: ZoneConfig): ZoneView {
-  const { dnssec, ...rest } = zone;
-  if (dnssec === undefined) return rest;
-  return { ...rest, dnssec: { ...dnssec, keys: dnssec.keys.map(({ privateKey: _private, ...key }) => key) } };
 }
 
 const DNSSEC_FIELD_MESSAGE =

@@ -5,6 +5,7 @@
 // serial (zone-rules.ts `nextSerial`, never backwards). The DNS tier reads only `current()`.
 import { canonicalName, inZone, ownerName } from '../core/dns-names.js';
 import { MeridianError, conflict, invalid, notFound } from '../core/errors.js';
+import type { DnssecKeyConfig, ZoneDnssecConfig } from '../config/dnssec-schema.js';
 import {
   balancedNameSchema,
   staticRecordSchema,
@@ -57,6 +58,21 @@ export function freezeZones(zones: Iterable<ZoneConfig>): readonly ZoneConfig[] 
   const list = [...zones].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const z of list) deepFreeze(z);
   return Object.freeze(list);
+}
+
+/** A zone as the API and audit entries show it: its DNSSEC keys without their private halves. */
+export type ZoneView = Omit<ZoneConfig, 'dnssec'> & {
+  readonly dnssec?: Omit<ZoneDnssecConfig, 'keys'> & { readonly keys: Omit<DnssecKeyConfig, 'privateKey'>[] };
+};
+
+/**
+ * The zone without its DNSSEC keys' (sealed) private halves: what API answers, exports and audit
+ * entries show.
+ */
+export function zoneView(zone: ZoneConfig): ZoneView {
+  const { dnssec, ...rest } = zone;
+  if (dnssec === undefined) return rest;
+  return { ...rest, dnssec: { ...dnssec, keys: dnssec.keys.map(({ privateKey: _private, ...key }) => key) } };
 }
 
 export function findZone(zones: readonly ZoneConfig[], name: string): ZoneConfig {

@@ -311,8 +311,21 @@ describe('DNSSEC key routes: a node with a key ring', () => {
     assert.match(kskRoll.text, /KSK rollover is not supported yet.*double-DS/);
   });
 
-  it('audit entries name the DNSSEC changes and hold no private material', async () => {
+  it('audit entries name the DNSSEC changes and hold no private material, a backup restore included', async () => {
+    const backup = await call(base, 'GET', '/v1/backup', BOOT);
+    assert.equal(backup.status, 200, backup.text);
+    assert.equal(backup.text.match(/enc:v1:k1:/g)?.length, 3, 'a backup holds the keys, sealed');
+    const doc = backup.json as { sections: { zones: { name: string; ttl: number }[] } };
+    const zone = doc.sections.zones.find((z) => z.name === 'signed.test');
+    assert.ok(zone !== undefined);
+    zone.ttl = 900;
+    const restored = await call(base, 'POST', '/v1/backup/restore', BOOT, { backup: doc });
+    assert.equal(restored.status, 200, restored.text);
+    const after = await call(base, 'GET', '/v1/zones/signed.test', BOOT);
+    assert.equal(after.json.ttl, 900);
+    assert.equal((after.json.dnssec as { keys: unknown[] }).keys.length, 3, 'the restore keeps the keys');
     const audit = await call(base, 'GET', '/v1/audit', BOOT);
+    assert.match(audit.text, /zone\.update/);
     assert.equal(audit.status, 200, audit.text);
     assertNoPrivate(audit.text, 'the audit log');
     assert.match(audit.text, /dnssec\.enable/);
