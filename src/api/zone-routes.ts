@@ -18,6 +18,11 @@
 // Bad input answers 400 naming the field (record outside the zone, CNAME beside other data, MX
 // target not a host name, TTL range, CAA syntax, duplicate value) and nothing changes. Changes are
 // audited (`zone.*`, `record.*`, `name.*`) when an audit log is given.
+//
+// A signed zone's `dnssec` block (its keys) is kept by every edit here but set only by the DNSSEC
+// routes (dnssec-routes.ts): POST and PATCH refuse a `dnssec` field. Every zone this file answers
+// with, or audits, goes through `zoneView` (storage/zone-store.ts), which leaves out the keys' private halves (sealed as
+// they are, they still have no business in a response, an export or an audit entry).
 import { ownerName } from '../core/dns-names.js';
 import { invalid } from '../core/errors.js';
 import type { AuditLog } from '../ops/audit.js';
@@ -29,6 +34,7 @@ import {
   removeRecord,
   replaceRecord,
   updateBalanced,
+  zoneView,
   type ZoneConfig,
   type ZoneStore,
 } from '../storage/zone-store.js';
@@ -39,6 +45,9 @@ export interface ZoneRouteDeps {
   /** Audits the change; never throws. */
   readonly audit?: Pick<AuditLog, 'record'>;
 }
+
+const DNSSEC_FIELD_MESSAGE =
+  'is managed by `meridian dnssec enable|rollover|disable` (/v1/zones/:zone/dnssec), not set with the zone';
 
 /**
  * `records` replaces every static record at once (`meridian zone import --replace`); `transfer`
@@ -114,18 +123,24 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
       path: '/v1/zones',
       access: 'manage-zones',
       handler: async (req) => {
-        const created = await store.create(req.body);
+        if (objectBody(req.body).dnssec !== undefined) throw invalid('dnssec', DNSSEC_FIELD_MESSAGE);
+        const created = zoneView(await store.create(req.body));
         await audit(req, 'zone.create', `zone/${created.name}`, undefined, created);
         return { status: 201, body: created };
       },
     },
-    { method: 'GET', path: '/v1/zones/:zone', handler: (req) => ({ body: store.get(zoneOf(req)) }) },
+    {
+      method: 'GET',
+      path: '/v1/zones/:zone',
+      handler: (req) => ({ body: zoneView(store.get(zoneOf(req))) }),
+    },
     {
       method: 'PATCH',
       path: '/v1/zones/:zone',
       access: 'manage-zones',
       handler: async (req) => {
         const patch = objectBody(req.body);
+        if (patch.dnssec !== undefined) throw invalid('dnssec', DNSSEC_FIELD_MESSAGE);
         for (const key of Object.keys(patch))
           if (!ZONE_PATCH_FIELDS.has(key))
             throw invalid(
@@ -155,7 +170,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
             ...('records' in patch ? { records: after.records } : {}),
           },
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {
@@ -165,7 +180,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
       handler: async (req) => {
         const before = store.get(zoneOf(req));
         await store.remove(before.name);
-        await audit(req, 'zone.remove', `zone/${before.name}`, before, undefined);
+        await audit(req, 'zone.remove', `zone/${before.name}`, zoneView(before), undefined);
         return {};
       },
     },
@@ -205,7 +220,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           setOf(before, rec.name, rec.type),
           setOf(after, rec.name, rec.type),
         );
-        return { status: 201, body: after };
+        return { status: 201, body: zoneView(after) };
       },
     },
     {
@@ -231,7 +246,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           setOf(before, rec.name, rec.type),
           setOf(after, rec.name, rec.type),
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {
@@ -271,7 +286,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           undefined,
           nameOf(after, name),
         );
-        return { status: 201, body: after };
+        return { status: 201, body: zoneView(after) };
       },
     },
     {
@@ -289,7 +304,7 @@ export function zoneRoutes(deps: ZoneRouteDeps): ApiRoute[] {
           nameOf(before, name),
           nameOf(after, name),
         );
-        return { body: after };
+        return { body: zoneView(after) };
       },
     },
     {

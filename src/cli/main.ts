@@ -16,6 +16,7 @@ import { registerOpsCommands } from './ops-commands.js';
 import { registerPolicyCommands } from './policy-command.js';
 import { registerStateCommands } from './state-command.js';
 import { registerZoneCommands } from './zone-commands.js';
+import { registerDnssecCommands } from './dnssec-commands.js';
 import { addHistorySubcommands, registerReportCommand } from './history-commands.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerBackupCommands } from './backup-command.js';
@@ -289,6 +290,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
   registerOpsCommands(program);
   registerStateCommands(program);
   registerZoneCommands(program);
+  registerDnssecCommands(program);
   registerNodeCommands(program);
   registerBackupCommands(program);
   addHistorySubcommands(registerHistoryCommand(program));

@@ -166,6 +166,9 @@ export function formatZone(zone: ZoneConfig): string {
     `zone ${zone.name}  serial ${zone.soa.serial} (${zone.soa.serialScheme})  ttl ${zone.ttl}`,
     `soa  ${zone.soa.mname} ${zone.soa.rname} refresh ${zone.soa.refresh} retry ${zone.soa.retry} expire ${zone.soa.expire} minimum ${zone.soa.minimum}`,
     `ns   ${zone.ns.join(' ')}`,
+    ...(zone.dnssec === undefined
+      ? []
+      : [`dnssec signed, ${zone.dnssec.keys.length} keys (meridian dnssec status ${zone.name})`]),
     '',
   ];
   const rows = zone.records.flatMap((r) =>

@@ -25,6 +25,7 @@ import { policyServices, type PolicyServices } from './policies.js';
 import { stateRoutes } from '../api/state-routes.js';
 import { keysRoutes } from '../api/keys-routes.js';
 import { zoneRoutes } from '../api/zone-routes.js';
+import { dnssecRoutes } from '../api/dnssec-routes.js';
 import { seedZones } from './zones.js';
 import { historyRoutes } from '../api/history-routes.js';
 import { openHistoryStore } from '../storage/open-history.js';
@@ -320,6 +321,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
           ...stateRoutes({ store, zones: stores.zones, policies: policies.store, audit: ops.audit }),
           ...keysRoutes({ keyRing: stores.keyRing, sealed: stores.sealed, audit: ops.audit }),
           ...zoneRoutes({ store: stores.zones, audit: ops.audit }),
+          ...dnssecRoutes({ store: stores.zones, keyRing: stores.keyRing, audit: ops.audit }),
           ...historyRoutes({
             history,
             records: ops.records,

@@ -8,6 +8,7 @@ import type { Logger } from '../infra/logger.js';
 import { loadKeyRing } from '../infra/secrets/key-source.js';
 import { memoryStores } from './memory/stores.js';
 import { redisStores } from './redis/stores.js';
+import { sealedZoneKeys } from './sealed-zones.js';
 import type { BackendFactory, Stores } from './stores.js';
 
 const BACKENDS: Readonly<Record<StateConfig['backend'], BackendFactory>> = {
@@ -68,5 +69,11 @@ export async function openStores(
     await close();
     throw err;
   }
-  return { ...backend, keyPrefix: state.redis.keyPrefix, keyRing, sealed: [backend.access], close };
+  return {
+    ...backend,
+    keyPrefix: state.redis.keyPrefix,
+    keyRing,
+    sealed: [backend.access, sealedZoneKeys(backend.zones, keyRing)],
+    close,
+  };
 }

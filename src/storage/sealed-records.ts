@@ -3,7 +3,8 @@
 // holds a sealed field implements SealedRecordSet; `meridian keys status|rotate` (api/keys-routes.ts)
 // walks every such set, so a new kind of secret (DNSSEC keys, backups) adds one set, not a command.
 //
-// Sealed today: users' password hashes (sealed-users.ts).
+// Sealed today: users' password hashes (sealed-users.ts) and zones' DNSSEC private keys
+// (sealed-zones.ts).
 import { MeridianError } from '../core/errors.js';
 
 /** Which key ids a store's sealed fields use, so an operator knows when an old key can go. */

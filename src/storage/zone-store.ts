@@ -5,6 +5,7 @@
 // serial (zone-rules.ts `nextSerial`, never backwards). The DNS tier reads only `current()`.
 import { canonicalName, inZone, ownerName } from '../core/dns-names.js';
 import { MeridianError, conflict, invalid, notFound } from '../core/errors.js';
+import type { DnssecKeyConfig, ZoneDnssecConfig } from '../config/dnssec-schema.js';
 import {
   balancedNameSchema,
   staticRecordSchema,
@@ -14,6 +15,7 @@ import {
 } from '../config/dns-schema.js';
 import { checkValue, initialSerial, nextSerial, parseZone, schemaError } from '../config/zone-rules.js';
 import { deepFreeze } from '../core/freeze.js';
+import { keepRemovalsSafe, pruneRemovedKeys } from '../core/dnssec-rollover.js';
 
 export type { ZoneConfig };
 
@@ -58,6 +60,21 @@ export function freezeZones(zones: Iterable<ZoneConfig>): readonly ZoneConfig[] 
   return Object.freeze(list);
 }
 
+/** A zone as the API and audit entries show it: its DNSSEC keys without their private halves. */
+export type ZoneView = Omit<ZoneConfig, 'dnssec'> & {
+  readonly dnssec?: Omit<ZoneDnssecConfig, 'keys'> & { readonly keys: Omit<DnssecKeyConfig, 'privateKey'>[] };
+};
+
+/**
+ * The zone without its DNSSEC keys' (sealed) private halves: what API answers, exports and audit
+ * entries show.
+ */
+export function zoneView(zone: ZoneConfig): ZoneView {
+  const { dnssec, ...rest } = zone;
+  if (dnssec === undefined) return rest;
+  return { ...rest, dnssec: { ...dnssec, keys: dnssec.keys.map(({ privateKey: _private, ...key }) => key) } };
+}
+
 export function findZone(zones: readonly ZoneConfig[], name: string): ZoneConfig {
   const key = canonicalName(name);
   const found = zones.find((z) => z.name === key);
@@ -76,14 +93,32 @@ export function prepareCreate(input: unknown, existing: readonly ZoneConfig[], n
   return { ...zone, soa: { ...zone.soa, serial } };
 }
 
-/** The zone after `edit`, validated, with its serial bumped past the stored one. */
+/**
+ * The zone after `edit`, validated, with its serial bumped past the stored one, its removed DNSSEC
+ * keys pruned and pending key removals kept safe for its TTLs.
+ */
 export function prepareChange(current: ZoneConfig, edit: ZoneEdit, now: number): ZoneConfig {
   const edited = edit(structuredClone(current));
   const zone = parseZone(edited);
   if (zone.name !== current.name) throw invalid('name', 'a zone cannot be renamed');
   // An operator may move the serial forward by hand, never backwards.
   const serial = Math.max(zone.soa.serial, nextSerial(current.soa.serial, zone.soa.serialScheme, now));
-  return { ...zone, soa: { ...zone.soa, serial } };
+  // DNSSEC keys past their removeAt (the end of a rollover) leave the stored block with this change;
+  // a retiring key stays published as long as the zone's TTLs, perhaps raised by this change, need.
+  const dnssec =
+    zone.dnssec === undefined
+      ? {}
+      : {
+          dnssec: {
+            ...zone.dnssec,
+            keys: keepRemovalsSafe(
+              zone,
+              { ...zone.dnssec, keys: pruneRemovedKeys(zone.dnssec.keys, now) },
+              now,
+            ),
+          },
+        };
+  return { ...zone, ...dnssec, soa: { ...zone.soa, serial } };
 }
 
 /** Validates a seed batch as a whole before anything is written. */

@@ -214,13 +214,21 @@ describe('secrets at rest: Redis', () => {
 
     const rotated = await call(base, 'POST', '/v1/keys/rotate', BOOT, {});
     assert.equal(rotated.status, 200, rotated.text);
-    assert.deepEqual(rotated.json.results, [{ name: 'users', resealed: 2, current: 0, skipped: 0 }]);
+    assert.deepEqual(rotated.json.results, [
+      { name: 'users', resealed: 2, current: 0, skipped: 0 },
+      // No zone is signed here: the DNSSEC key set has nothing to re-seal.
+      { name: 'dnssec keys', resealed: 0, current: 0, skipped: 0 },
+    ]);
     const status = rotated.json.status as Record<string, unknown>;
     assert.deepEqual(status.inUse, { k2: 2 });
     assert.deepEqual(status.retirable, ['k1']);
 
     const again = await call(base, 'POST', '/v1/keys/rotate', BOOT, {});
-    assert.deepEqual(again.json.results, [{ name: 'users', resealed: 0, current: 2, skipped: 0 }]);
+    assert.deepEqual(again.json.results, [
+      { name: 'users', resealed: 0, current: 2, skipped: 0 },
+      // No zone is signed here: the DNSSEC key set has nothing to re-seal.
+      { name: 'dnssec keys', resealed: 0, current: 0, skipped: 0 },
+    ]);
     const audit = await call(base, 'GET', '/v1/audit?target=keys/*', BOOT);
     assert.match(audit.text, /keys\.rotate/);
     // Not for anyone else: bob is a reporter.
@@ -315,7 +323,11 @@ describe('secrets at rest: memory backend files', () => {
       const before = await call(base, 'GET', '/v1/keys', BOOT);
       assert.equal(before.json.unsealed, 1);
       const rotated = await call(base, 'POST', '/v1/keys/rotate', BOOT, {});
-      assert.deepEqual(rotated.json.results, [{ name: 'users', resealed: 1, current: 2, skipped: 0 }]);
+      assert.deepEqual(rotated.json.results, [
+        { name: 'users', resealed: 1, current: 2, skipped: 0 },
+        // No zone is signed here: the DNSSEC key set has nothing to re-seal.
+        { name: 'dnssec keys', resealed: 0, current: 0, skipped: 0 },
+      ]);
       assert.equal((rotated.json.status as { unsealed: number }).unsealed, 0);
       for (const u of USERS) assert.equal(await login(base, u.name, u.password), 201, u.name);
       assert.equal(await login(base, 'carol', 'carol-Pa55word!'), 201);

@@ -12,6 +12,16 @@ import {
   type ZoneStore,
 } from '../../src/storage/zone-store.js';
 import { waitFor } from '../helpers/wait.js';
+import {
+  DNSKEY_FLAGS_KSK,
+  DNSKEY_FLAGS_ZSK,
+  dnskeyRdata,
+  generateKey,
+  keyTag,
+  privateKeyContext,
+} from '../../src/infra/dnssec/keys.js';
+import { KeyRing } from '../../src/infra/secrets/key-ring.js';
+import { sealedZoneKeys } from '../../src/storage/sealed-zones.js';
 
 export interface ZoneStoreFixture {
   readonly store: ZoneStore;
@@ -38,6 +48,29 @@ export function zoneInput(
     ns: ['ns1', 'ns2.example.net.'],
     records: [{ name: 'ns1', type: 'A', values: ['192.0.2.53'] }],
     ...extra,
+  };
+}
+
+/** A stored key of `zone`, sealed with `ring`, and its private key (PKCS#8 base64) in the clear. */
+function sealedKey(
+  zone: string,
+  role: 'ksk' | 'zsk',
+  ring: KeyRing,
+  timeline: { publishAt: string; activeAt: string; retireAt?: string; removeAt?: string },
+): { key: Record<string, unknown>; plain: string } {
+  const g = generateKey(13);
+  const tag = keyTag(dnskeyRdata(role === 'ksk' ? DNSKEY_FLAGS_KSK : DNSKEY_FLAGS_ZSK, 13, g.publicKey));
+  const plain = g.privateKeyPkcs8.toString('base64');
+  return {
+    plain,
+    key: {
+      tag,
+      role,
+      algorithm: 13,
+      publicKey: g.publicKey.toString('base64'),
+      privateKey: ring.seal(plain, privateKeyContext(zone, role, tag)),
+      ...timeline,
+    },
   };
 }
 
@@ -190,6 +223,99 @@ export function runZoneStoreContract(
       await store.remove('b.test');
       assert.equal(await store.seed([zoneInput('c.test')]), 0, 'the store held zones once: it wins');
       assert.deepEqual(store.current(), []);
+    });
+
+    it('DNSSEC keys: kept by edits, pruned after removeAt, re-sealed by `keys rotate` under the active key', async () => {
+      const k1 = new KeyRing(new Map([['k1', Buffer.alloc(32, 1)]]), 'k1');
+      const ksk = sealedKey('example.com', 'ksk', k1, {
+        publishAt: '2026-11-01T00:00:00.000Z',
+        activeAt: '2026-11-01T00:00:00.000Z',
+      });
+      const oldZsk = sealedKey('example.com', 'zsk', k1, {
+        publishAt: '2026-11-01T00:00:00.000Z',
+        activeAt: '2026-11-01T00:00:00.000Z',
+        retireAt: '2026-11-20T00:00:00.000Z',
+        removeAt: '2026-11-21T00:00:00.000Z',
+      });
+      const newZsk = sealedKey('example.com', 'zsk', k1, {
+        publishAt: '2026-11-19T00:00:00.000Z',
+        activeAt: '2026-11-20T00:00:00.000Z',
+      });
+      await store.create(zoneInput('example.com', { dnssec: { keys: [ksk.key, oldZsk.key, newZsk.key] } }));
+      assert.equal(store.get('example.com').dnssec?.keys.length, 3, 'create stores the block as given');
+      const edited = await store.change('example.com', (z) => addRecord(z, rec('www', 'A', '192.0.2.10')));
+      assert.deepEqual(
+        edited.dnssec?.keys.map((k) => k.tag),
+        [ksk.key.tag, newZsk.key.tag],
+        'the key past its removeAt (2026-11-21) is pruned by the next change; the others are kept as they were',
+      );
+      assert.deepEqual(edited.dnssec?.keys[0], { ...ksk.key });
+
+      const k2 = new KeyRing(
+        new Map([
+          ['k1', Buffer.alloc(32, 1)],
+          ['k2', Buffer.alloc(32, 2)],
+        ]),
+        'k2',
+      );
+      const set = sealedZoneKeys(store, k2);
+      assert.deepEqual(set.sealedStatus(), {
+        name: 'dnssec keys',
+        keyIds: { k1: 2 },
+        unsealed: 0,
+        unreadable: [],
+      });
+      const serial = store.get('example.com').soa.serial;
+      assert.deepEqual(await set.reseal(), { name: 'dnssec keys', resealed: 2, current: 0, skipped: 0 });
+      assert.deepEqual(set.sealedStatus().keyIds, { k2: 2 });
+      const resealed = store.get('example.com');
+      assert.ok(resealed.soa.serial > serial, 're-sealing is a zone change');
+      for (const [key, plain] of [
+        [resealed.dnssec?.keys[0], ksk.plain],
+        [resealed.dnssec?.keys[1], newZsk.plain],
+      ] as const) {
+        assert.ok(key !== undefined);
+        assert.match(key.privateKey, /^enc:v1:k2:/);
+        assert.equal(k2.open(key.privateKey, privateKeyContext('example.com', key.role, key.tag)), plain);
+      }
+      assert.deepEqual(await set.reseal(), { name: 'dnssec keys', resealed: 0, current: 2, skipped: 0 });
+      assert.equal(store.get('example.com').soa.serial, resealed.soa.serial, 'nothing to do: no write');
+      // A node missing k2 reports the keys unreadable, naming the key id, and cannot re-seal them.
+      const onlyK3 = sealedZoneKeys(store, new KeyRing(new Map([['k3', Buffer.alloc(32, 3)]]), 'k3'));
+      const status = onlyK3.sealedStatus();
+      assert.deepEqual(status.keyIds, { k2: 2 });
+      assert.equal(status.unreadable.length, 2);
+      assert.equal(status.unreadable[0]?.keyId, 'k2');
+      assert.match(status.unreadable[0]?.record ?? '', /^zone\/example\.com\/dnssec\/ksk\/\d+$/);
+      assert.deepEqual(await onlyK3.reseal(), { name: 'dnssec keys', resealed: 0, current: 0, skipped: 2 });
+    });
+
+    it('DNSSEC keys written unsealed (a YAML seed without a key ring) are counted, then sealed by a rotation', async () => {
+      const k1 = new KeyRing(new Map([['k1', Buffer.alloc(32, 1)]]), 'k1');
+      const timeline = { publishAt: '2026-11-01T00:00:00.000Z', activeAt: '2026-11-01T00:00:00.000Z' };
+      const ksk = sealedKey('plain.test', 'ksk', k1, timeline);
+      const zsk = sealedKey('plain.test', 'zsk', k1, timeline);
+      await store.create(
+        zoneInput('plain.test', { dnssec: { keys: [{ ...ksk.key, privateKey: ksk.plain }, zsk.key] } }),
+      );
+      const set = sealedZoneKeys(store, k1);
+      assert.deepEqual(set.sealedStatus(), {
+        name: 'dnssec keys',
+        keyIds: { k1: 1 },
+        unsealed: 1,
+        unreadable: [],
+      });
+      assert.deepEqual(await set.reseal(), { name: 'dnssec keys', resealed: 1, current: 1, skipped: 0 });
+      const stored = store.get('plain.test').dnssec?.keys[0];
+      assert.ok(stored !== undefined);
+      assert.equal(k1.open(stored.privateKey, privateKeyContext('plain.test', 'ksk', stored.tag)), ksk.plain);
+      assert.deepEqual(set.sealedStatus(), {
+        name: 'dnssec keys',
+        keyIds: { k1: 2 },
+        unsealed: 0,
+        unreadable: [],
+      });
+      await assert.rejects(sealedZoneKeys(store, undefined).reseal(), { code: 'E_CONFLICT' });
     });
 
     it('another node sees the changes', async () => {

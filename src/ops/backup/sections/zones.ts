@@ -1,12 +1,12 @@
 // Backup section `zones`: every DNS zone of the zone store (SOA fields, name servers, static
-// records, balanced names, transfer settings), validated by the zone rules and written back through
-// the store's create/change/remove, each write audited as `zone.create` / `zone.update` /
-// `zone.remove`. The serial is not content: the store moves it forward on every write, so a
+// records, balanced names, transfer settings, DNSSEC keys as stored: sealed), validated by the zone
+// rules and written back through the store's create/change/remove, each write audited as
+// `zone.create` / `zone.update` / `zone.remove` without the keys' private halves (zoneView). The serial is not content: the store moves it forward on every write, so a
 // restored zone serves a serial above the one secondaries hold and they transfer it again. Not
 // rolled back from history: record and balanced-name edits are audited per record, not as whole
 // zones, so only backups restore zones.
 import { parseZone } from '../../../config/zone-rules.js';
-import type { ZoneConfig } from '../../../storage/zone-store.js';
+import { zoneView, type ZoneConfig } from '../../../storage/zone-store.js';
 import type { StateSection } from '../section.js';
 
 function withoutSerial(z: ZoneConfig): unknown {
@@ -26,7 +26,7 @@ export const zonesSection: StateSection<ZoneConfig> = {
   upsert: async (stores, z, existing, context) => {
     if (existing === undefined) {
       const created = await stores.zones.create(z);
-      await context.audit({ action: 'zone.create', target: `zone/${z.name}`, after: created });
+      await context.audit({ action: 'zone.create', target: `zone/${z.name}`, after: zoneView(created) });
       return;
     }
     // The stored serial goes in: the store bumps it past itself (never backwards).
@@ -34,10 +34,15 @@ export const zonesSection: StateSection<ZoneConfig> = {
       ...structuredClone(z),
       soa: { ...structuredClone(z.soa), serial: existing.soa.serial },
     }));
-    await context.audit({ action: 'zone.update', target: `zone/${z.name}`, before: existing, after });
+    await context.audit({
+      action: 'zone.update',
+      target: `zone/${z.name}`,
+      before: zoneView(existing),
+      after: zoneView(after),
+    });
   },
   remove: async (stores, z, context) => {
     await stores.zones.remove(z.name);
-    await context.audit({ action: 'zone.remove', target: `zone/${z.name}`, before: z });
+    await context.audit({ action: 'zone.remove', target: `zone/${z.name}`, before: zoneView(z) });
   },
 };
