@@ -4,7 +4,9 @@
 # `node dist/cli/main.js serve` on a copy of $CONFIG, an embedded state file seeded with the three
 # benchmark regions by bench-dns-seed.ts), so memory and speed are the production figures; with
 # SOURCE=1, scripts/bench-dns-server.ts runs the sources through tsx (no build, ~40 MB more per
-# process for the TypeScript loader). Needs $TMP; the caller's EXIT trap kills $SERVER.
+# process for the TypeScript loader). With DNSSEC=1 (built node only) the node gets a key ring and
+# an API token, and example.test is signed through the real CLI (`meridian dnssec enable`) before
+# the passes. Needs $TMP; the caller's EXIT trap kills $SERVER.
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 
 start_meridian_dns() {
@@ -28,8 +30,14 @@ start_meridian_dns() {
   dir=$(cd "$(dirname "$CONFIG")" && pwd)
   sed -e "s#\\.\\./#$dir/../#g" -e "s#^\\(  workers:\\).*#\\1 $WORKERS#" "$CONFIG" >"$TMP/bench.yaml"
   PORT=$(free_port)
-  MERIDIAN_STATE_FILE=$TMP/state.json MERIDIAN_DNS_LISTEN="127.0.0.1:$PORT,[::1]:$PORT" \
-    MERIDIAN_API_LISTEN="127.0.0.1:$(free_port)" \
+  local api_port
+  api_port=$(free_port)
+  export MERIDIAN_API_URL="http://127.0.0.1:$api_port" MERIDIAN_API_TOKEN
+  MERIDIAN_API_TOKEN=$(node -e "console.log(require('crypto').randomBytes(24).toString('hex'))")
+  local keys=''
+  [[ ${DNSSEC:-0} == 1 ]] && keys=$(node dist/cli/main.js keys generate bench)
+  MERIDIAN_KEYS=$keys MERIDIAN_STATE_FILE=$TMP/state.json MERIDIAN_DNS_LISTEN="127.0.0.1:$PORT,[::1]:$PORT" \
+    MERIDIAN_API_LISTEN="127.0.0.1:$api_port" \
     node dist/cli/main.js serve --config "$TMP/bench.yaml" >"$TMP/server.log" 2>&1 &
   SERVER=$!
   local up=''
@@ -49,4 +57,12 @@ start_meridian_dns() {
     sleep 0.1
   done
   PIDS="$SERVER $(pgrep -P "$SERVER" | tr '\n' ' ')"
+  if [[ ${DNSSEC:-0} == 1 ]]; then
+    node dist/cli/main.js dnssec enable example.test >"$TMP/dnssec.log" 2>&1 || { cat "$TMP/dnssec.log" >&2; exit 1; }
+    # Every worker follows the zone store; wait until a DO query gets signatures.
+    for _ in $(seq 1 100); do
+      dig +dnssec +time=1 +tries=1 -p "$PORT" @127.0.0.1 www.example.test A 2>/dev/null | grep -q RRSIG && break
+      sleep 0.1
+    done
+  fi
 }

@@ -16,14 +16,18 @@
 # (scripts/gen-gdnsd-peer.ts) with as many UDP threads as Meridian has workers, and the plain and
 # distinct-/24 passes then alternate between the two servers (M G G M ... over --rounds rounds,
 # default 2), so the machine's noise falls on both.
+# With --dnssec, example.test is signed (meridian dnssec enable) and the distinct-/24 pass runs again
+# with the DO bit set (dnsperf -D), alternated with the unsigned one over --rounds rounds: every
+# reply then carries RRSIGs, so it prints the ratio signed/unsigned and the signature cache's hit
+# rate and signing time from the node's /metrics.
 #   usage: scripts/bench-dns.sh [--workers N] [--seconds S] [--clients C] [--subnets N]
-#          [--peer gdnsd] [--rounds R]
+#          [--peer gdnsd] [--rounds R] [--dnssec]
 #   env:   CONFIG (default config/bench-dns.yaml); SOURCE=1 runs the sources through tsx instead of
 #          the built node (scripts/bench-dns-start.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${CONFIG:-config/bench-dns.yaml}
-WORKERS=2 SECS=10 CLIENTS=4 SUBNETS=1000000 PEER='' ROUNDS=2
+WORKERS=2 SECS=10 CLIENTS=4 SUBNETS=1000000 PEER='' ROUNDS=2 DNSSEC=0
 while (($#)); do
   case $1 in
     --workers) WORKERS=$2; shift 2 ;;
@@ -32,6 +36,7 @@ while (($#)); do
     --subnets) SUBNETS=$2; shift 2 ;;
     --peer) PEER=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --dnssec) DNSSEC=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -170,3 +175,27 @@ DATA=$TMP/distinct.txt pass 'distinct + ecs 198.51/24' -E 8:00011800c63364
 DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin pass 'distinct ecs /24 (all new)' -B
 # Half of that peak, paced, over subnets the server has not seen (the latency file's /24s).
 DATA=$TMP/ecs.latency.bin paced 'distinct ecs /24 half peak' $((LAST_QPS / 2)) -B
+
+if ((DNSSEC)); then
+  # The same located /24s again (a million: more than any network-keyed cache holds), unsigned and
+  # with the DO bit alternated, then the signed half-peak latency.
+  declare -A best=([unsigned]=0 [signed]=0)
+  for round in $(seq 1 "$ROUNDS"); do
+    order='unsigned signed'
+    ((round % 2 == 0)) && order='signed unsigned'
+    for kind in $order; do
+      do_bit=()
+      [[ $kind == signed ]] && do_bit=(-D)
+      DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin \
+        pass "distinct ecs /24 $kind ($round)" -B "${do_bit[@]}"
+      ((LAST_QPS > best[$kind])) && best[$kind]=$LAST_QPS
+    done
+  done
+  awk -v s="${best[signed]}" -v u="${best[unsigned]}" \
+    'BEGIN { if (u > 0) printf "# signed / unsigned (best rounds): %.0f / %.0f QPS = %.2fx\n", s, u, s / u }'
+  DATA=$TMP/ecs.latency.bin paced 'distinct ecs /24 signed half' $((best[signed] / 2)) -B -D
+  # Signature cache and signing cost, summed over the workers (the node's /metrics).
+  curl -sf -H "authorization: Bearer $MERIDIAN_API_TOKEN" "$MERIDIAN_API_URL/metrics" |
+    awk '/^meridian_dns_dnssec_/ && !/_bucket/ { split($1, n, "{"); v[n[1]] += $2 }
+      END { for (k in v) printf "# %s %s\n", k, v[k] }' | sort
+fi
