@@ -219,7 +219,7 @@ export class Responder {
         : -1;
     const ans = emptyAnswer();
     this.resolver.resolve(ans, question.name, question.qtype, 0, client, ecs);
-    if (signing) this.signer!.sign(ans, question.name, question.qtype);
+    if (signing) this.signer.sign(ans, question.name, question.qtype);
     const reply = this.encoder.encode(q, ans, transport, ecs);
     if (generation !== -1) {
       this.cache.set(keyHash, {

@@ -56,7 +56,7 @@ export function canonicalRdata(parts: readonly RdataPart[]): Buffer {
 export function canonicalRrset(owner: string, type: number, originalTtl: number, rrs: readonly Rr[]): Buffer {
   const ownerWire = canonicalNameWire(owner);
   const rdatas = rrs.map((rr) => canonicalRdata(rr.rdata));
-  rdatas.sort(Buffer.compare);
+  rdatas.sort((x, y) => Buffer.compare(x, y));
   const parts: Buffer[] = [];
   let previous: Buffer | undefined;
   for (const rdata of rdatas) {

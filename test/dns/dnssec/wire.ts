@@ -219,7 +219,7 @@ export function parseNsec(rdata: Buffer): { next: string; types: number[] } {
  * ordered by RDATA.
  */
 export function signedDataOf(rrsig: Rrsig, owner: string, records: readonly Record[]): Buffer {
-  const rdatas = records.map((r) => r.rdata).sort(Buffer.compare);
+  const rdatas = records.map((r) => r.rdata).sort((x, y) => Buffer.compare(x, y));
   const parts: Buffer[] = [rrsig.header];
   for (const rdata of rdatas) {
     const fixed = Buffer.alloc(10);
