@@ -9,7 +9,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -216,6 +216,7 @@ describe('DNSSEC validation by delv and unbound', () => {
     await resolver?.close();
     await relay?.close();
     await node?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('delv fully validates positive, steered, CNAME and wildcard answers and the DNSKEY RRset', async () => {
@@ -304,5 +305,22 @@ describe('DNSSEC validation by delv and unbound', () => {
     // The DNSKEY RRset passes the relay untouched and still validates.
     const keys = await dig(target, [ZONE, 'DNSKEY'], { timeoutSeconds: 5 });
     assert.ok(keys.flags.includes('ad'), keys.raw);
+  });
+
+  it("refuses to start a node that cannot open a signed zone's keys, naming the zone and key", async () => {
+    const other = tempDir('meridian-dnssec-nokey-');
+    try {
+      const config = writeTestConfig(other, (doc) => {
+        doc.dns.workers = 1;
+        delete doc.dns.geo;
+        doc.dns.zones = [zoneConfig(signing)];
+      });
+      await assert.rejects(
+        startMeridian(config, { MERIDIAN_API_TOKEN: TOKEN }),
+        new RegExp(`zone ${ZONE}, ksk ${signing.ksk.tag}: .*no key ring`),
+      );
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

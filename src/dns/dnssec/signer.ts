@@ -39,8 +39,10 @@ export class Signer {
   /** Per node, the NODATA bitmap (types at the node + RRSIG + NSEC) when the asked type is not among them. */
   private readonly nodeBitmaps = new WeakMap<ZoneNode, Buffer>();
   private epochCounter = 0;
-  private epochHour = -1;
   private epochKeys = -1;
+  /** The epoch holds in [epochFrom, epochUntil): the hour, cut short by the next key phase change. */
+  private epochFrom = 0;
+  private epochUntil = 0;
 
   constructor(options: SignerOptions) {
     this.zones = options.zones;
@@ -57,14 +59,19 @@ export class Signer {
    * signed by a retired key or carrying an old DNSKEY RRset is served after the change.
    */
   epoch(nowMs: number): number {
-    const hour = Math.floor(nowMs / HOUR_MS);
+    // Asked on every DO answer-cache hit: one comparison until the hour or a key phase ends.
+    if (nowMs >= this.epochFrom && nowMs < this.epochUntil) return this.epochCounter;
+    const hourStart = Math.floor(nowMs / HOUR_MS) * HOUR_MS;
+    let until = hourStart + HOUR_MS;
     let keys = 0;
-    for (const z of this.signedZones) keys += z.dnssec!.epoch(nowMs);
-    if (hour !== this.epochHour || keys !== this.epochKeys) {
-      this.epochHour = hour;
-      this.epochKeys = keys;
-      this.epochCounter++;
+    for (const z of this.signedZones) {
+      keys += z.dnssec!.epoch(nowMs);
+      until = Math.min(until, z.dnssec!.at(nowMs).until);
     }
+    if (hourStart !== this.epochFrom || keys !== this.epochKeys) this.epochCounter++;
+    this.epochKeys = keys;
+    this.epochFrom = hourStart;
+    this.epochUntil = until;
     return this.epochCounter;
   }
 

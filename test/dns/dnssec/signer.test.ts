@@ -21,7 +21,7 @@ import { verifyData } from '../../../src/infra/dnssec/keys.js';
 import { silentLogger } from '../../../src/infra/logger.js';
 import { KeyRing } from '../../../src/infra/secrets/key-ring.js';
 import { MemoryStateStore } from '../../../src/storage/memory/state-store.js';
-import { GEO_DB, REGIONS, testDnsConfig } from '../fixture.js';
+import { GEO_DB, REGIONS, healthReport, testDnsConfig } from '../fixture.js';
 import { testKey, testSigning, type TestKey, type TestSigning } from './signed-zone.js';
 import {
   T,
@@ -297,6 +297,21 @@ void describe('DNSSEC signing step (responder, real keys)', () => {
       verifySection(dnskeys.answer, keys);
     } finally {
       now = saved;
+    }
+  });
+
+  void it('proves NODATA for a balanced name whose every region is down (fail-closed)', async () => {
+    await store.reportHealth(healthReport('eu', false, 600_000));
+    try {
+      const m = ask('closed.example.test', T.A);
+      assert.equal(m.rcode, 0);
+      assert.equal(m.answer.length, 0);
+      const nsec = m.authority.find((r) => r.type === T.NSEC);
+      assert.ok(nsec !== undefined);
+      assert.deepEqual(parseNsec(nsec.rdata).types, [T.AAAA, T.RRSIG, T.NSEC]);
+      verifySection(m.authority, [signing.zsk]);
+    } finally {
+      await store.reportHealth(healthReport('eu', true, 600_000));
     }
   });
 
