@@ -48,6 +48,12 @@ function zoneConfig(signing: TestSigning): Record<string, unknown> {
       { name: 'alias', type: 'CNAME', values: ['app'] },
       { name: '*.wild', type: 'TXT', values: ['synthesized'] },
       { name: 'host.ent', type: 'A', values: ['192.0.2.7'] },
+      // Over 512 bytes once signed: truncated over small UDP, whole over TCP.
+      {
+        name: 'big',
+        type: 'TXT',
+        values: Array.from({ length: 6 }, (_, i) => `chunk-${i}-${'x'.repeat(90)}`),
+      },
     ],
     balanced: [
       {
@@ -232,6 +238,8 @@ describe('DNSSEC validation by delv and unbound', () => {
       [`alias.${ZONE}`, 'A', /alias\.signed\.test\.\s+\d+\s+IN\s+CNAME\s+app\.signed\.test\./],
       [`x.y.wild.${ZONE}`, 'TXT', /x\.y\.wild\.signed\.test\.\s+\d+\s+IN\s+TXT\s+"synthesized"/],
       [ZONE, 'DNSKEY', /IN\s+DNSKEY\s+257 3 13/],
+      // Over TCP: delv asks with a 1232-byte buffer, this reply fits; +tcp takes the TCP path.
+      [`big.${ZONE}`, 'TXT', /big\.signed\.test\.\s+\d+\s+IN\s+TXT\s+"chunk-0-/],
     ];
     for (const [name, type, record] of cases) {
       const out = await delv(dns.port, anchors, [name, type]);
@@ -254,6 +262,28 @@ describe('DNSSEC validation by delv and unbound', () => {
       assert.match(out, /^; negative response, fully validated$/m, `${name} ${type}:\n${out}`);
       assert.match(out, nsec, `${name} ${type}:\n${out}`);
     }
+  });
+
+  it('truncates a signed reply that exceeds a small UDP buffer (TC=1) and serves it whole over TCP', async () => {
+    const udp = await kdig(dns, [
+      '+dnssec',
+      '+norec',
+      '+notcp',
+      '+bufsize=512',
+      '+ignore',
+      `big.${ZONE}`,
+      'TXT',
+    ]);
+    assert.match(udp.raw, /;; Flags: qr aa tc;/, udp.raw);
+    assert.equal(udp.records.length, 0, udp.raw);
+    const tcp = await kdig(dns, ['+dnssec', '+norec', '+tcp', `big.${ZONE}`, 'TXT']);
+    assert.equal(tcp.records.filter((r) => r.type === 'TXT').length, 6, tcp.raw);
+    assert.ok(
+      tcp.records.some((r) => r.type === 'RRSIG' && r.data.startsWith('TXT 13 3 ')),
+      tcp.raw,
+    );
+    const out = await delv(dns.port, anchors, ['+tcp', `big.${ZONE}`, 'TXT']);
+    assert.match(out, /^; fully validated$/m, out);
   });
 
   it('kdig +dnssec shows the steered answers of two ECS subnets with their RRSIGs', async () => {
