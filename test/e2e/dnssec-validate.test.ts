@@ -1,11 +1,13 @@
 // DNSSEC with real validators against a real `meridian serve` node (two node:cluster workers, each
-// opening the zone's sealed keys with the key ring named by `secrets.keyFile`): BIND's delv with the
-// zone's trust anchor fully validates positive, steered, CNAME and wildcard answers, the DNSKEY
-// RRset, NODATA and nonexistent names (compact denial); kdig +dnssec shows the RRSIGs of the steered
-// answers for two ECS subnets; Debian's unbound, trusting the zone's KSK and using Meridian as a stub
-// zone, returns AD for the steered answers of two client subnets (different regions); and a second
-// unbound behind a relay that flips a byte of every A RRSIG's signature returns SERVFAIL (and the
-// data with +cd, so it is the signature that failed, not the path).
+// opening the zones' sealed keys with the key ring named by `secrets.keyFile`): BIND's delv with the
+// zones' trust anchors fully validates positive, steered (two clients, two regions: `delv -b` from
+// loopback sources the balanced name steers by CIDR), CNAME and wildcard answers, the DNSKEY RRset,
+// NODATA and nonexistent names (compact denial), a reply too big for small UDP (over TCP), and a
+// second zone signed with Ed25519; kdig +dnssec shows the RRSIGs of the steered answers for two ECS
+// subnets; Debian's unbound, trusting the zone's KSK and using Meridian as a stub zone, returns AD for
+// the steered answers of two client subnets (different regions); a second unbound behind a relay that
+// flips a byte of every A RRSIG's signature returns SERVFAIL (and the data with +cd, so it is the
+// signature that failed, not the path); a node without the key ring refuses to start.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
@@ -25,7 +27,8 @@ import {
 } from '../helpers/meridian-process.js';
 import { startUnbound, type Unbound } from '../helpers/unbound.js';
 import { waitFor } from '../helpers/wait.js';
-import { testSigning, type TestSigning } from '../dns/dnssec/signed-zone.js';
+import { testKey, testSigning, type TestKey, type TestSigning } from '../dns/dnssec/signed-zone.js';
+import { DNSKEY_FLAGS_KSK, dnskeyRdata, dnskeyText } from '../../src/infra/dnssec/keys.js';
 
 const ZONE = 'signed.test';
 const TOKEN = 'dnssec-validate-token';
@@ -34,6 +37,19 @@ const US = '198.51.100.10';
 /** Client subnets the balanced name `app` steers by override: one per region. */
 const EU_SUBNET = '198.18.1.0/24';
 const US_SUBNET = '198.18.2.0/24';
+/** Loopback source addresses steered the same way, for delv (which sends no ECS): `delv -b`. */
+const EU_SOURCE = '127.0.0.2';
+const US_SOURCE = '127.0.0.3';
+/** A second zone signed with Ed25519 (algorithm 15). */
+const ED_ZONE = 'ed.test';
+const OVERRIDES = {
+  cidr: {
+    [EU_SUBNET]: ['eu'],
+    [US_SUBNET]: ['us'],
+    [`${EU_SOURCE}/32`]: ['eu'],
+    [`${US_SOURCE}/32`]: ['us'],
+  },
+};
 
 function zoneConfig(signing: TestSigning): Record<string, unknown> {
   return {
@@ -60,16 +76,36 @@ function zoneConfig(signing: TestSigning): Record<string, unknown> {
         name: 'app',
         ttl: 30,
         regions: ['eu', 'us'],
-        overrides: { cidr: { [EU_SUBNET]: ['eu'], [US_SUBNET]: ['us'] } },
+        overrides: OVERRIDES,
       },
     ],
     dnssec: { keys: [signing.ksk.stored, signing.zsk.stored] },
   };
 }
 
+function edZoneConfig(keys: readonly TestKey[]): Record<string, unknown> {
+  return {
+    name: ED_ZONE,
+    soa: { mname: 'ns1', rname: 'hostmaster', serial: 1, minimum: 300 },
+    ns: ['ns1'],
+    records: [
+      { name: 'ns1', type: 'A', values: ['127.0.0.1'] },
+      { name: 'mail', type: 'A', values: ['192.0.2.26'] },
+    ],
+    balanced: [{ name: 'app', ttl: 30, regions: ['eu', 'us'], overrides: OVERRIDES }],
+    dnssec: { keys: keys.map((k) => k.stored) },
+  };
+}
+
+/** A `static-key` line of a trust-anchors block for a KSK in presentation form. */
+function staticKey(trustAnchor: string): string {
+  const [owner, , , flags, protocol, algorithm, key] = trustAnchor.split(' ');
+  return `"${owner}" static-key ${flags} ${protocol} ${algorithm} "${key}";`;
+}
+
 /** `delv @127.0.0.1 -p PORT -a ANCHORS +root=ZONE name type`: its output (it exits non-zero on failures). */
-function delv(port: number, anchors: string, args: readonly string[]): Promise<string> {
-  const argv = ['@127.0.0.1', '-p', String(port), '-a', anchors, `+root=${ZONE}`, ...args];
+function delv(port: number, anchors: string, args: readonly string[], root = ZONE): Promise<string> {
+  const argv = ['@127.0.0.1', '-p', String(port), '-a', anchors, `+root=${root}`, ...args];
   return new Promise((resolve, reject) => {
     execFile('delv', argv, { timeout: 15_000 }, (err, stdout, stderr) => {
       if (err !== null && (err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -172,6 +208,7 @@ class CorruptingRelay {
 describe('DNSSEC validation by delv and unbound', () => {
   const dir = tempDir('meridian-dnssec-');
   const signing = testSigning(dir, ZONE);
+  const edKeys = [testKey(signing.ring, ED_ZONE, 'ksk', 15), testKey(signing.ring, ED_ZONE, 'zsk', 15)];
   const anchors = join(dir, 'anchors.conf');
   let node: MeridianProcess | undefined;
   let dns: DigTarget;
@@ -180,15 +217,15 @@ describe('DNSSEC validation by delv and unbound', () => {
   let relay: CorruptingRelay | undefined;
 
   before(async () => {
-    const [, , , flags, protocol, algorithm, key] = signing.trustAnchor.split(' ');
+    const edAnchor = dnskeyText(ED_ZONE, dnskeyRdata(DNSKEY_FLAGS_KSK, 15, edKeys[0]!.generated.publicKey));
     writeFileSync(
       anchors,
-      `trust-anchors { "${ZONE}." static-key ${flags} ${protocol} ${algorithm} "${key}"; };\n`,
+      `trust-anchors {\n  ${staticKey(signing.trustAnchor)}\n  ${staticKey(edAnchor)}\n};\n`,
     );
     const config = writeTestConfig(dir, (doc) => {
       doc.dns.workers = 2;
       delete doc.dns.geo;
-      doc.dns.zones = [zoneConfig(signing)];
+      doc.dns.zones = [zoneConfig(signing), edZoneConfig(edKeys)];
       doc.secrets = { keyFile: signing.secrets.keyFile };
     });
     node = await startMeridian(config, { MERIDIAN_API_TOKEN: TOKEN });
@@ -246,6 +283,38 @@ describe('DNSSEC validation by delv and unbound', () => {
       assert.match(out, /^; fully validated$/m, `${name} ${type}:\n${out}`);
       assert.match(out, record, `${name} ${type}:\n${out}`);
       assert.match(out, /IN\s+RRSIG\s+/, `${name} ${type}:\n${out}`);
+    }
+  });
+
+  it('delv fully validates the steered answers of clients steered to different regions', async () => {
+    for (const [source, address] of [
+      [EU_SOURCE, EU],
+      [US_SOURCE, US],
+    ] as const) {
+      const out = await delv(dns.port, anchors, ['-b', source, `app.${ZONE}`, 'A']);
+      assert.match(out, /^; fully validated$/m, `${source}:\n${out}`);
+      assert.match(
+        out,
+        new RegExp(`app\\.signed\\.test\\.\\s+30\\s+IN\\s+A\\s+${address.replaceAll('.', '\\.')}$`, 'm'),
+        out,
+      );
+    }
+  });
+
+  it('delv fully validates a zone signed with Ed25519 (algorithm 15): static, steered, denied', async () => {
+    const cases: [string[], RegExp, RegExp][] = [
+      [[`mail.${ED_ZONE}`, 'A'], /^; fully validated$/m, /IN\s+RRSIG\s+A 15 3 /],
+      [['-b', US_SOURCE, `app.${ED_ZONE}`, 'A'], /^; fully validated$/m, /IN\s+A\s+198\.51\.100\.10$/m],
+      [
+        [`nope.${ED_ZONE}`, 'A'],
+        /^; negative response, fully validated$/m,
+        /NSEC\s+\\000\.nope\.ed\.test\. RRSIG NSEC TYPE128/,
+      ],
+    ];
+    for (const [args, validated, record] of cases) {
+      const out = await delv(dns.port, anchors, args, ED_ZONE);
+      assert.match(out, validated, `${args.join(' ')}:\n${out}`);
+      assert.match(out, record, `${args.join(' ')}:\n${out}`);
     }
   });
 
