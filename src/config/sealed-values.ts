@@ -30,13 +30,21 @@ export function configSealContext(path: readonly (string | number)[]): string {
   return out;
 }
 
+/**
+ * Sealed values that stay sealed through loading: a zone's DNSSEC private keys are sealed for their
+ * zone and key (`dnssec:<zone>:<role>:<tag>`), not for a config path, wherever the zone is stored
+ * (the YAML seed or the zone store), and are opened only when the zone is compiled (dns/dnssec/).
+ */
+const KEPT_SEALED = new Set(['config:dns.zones[].dnssec.keys[].privateKey']);
+
 function collectSealed(
   value: unknown,
   path: (string | number)[],
   found: { path: (string | number)[]; value: string }[],
 ): void {
   if (typeof value === 'string') {
-    if (value.startsWith(SEALED_PREFIX)) found.push({ path: [...path], value });
+    if (value.startsWith(SEALED_PREFIX) && !KEPT_SEALED.has(configSealContext(path)))
+      found.push({ path: [...path], value });
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => collectSealed(v, [...path, i], found));
   } else if (typeof value === 'object' && value !== null) {

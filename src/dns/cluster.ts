@@ -11,6 +11,8 @@ import { AggregatorRegistry } from 'prom-client';
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
+import type { SecretsConfig } from '../config/secrets-schema.js';
+import type { OpenSealed } from './dnssec/zone-keys.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
 import type { DnsService, ZoneSource } from './types.js';
@@ -31,6 +33,10 @@ export interface ClusterOptions {
   readonly workers: number;
   /** The primary's own explain unit watches the same files, so it alone reports reload failures. */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
+  /** The key ring's source (key file path resolved): each worker opens the DNSSEC keys itself. */
+  readonly secrets: DeepReadonly<SecretsConfig> | undefined;
+  /** The primary's opener, for its explain unit. */
+  readonly openSealed: OpenSealed | undefined;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
@@ -48,6 +54,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     startedAt,
     serving: false,
     onZonesCompiled: (previous, next) => notifier.zonesCompiled(previous, next),
+    openSealed: options.openSealed,
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   // Port 0 is resolved here, so that every worker (and a restarted one) binds the port the others
@@ -78,6 +85,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
         logLevel: logger.level,
         snapshot,
         zones: options.zones?.current() ?? config.zones,
+        secrets: options.secrets,
       }),
     },
   );

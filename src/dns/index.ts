@@ -19,6 +19,7 @@ import { Notifier } from './xfer/notify.js';
 import type { DnsService, StartDnsOptions } from './types.js';
 import { followZones } from './zone-follow.js';
 import { DnsListeners, type ListenSpec } from './transport/server.js';
+import { dnssecKeyOpener } from './dnssec/key-opener.js';
 
 export type { ExplainQuery, ExplainResult } from './answer/explain.js';
 export type { BoundAddress } from './transport/server.js';
@@ -57,6 +58,12 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
   const specs = listenSpecs(config);
   const geoPaths = (config.geo?.databases ?? []).map((p) => options.resolvePath(p));
   const workers = workerCount(config);
+  // The key ring's source with the key file's path resolved, for this process and the workers.
+  const secrets =
+    options.secrets?.keyFile === undefined
+      ? options.secrets
+      : { ...options.secrets, keyFile: options.resolvePath(options.secrets.keyFile) };
+  const openSealed = dnssecKeyOpener(secrets);
 
   if (workers > 1) {
     return startCluster({
@@ -68,6 +75,8 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       logger,
       startedAt,
       workers,
+      secrets,
+      openSealed,
       ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
     });
   }
@@ -85,6 +94,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     startedAt,
     serving: true,
     onZonesCompiled: (previous, next) => notifier.zonesCompiled(previous, next),
+    openSealed,
     ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
   });
   let listeners: DnsListeners;

@@ -4,6 +4,7 @@
 import { protocol } from '../cluster/ipc.js';
 import type { DnsConfig, ZoneConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
+import type { SecretsConfig } from '../config/secrets-schema.js';
 import type { SnapshotJson } from '../storage/snapshot-codec.js';
 import type { ListenSpec } from './transport/server.js';
 
@@ -23,6 +24,8 @@ export interface InitMessage {
   readonly snapshot: SnapshotJson;
   /** The zones to serve at first. */
   readonly zones: readonly DeepReadonly<ZoneConfig>[];
+  /** The key ring's source (key file path resolved), so the worker opens DNSSEC keys itself; env is inherited. */
+  readonly secrets: DeepReadonly<SecretsConfig> | undefined;
 }
 
 export interface ZonesMessage {

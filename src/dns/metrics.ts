@@ -38,6 +38,10 @@ export class DnsMetrics {
   private truncatedCount = 0;
   private slipCount = 0;
   private dropCount = 0;
+  private signatures = 0;
+  private signingSeconds = 0;
+  private signatureHits = 0;
+  private signatureMisses = 0;
   private readonly duration = new LocalHistogram(DURATION_BUCKETS);
   readonly snapshotAge: Gauge;
   /** The batched UDP sockets' counters (set once the listeners are up; none with node:dgram). */
@@ -102,6 +106,22 @@ export class DnsMetrics {
         return Object.entries(sum).map(([reason, value]) => ({ value, labels: { reason } }));
       },
     );
+    counter('meridian_dns_dnssec_signatures_total', 'RRSIGs made by online signing', () => [
+      { value: this.signatures, labels: {} },
+    ]);
+    counter(
+      'meridian_dns_dnssec_signing_seconds_total',
+      'Time spent making RRSIGs (divide by meridian_dns_dnssec_signatures_total for the mean)',
+      () => [{ value: this.signingSeconds, labels: {} }],
+    );
+    counter(
+      'meridian_dns_dnssec_signature_cache_total',
+      'RRSIG look-ups in the signature cache, by result (hit, miss)',
+      () => [
+        { value: this.signatureHits, labels: { result: 'hit' } },
+        { value: this.signatureMisses, labels: { result: 'miss' } },
+      ],
+    );
     const durationName = 'meridian_dns_query_duration_seconds';
     registerCustom(
       registries,
@@ -164,6 +184,18 @@ export class DnsMetrics {
       this.answerSlotCount++;
     }
     slot.count++;
+  }
+
+  /** One RRSIG made, in `seconds`. */
+  dnssecSigned(seconds: number): void {
+    this.signatures++;
+    this.signingSeconds += seconds;
+  }
+
+  /** One signature-cache look-up. */
+  dnssecCache(hit: boolean): void {
+    if (hit) this.signatureHits++;
+    else this.signatureMisses++;
   }
 
   ecs(present: boolean): void {

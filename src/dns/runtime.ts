@@ -16,6 +16,7 @@ import { Responder } from './answer/responder.js';
 import { RateLimiter } from './answer/rrl.js';
 import { ZoneSet } from './answer/zones.js';
 import { ZoneTransfers } from './xfer/service.js';
+import type { OpenSealed } from './dnssec/zone-keys.js';
 
 export interface RuntimeOptions {
   readonly config: DeepReadonly<DnsConfig>;
@@ -37,6 +38,12 @@ export interface RuntimeOptions {
    * the NOTIFY sender's hook (xfer/notify.ts). Given only by the one process that notifies.
    */
   readonly onZonesCompiled?: (previous: ZoneSet | undefined, next: ZoneSet) => void;
+  /**
+   * Opens the sealed DNSSEC private keys of signed zones (the node key ring). Without it a signed
+   * zone does not compile (E_DNSSEC_KEY): at start the tier refuses to start, later the previous
+   * zones keep serving.
+   */
+  readonly openSealed?: OpenSealed | undefined;
 }
 
 export interface Runtime {
@@ -54,7 +61,8 @@ export interface Runtime {
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, logger } = options;
-  const zones = new ZoneSet(options.zones ?? config.zones);
+  const zoneOptions = { openSealed: options.openSealed };
+  const zones = new ZoneSet(options.zones ?? config.zones, zoneOptions);
   const locator =
     options.geoPaths.length === 0
       ? undefined
@@ -114,7 +122,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
     setZones: (next) => {
       const previous = responder.zones;
-      responder = newResponder(next, new ZoneSet(next));
+      responder = newResponder(next, new ZoneSet(next, zoneOptions));
       zonesCompiled(previous, responder.zones);
     },
     metrics,

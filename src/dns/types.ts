@@ -2,6 +2,7 @@
 // index.ts so the clustered tier (cluster.ts) can name them without an import cycle.
 import type { Registry } from 'prom-client';
 import type { DnsConfig } from '../config/dns-schema.js';
+import type { SecretsConfig } from '../config/secrets-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
@@ -23,6 +24,11 @@ export interface StartDnsOptions {
   readonly startedAt: number;
   /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
+  /**
+   * Where the node key ring comes from (the config's `secrets:` and the environment): every
+   * process that compiles zones opens the signed zones' DNSSEC private keys with it.
+   */
+  readonly secrets?: DeepReadonly<SecretsConfig> | undefined;
 }
 
 /** What the DNS tier reads of the zone store. */

@@ -20,6 +20,7 @@ import {
 } from './ipc.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { DnsListeners, type BoundAddress } from './transport/server.js';
+import { dnssecKeyOpener } from './dnssec/key-opener.js';
 
 let log: Logger | undefined;
 let runtime: Runtime | undefined;
@@ -56,6 +57,8 @@ if (cluster.isWorker) {
         registries: [registry],
         startedAt: msg.startedAt,
         serving: true,
+        // The worker's own key ring (the primary sends where it comes from, never the keys).
+        openSealed: dnssecKeyOpener(msg.secrets),
       });
       runtime = unit;
       if (latestZones !== msg.zones) applyZones(latestZones);

@@ -211,6 +211,8 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         registry,
         startedAt,
         onGeoReloadError: (path, err) => ops.alerts.geoReloadFailed(path, err),
+        // Signed zones' private keys are opened with the node key ring in every answering process.
+        secrets: config.secrets,
       });
       dns = started;
       closers.push({ name: 'dns', close: () => started.close() });

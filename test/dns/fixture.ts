@@ -103,7 +103,12 @@ export interface Fixture {
 }
 
 export async function startFixture(
-  options: { config?: DeepReadonly<DnsConfig>; regions?: RegionInput[] } = {},
+  options: {
+    config?: DeepReadonly<DnsConfig>;
+    regions?: RegionInput[];
+    /** The key ring's source, for signed zones (test/dns/dnssec/signed-zone.ts). */
+    secrets?: { keyFile: string };
+  } = {},
 ): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'meridian-dns-test-'));
   const store = new MemoryStateStore({ file: join(dir, 'state.json'), healthFlushMs: 50 });
@@ -124,6 +129,7 @@ export async function startFixture(
       logger: silentLogger,
       registry,
       startedAt: Date.now(),
+      ...(options.secrets === undefined ? {} : { secrets: options.secrets }),
     });
   } catch (err) {
     await store.close();

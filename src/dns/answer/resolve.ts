@@ -1,7 +1,7 @@
 // Zone resolution: a question's name and type against the in-memory zones → records in an Answer.
 // Referrals (with glue), NXDOMAIN/NODATA with the negative SOA, CNAME chains (at most 8 links),
-// wildcards (records renamed to the query name), ANY per RFC 8482. A/AAAA of a balanced name are
-// handed to the steer step.
+// wildcards (records renamed to the query name), ANY per RFC 8482, the DNSKEY RRset of a signed
+// zone. A/AAAA of a balanced name are handed to the steer step. Signing comes after (dnssec/signer.ts).
 import type { Zone, ZoneNode, ZoneSet } from './zones.js';
 import type { Answer } from './encode.js';
 import type { Steerer } from './steer.js';
@@ -18,6 +18,7 @@ export class ZoneResolver {
   constructor(
     private readonly zones: ZoneSet,
     private readonly steerer: Steerer,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /** Adds to `ans` what the zones say about `name`/`qtype`; `depth` counts CNAME links followed. */
@@ -114,6 +115,11 @@ export class ZoneResolver {
     }
     const set = node.rrsets.get(qtype);
     if (set === undefined) {
+      // A signed zone's DNSKEY RRset: the keys published now (it changes with the keys' timeline).
+      if (qtype === TYPE.DNSKEY && zone.dnssec !== undefined && node === zone.apex) {
+        for (const rr of zone.dnssec.at(this.now()).dnskey) ans.answers.push(rr);
+        return;
+      }
       ans.authority.push(zone.negativeSoa);
       return;
     }

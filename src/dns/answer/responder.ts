@@ -3,7 +3,8 @@
 // geo database. Every query is independent — an exception answers SERVFAIL for that query only.
 //
 // The pipeline, one file per step: header and EDNS checks (here) → rrl.ts → answer-cache.ts →
-// resolve.ts (zones) → steer.ts (balanced names) → encode.ts. explain.ts answers `explain` beside it.
+// resolve.ts (zones) → steer.ts (balanced names) → dnssec/signer.ts (DO queries to signed zones) →
+// encode.ts. explain.ts answers `explain` beside it.
 import type { DnsConfig } from '../../config/dns-schema.js';
 import type { DeepReadonly } from '../../config/load.js';
 import { describeError } from '../../core/errors.js';
@@ -24,6 +25,7 @@ import { ZoneResolver } from './resolve.js';
 import type { RateLimiter } from './rrl.js';
 import { Steerer, type ClientAddress } from './steer.js';
 import type { ZoneSet } from './zones.js';
+import { Signer } from '../dnssec/signer.js';
 
 export type { ExplainQuery, ExplainResult } from './explain.js';
 
@@ -57,6 +59,13 @@ export class Responder {
   private readonly encoder: ReplyEncoder;
   private readonly resolver: ZoneResolver;
   private readonly currentGeneration = (): number => this.engine.generation(this.now());
+  /** Signs answers to DO queries when a zone is signed (undefined: no zone is). */
+  private readonly signer: Signer | undefined;
+  /** DO replies also go stale when the signer's epoch moves (key phases, hourly: dnssec/signer.ts). */
+  private readonly signedGeneration = (): number => {
+    const now = this.now();
+    return this.engine.generation(now) * 0x1000000 + (this.signer!.epoch(now) & 0xffffff);
+  };
 
   constructor(options: ResponderOptions) {
     this.config = options.config;
@@ -68,7 +77,9 @@ export class Responder {
     this.now = options.now ?? Date.now;
     this.cache = new AnswerCache(options.answerCacheSize ?? 20_000);
     this.encoder = new ReplyEncoder(this.config, this.metrics);
-    this.resolver = new ZoneResolver(this.zones, new Steerer(this.engine, this.metrics, this.now));
+    this.resolver = new ZoneResolver(this.zones, new Steerer(this.engine, this.metrics, this.now), this.now);
+    const signer = new Signer({ zones: this.zones, now: this.now, metrics: this.metrics });
+    this.signer = signer.active ? signer : undefined;
   }
 
   /**
@@ -180,6 +191,11 @@ export class Responder {
     if (question.qclass !== CLASS_IN || !question.plain) return refuse(RCODE.REFUSED, ecs);
     // No zone transfers to anyone: the zone data lives in the configuration.
     if (question.qtype === TYPE.AXFR || question.qtype === TYPE.IXFR) return refuse(RCODE.REFUSED, ecs);
+    // RFC 9824 §3.5: NXNAME is a marker in compact denial proofs, never a question.
+    if (question.qtype === TYPE.NXNAME) return refuse(RCODE.FORMERR, ecs);
+    const signing = this.signer !== undefined && opt !== undefined && opt.dnssecOk;
+    // The DNSKEY RRset follows the keys' timeline, signed or not.
+    const keyBound = signing || (this.signer !== undefined && question.qtype === TYPE.DNSKEY);
 
     // Repeated queries (same name, type, flags, EDNS options and, unless an ECS address decides,
     // the same client) get the reply encoded last time, while the steering generation holds.
@@ -187,7 +203,7 @@ export class Responder {
     if (this.cache.enabled && q.parser === 'fast') {
       const ecsDecides = ecs !== undefined && ecs.sourcePrefix > 0;
       keyHash = this.cache.key(msg, question.nameWire.length, ecsDecides, client, transport);
-      const hit = this.cache.get(keyHash, this.currentGeneration);
+      const hit = this.cache.get(keyHash, keyBound ? this.signedGeneration : this.currentGeneration);
       if (hit !== undefined) {
         if (hit.region !== undefined) this.metrics?.answer(hit.region, hit.country);
         if (hit.truncated) this.metrics?.truncated.inc();
@@ -195,9 +211,15 @@ export class Responder {
       }
     }
     // Taken before resolving, so a change in between can only make the entry look stale.
-    const generation = keyHash !== -1 && this.cache.admit(keyHash) ? this.engine.generation(this.now()) : -1;
+    const generation =
+      keyHash !== -1 && this.cache.admit(keyHash)
+        ? keyBound
+          ? this.signedGeneration()
+          : this.engine.generation(this.now())
+        : -1;
     const ans = emptyAnswer();
     this.resolver.resolve(ans, question.name, question.qtype, 0, client, ecs);
+    if (signing) this.signer.sign(ans, question.name, question.qtype);
     const reply = this.encoder.encode(q, ans, transport, ecs);
     if (generation !== -1) {
       this.cache.set(keyHash, {

@@ -14,6 +14,7 @@ import { ipToBytes } from '../../core/ip.js';
 import { TYPE } from '../wire/constants.js';
 import { characterStrings } from '../wire/encoder.js';
 import type { RdataPart, Rr } from '../wire/encoder.js';
+import { openZoneDnssec, type OpenSealed, type ZoneDnssec } from '../dnssec/zone-keys.js';
 
 export interface RRset {
   readonly owner: string;
@@ -47,6 +48,13 @@ export interface Zone {
   readonly serial: number;
   /** Who may transfer the zone and whom to NOTIFY (src/dns/xfer). */
   readonly transfer: DeepReadonly<ZoneTransferConfig> | undefined;
+  /** The zone's opened keys when it is signed (dnssec/), else undefined. */
+  readonly dnssec: ZoneDnssec | undefined;
+}
+
+export interface ZoneSetOptions {
+  /** Opens the sealed DNSSEC private keys (the node key ring); without it a signed zone does not compile. */
+  readonly openSealed?: OpenSealed | undefined;
 }
 
 export type Lookup =
@@ -151,13 +159,20 @@ export class ZoneSet {
   /** Wildcard nodes (`*.parent`) by their parent's name, so a lookup builds no `*.` string. */
   private readonly wildcards = new Map<string, ZoneNode>();
   readonly zones: readonly Zone[];
+  /** Zones by apex name. */
+  private readonly byApex = new Map<string, Zone>();
+  /** The compiled records of signed zones: their signatures are cached by identity (dnssec/signer.ts). */
+  private readonly compiledRecords = new WeakSet<Rr>();
+  private readonly openSealed: OpenSealed | undefined;
 
-  constructor(configs: readonly DeepReadonly<ZoneConfig>[]) {
+  constructor(configs: readonly DeepReadonly<ZoneConfig>[], options: ZoneSetOptions = {}) {
+    this.openSealed = options.openSealed;
     const zones: Zone[] = [];
     const zoneNames = configs.map((z) => lower(z.name));
     if (new Set(zoneNames).size !== zoneNames.length) throw fail('dns.zones', 'a zone is configured twice');
     configs.forEach((zc, zi) => zones.push(this.addZone(zc, `dns.zones[${zi}]`)));
     this.zones = zones;
+    for (const z of zones) this.byApex.set(z.name, z);
     this.finish();
   }
 
@@ -208,6 +223,7 @@ export class ZoneSet {
       ns,
       serial: zc.soa.serial >>> 0,
       transfer: zc.transfer,
+      dnssec: zc.dnssec === undefined ? undefined : openZoneDnssec(zname, zc.dnssec, this.openSealed),
     };
     if (this.nodes.has(zname)) throw fail(`${field}.name`, `${zname} is also a name in another zone`);
     const apex = this.node(zname, zone);
@@ -295,6 +311,10 @@ export class ZoneSet {
       }
     }
     for (const n of this.nodes.values()) {
+      if (n.zone.dnssec !== undefined) {
+        for (const set of n.rrsets.values()) for (const rr of set.rrs) this.compiledRecords.add(rr);
+        if (n === n.zone.apex) this.compiledRecords.add(n.zone.negativeSoa);
+      }
       if (n.name === '*') this.wildcards.set('', n);
       else if (n.name.startsWith('*.')) this.wildcards.set(n.name.slice(2), n);
     }
@@ -341,6 +361,28 @@ export class ZoneSet {
         return { kind: 'node', zone: ce.zone, node: wild, wildcard: true };
       return { kind: 'nxdomain', zone: ce.zone };
     }
+  }
+
+  /** The zone whose apex is `name` (lower case), if we serve it. */
+  zoneAt(name: string): Zone | undefined {
+    return this.byApex.get(name);
+  }
+
+  /** The zone `name` (lower case) is in: the one with the longest apex that is a suffix of it. */
+  zoneOf(name: string): Zone | undefined {
+    let rest = name;
+    for (;;) {
+      const zone = this.byApex.get(rest);
+      if (zone !== undefined) return zone;
+      if (rest === '') return undefined;
+      const dot = rest.indexOf('.');
+      rest = dot < 0 ? '' : rest.slice(dot + 1);
+    }
+  }
+
+  /** Whether `rr` is one of a signed zone's compiled records (not a record built for one answer). */
+  isCompiled(rr: Rr): boolean {
+    return this.compiledRecords.has(rr);
   }
 
   /** The node of a name, without wildcard or delegation processing (for glue). */

@@ -57,6 +57,24 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     help: 'Time from a query arriving to its answer being sent.',
   },
   {
+    name: 'meridian_dns_dnssec_signatures_total',
+    type: 'counter',
+    labels: [],
+    help: 'RRSIGs made by online signing (DNSSEC).',
+  },
+  {
+    name: 'meridian_dns_dnssec_signing_seconds_total',
+    type: 'counter',
+    labels: [],
+    help: 'Time spent making RRSIGs.',
+  },
+  {
+    name: 'meridian_dns_dnssec_signature_cache_total',
+    type: 'counter',
+    labels: ['result'],
+    help: 'Signature cache look-ups, by result (hit or miss).',
+  },
+  {
     name: 'meridian_dns_snapshot_age_seconds',
     type: 'gauge',
     labels: [],
