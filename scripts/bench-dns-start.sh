@@ -58,6 +58,10 @@ start_meridian_dns() {
   done
   PIDS="$SERVER $(pgrep -P "$SERVER" | tr '\n' ' ')"
   if [[ ${DNSSEC:-0} == 1 ]]; then
+    for _ in $(seq 1 100); do
+      curl -s -o /dev/null "$MERIDIAN_API_URL/healthz" && break
+      sleep 0.1
+    done
     node dist/cli/main.js dnssec enable example.test >"$TMP/dnssec.log" 2>&1 || { cat "$TMP/dnssec.log" >&2; exit 1; }
     # Every worker follows the zone store; wait until a DO query gets signatures.
     for _ in $(seq 1 100); do
