@@ -81,6 +81,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
         config,
         geoPaths: options.geoPaths,
         listen,
+        workers: options.workers,
         startedAt,
         logLevel: logger.level,
         snapshot,

@@ -19,6 +19,8 @@ export interface InitMessage {
   readonly config: DeepReadonly<DnsConfig>;
   readonly geoPaths: readonly string[];
   readonly listen: readonly ListenSpec[];
+  /** How many workers bind the listen ports (their UDP sockets share each port). */
+  readonly workers: number;
   readonly startedAt: number;
   readonly logLevel: string;
   readonly snapshot: SnapshotJson;

@@ -69,8 +69,9 @@ if (cluster.isWorker) {
         tcpIdleTimeoutMs: msg.config.tcpIdleTimeoutMs,
         udpBatching: msg.config.udpBatching,
         // Every worker binds its own UDP socket on the primary's concrete port; the kernel spreads
-        // the packets across them (node:dgram sockets are shared through the primary instead).
+        // the packets across them at random (node:dgram sockets are shared through the primary).
         reusePort: true,
+        reusePortGroup: msg.workers,
       });
       const bound = listeners;
       unit.metrics?.setUdpStatsSource(() => bound.udpStats());

@@ -57,6 +57,11 @@ export interface ListenerOptions {
    * on the shared port. Default false (a second server on the port then fails with EADDRINUSE).
    */
   readonly reusePort?: boolean;
+  /**
+   * With `reusePort`: the number of workers binding the port. Above 1, each datagram goes to one of
+   * their sockets at random instead of by the sender's flow hash (BatchedUdpSocketOptions).
+   */
+  readonly reusePortGroup?: number;
 }
 
 /** Which UDP implementation serves the listeners. */
@@ -104,7 +109,10 @@ async function bindBatched(host: string, port: number, options: ListenerOptions)
     throw new MeridianError('E_CONFIG', `dns.listen: ${host} is not an IP address`);
   const { handler, logger } = options;
   const onPacket = (msg: Buffer, client: AddressBytes): Buffer | undefined => handler(msg, client, 'udp');
-  return BatchedUdpSocket.bind(host, port, options.reusePort ?? false, onPacket, { logger });
+  return BatchedUdpSocket.bind(host, port, options.reusePort ?? false, onPacket, {
+    logger,
+    spreadAcross: options.reusePortGroup ?? 0,
+  });
 }
 
 function udpPort(socket: UdpEndpoint): number {
@@ -230,6 +238,12 @@ export class DnsListeners {
         );
       }
       if (!(udp instanceof BatchedUdpSocket)) DnsListeners.serveUdp(udp, options);
+      else if ((options.reusePortGroup ?? 0) > 1 && !udp.spreading)
+        options.logger.warn(
+          { host: spec.host, port },
+          'DNS UDP: the kernel refused the random spread program (SO_ATTACH_REUSEPORT_CBPF): ' +
+            'packets go to workers by flow hash, so a few busy senders may load one worker',
+        );
       DnsListeners.serveTcp(listener, options);
       return listener;
     }

@@ -18,6 +18,8 @@ import type { Logger } from '../../infra/logger.js';
 interface NativeHandle {
   readonly port: number;
   readonly memory: ArrayBuffer;
+  /** Whether the random spread program was attached to the port's SO_REUSEPORT group. */
+  readonly spreading: boolean;
 }
 
 interface NativeLayout {
@@ -53,7 +55,7 @@ export interface UdpBatchModule {
   readonly layout: NativeLayout;
   readonly statNames: readonly (keyof NativeStats)[];
   bind(
-    options: { family: 4 | 6; host: string; port: number; reusePort: boolean },
+    options: { family: 4 | 6; host: string; port: number; reusePort: boolean; spreadAcross?: number },
     onBatch: (count: number) => void,
   ): NativeHandle;
   close(handle: NativeHandle): void;
@@ -121,11 +123,19 @@ export function udpBatchLoadError(): string | undefined {
 
 export interface BatchedUdpSocketOptions {
   readonly logger?: Logger;
+  /**
+   * With `reusePort`: how many sockets share the port (one per worker). Above 1, the kernel hands
+   * each datagram to one of them at random rather than by a hash of the sender's address and port,
+   * so that a few busy senders cannot pile onto one worker (best effort: see `spreading`).
+   */
+  readonly spreadAcross?: number;
 }
 
 /** A UDP socket served in batches by the addon. Throws (like dgram's bind errors) when binding fails. */
 export class BatchedUdpSocket {
   readonly port: number;
+  /** Whether datagrams are spread across the port's sockets at random (`spreadAcross` took effect). */
+  readonly spreading: boolean;
   private handle: NativeHandle | undefined;
   private readonly input: Buffer;
   private readonly output: Buffer;
@@ -146,11 +156,13 @@ export class BatchedUdpSocket {
     reusePort: boolean,
     private readonly onPacket: PacketHandler,
     private readonly logger: Logger | undefined,
+    spreadAcross: number,
   ) {
     const family = ipFamily(host) ?? 4; // not an IP at all: the addon throws EINVAL
-    const handle = native.bind({ family, host, port, reusePort }, (n) => this.onBatch(n));
+    const handle = native.bind({ family, host, port, reusePort, spreadAcross }, (n) => this.onBatch(n));
     this.handle = handle;
     this.port = handle.port;
+    this.spreading = handle.spreading;
     const { layout, batchSize } = native;
     this.slotSize = native.slotSize;
     this.stride = native.addressStride;
@@ -179,7 +191,15 @@ export class BatchedUdpSocket {
     const native = loadUdpBatch();
     if (native === undefined)
       throw new Error(`the UDP batching addon is not available: ${udpBatchLoadError() ?? 'unknown'}`);
-    return new BatchedUdpSocket(native, host, port, reusePort, onPacket, options.logger);
+    return new BatchedUdpSocket(
+      native,
+      host,
+      port,
+      reusePort,
+      onPacket,
+      options.logger,
+      options.spreadAcross ?? 0,
+    );
   }
 
   get closed(): boolean {

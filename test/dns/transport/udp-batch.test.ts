@@ -267,6 +267,45 @@ void describe('native UDP batching addon', () => {
     }
   });
 
+  for (const host of ['127.0.0.1', '::1']) {
+    void it(`spreads one sender's datagrams across the reusePort group at random (spreadAcross, ${host})`, async () => {
+      const family = host === '::1' ? 6 : 4;
+      // Each group of sockets answers with its own letter; one client socket sends 200 queries.
+      const shares = async (spreadAcross: number): Promise<Map<string, number>> => {
+        const a = BatchedUdpSocket.bind(host, 0, true, () => Buffer.from('a'), { spreadAcross });
+        const b = BatchedUdpSocket.bind(host, a.port, true, () => Buffer.from('b'), { spreadAcross });
+        const client = await udpClient(family);
+        try {
+          assert.equal(a.spreading, spreadAcross > 1, 'the spread program is attached only when asked');
+          assert.equal(b.spreading, spreadAcross > 1);
+          const pending = collect([client], 200, 5000);
+          for (let i = 0; i < 200; i++) client.send('q', a.port, host);
+          const count = new Map<string, number>();
+          for (const letter of (await pending)[0]!) count.set(letter, (count.get(letter) ?? 0) + 1);
+          return count;
+        } finally {
+          client.close();
+          a.close();
+          b.close();
+        }
+      };
+      // The flow hash sends every datagram of one sender (one address and port) to the same socket.
+      const hashed = await shares(0);
+      assert.equal(
+        [...hashed.values()].reduce((x, y) => x + y, 0),
+        200,
+      );
+      assert.equal(hashed.size, 1, `one socket answered everything: ${JSON.stringify([...hashed])}`);
+      // At random, each socket gets about half (fewer than 50 of 200: probability below 1e-12).
+      const spread = await shares(2);
+      assert.equal((spread.get('a') ?? 0) + (spread.get('b') ?? 0), 200);
+      for (const letter of ['a', 'b'])
+        assert.ok(
+          (spread.get(letter) ?? 0) >= 50,
+          `socket ${letter} answered ${spread.get(letter) ?? 0} of 200`,
+        );
+    });
+  }
   void it('stops delivery on close (also from inside the handler); close twice is fine', async () => {
     let calls = 0;
     const server = BatchedUdpSocket.bind('127.0.0.1', 0, false, () => {

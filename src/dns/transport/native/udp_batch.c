@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -341,7 +342,37 @@ static int get_int_property(napi_env env, napi_value obj, const char *name, int3
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
-/** bind({ family, host, port, reusePort }, onBatch) → { port, memory } */
+/**
+ * Spreads the datagrams for the SO_REUSEPORT group `fd` belongs to across its first `group` sockets
+ * at random, instead of by the kernel's hash of the sender's address and port. With the hash, a
+ * few busy senders (a load generator with 4 sockets, a big public resolver) can all land on one
+ * worker while the others idle; DNS over UDP needs no flow affinity. The program returns an index
+ * into the group's sockets; an index past the last (a worker gone) makes the kernel fall back to
+ * the hash. Attached to one socket, it applies to the whole group; each worker attaches the same.
+ */
+static int attach_random_spread(int fd, uint32_t group) {
+#ifdef SO_ATTACH_REUSEPORT_CBPF
+  struct sock_filter code[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, group},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+#else
+  (void)fd;
+  (void)group;
+  errno = ENOPROTOOPT;
+  return -1;
+#endif
+}
+
+/**
+ * bind({ family, host, port, reusePort, spreadAcross }, onBatch) → { port, memory, spreading }
+ * spreadAcross (reusePort only): the number of sockets in the group to spread packets across at
+ * random (attach_random_spread); 0 or 1 keeps the kernel's flow hash. `spreading` says whether the
+ * program was attached (best effort: a kernel without SO_ATTACH_REUSEPORT_CBPF keeps the hash).
+ */
 static napi_value js_bind(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -353,8 +384,8 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
     throw_type_error(env, "bind(options, onBatch): expected an options object and a function");
     return NULL;
   }
-  int32_t family = 0, port = -1;
-  bool reuse_port = false;
+  int32_t family = 0, port = -1, spread_across = 0;
+  bool reuse_port = false, spreading = false;
   char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   size_t host_len = 0;
   napi_value v;
@@ -371,6 +402,15 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
   if (napi_get_named_property(env, argv[0], "reusePort", &v) == napi_ok) {
     napi_valuetype tv;
     if (napi_typeof(env, v, &tv) == napi_ok && tv == napi_boolean) napi_get_value_bool(env, v, &reuse_port);
+  }
+  if (napi_get_named_property(env, argv[0], "spreadAcross", &v) == napi_ok) {
+    napi_valuetype tv;
+    if (napi_typeof(env, v, &tv) == napi_ok && tv != napi_undefined &&
+        (!get_int_property(env, argv[0], "spreadAcross", &spread_across) || spread_across < 0 ||
+         spread_across > 65535)) {
+      throw_type_error(env, "bind: options.spreadAcross must be an integer 0..65535");
+      return NULL;
+    }
   }
 
   struct sockaddr_in6 addr;
@@ -451,10 +491,11 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int bound_port = ntohs(bound.sin6_port); // sin_port and sin6_port share their offset
+  if (reuse_port && spread_across > 1) spreading = attach_random_spread(fd, (uint32_t)spread_across) == 0;
 
   // Everything JS-side is created before the poll handle, so a failure here only closes the fd.
   udpb_socket *s = calloc(1, sizeof *s);
-  napi_value handle, memory, port_value, resource_name;
+  napi_value handle, memory, port_value, spreading_value, resource_name;
   void *memory_data = NULL;
   if (s == NULL) {
     close(fd);
@@ -466,6 +507,8 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
       napi_create_int32(env, bound_port, &port_value) != napi_ok ||
       napi_set_named_property(env, handle, "port", port_value) != napi_ok ||
       napi_set_named_property(env, handle, "memory", memory) != napi_ok ||
+      napi_get_boolean(env, spreading, &spreading_value) != napi_ok ||
+      napi_set_named_property(env, handle, "spreading", spreading_value) != napi_ok ||
       napi_create_string_utf8(env, "MeridianUdpBatch", NAPI_AUTO_LENGTH, &resource_name) != napi_ok) {
     free(s);
     close(fd);
