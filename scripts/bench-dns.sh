@@ -10,12 +10,14 @@
 # Prints per pass: QPS, average latency, p50/p99 (from a short -v pass), the server's CPU µs per
 # query (utime+stime of the primary and its workers from /proc, before/after) and the server's RSS
 # and PSS (primary + workers, summed) after the pass. After the distinct-/24 pass, a paced run at
-# half of the QPS it reached (dnsperf -Q) gives the latency distribution a server sees in normal
-# operation: p50, p90, p99, p99.9 and max.
+# half of the QPS it reached (dnsperf -Q, on /24s no earlier pass sent) gives the latency
+# distribution a server sees in normal operation: p50, p90, p99, p99.9 and max, with the server's
+# CPU per query and the time its threads waited for a CPU (dnsperf shares the machine's cores).
 # With --peer gdnsd, Debian's gdnsd answers the same zone from the same regions and geo data
 # (scripts/gen-gdnsd-peer.ts) with as many UDP threads as Meridian has workers, and the plain and
 # distinct-/24 passes then alternate between the two servers (M G G M ... over --rounds rounds,
-# default 2), so the machine's noise falls on both.
+# default 2), so the machine's noise falls on both; gdnsd then also gets the paced run, at the
+# same rate and on the same /24s as Meridian's.
 # With --dnssec, example.test is signed (meridian dnssec enable) and the distinct-/24 pass runs again
 # with the DO bit set (scripts/gen-dns-ecs-queries.ts --dnssec-ok), alternated with the unsigned one over --rounds rounds: every
 # reply then carries RRSIGs, so it prints the ratio signed/unsigned and the signature cache's hit
@@ -62,8 +64,14 @@ echo 'www.example.test AAAA' >>"$TMP/geo.txt"
 # cache holds, so every query is answered afresh (parse, zone lookup, steering, encoding).
 awk 'BEGIN { for (i = 0; i < 100000; i++) printf "n%d.cdn.example.test %s\n", i, (i % 4 == 3 ? "AAAA" : "A") }' >"$TMP/distinct.txt"
 # Every query its own located client /24 in ECS (binary dnsperf input, -B).
+# The paced half-peak runs get /24s of their own (--paced), unseen by any earlier pass.
 node --import tsx scripts/gen-dns-ecs-queries.ts "$TMP/ecs" --count "$SUBNETS" \
-  --warmup $((SUBNETS * 3 / 10)) --latency $((SUBNETS * 3 / 10)) | sed 's/^/# /'
+  --warmup $((SUBNETS * 3 / 10)) --latency $((SUBNETS * 3 / 10)) --paced $((SUBNETS * 6 / 10)) | sed 's/^/# /'
+
+run_queue_ns() { # time the server's threads spent runnable but waiting for a CPU (schedstat)
+  local p
+  for p in $PIDS; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{t += $2} END {printf "%.0f\n", t}'
+}
 
 cpu_ticks() {
   local t=0 p
@@ -118,20 +126,29 @@ pass() { # name, extra dnsperf args... (query files: $DATA, default the geo mix;
 }
 
 paced() { # name, rate, extra dnsperf args...: a verbose run held at `rate` QPS (dnsperf -Q), every
-  # query's latency kept, so the percentiles are over the whole run rather than a sample.
+  # query's latency kept, so the percentiles are over the whole run rather than a sample. Also
+  # prints the server's CPU per query and how long its processes waited for a CPU (run queue, from
+  # /proc/PID/schedstat): on a machine whose cores dnsperf shares, that wait is where tails come from.
   local name=$1 rate=$2; shift 2
   local data=${DATA:-$TMP/geo.txt}
-  # -n 1: each query of the file once at most, so no subnet repeats.
-  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l "$SECS" -n 1 -c "$CLIENTS" -q 500 -Q "$rate" -v "$@" 2>/dev/null |
-    awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g >"$TMP/paced.txt" || true
+  local before_q before_t
+  before_q=$(run_queue_ns) before_t=$(cpu_ticks)
+  # -n 1: each query of the file once at most, so no subnet repeats. The per-query lines go to a
+  # file and are sorted afterwards, so no awk or sort competes with the server for the CPUs.
+  dnsperf -s 127.0.0.1 -p "$PORT" -d "$data" -l "$SECS" -n 1 -c "$CLIENTS" -q 500 -Q "$rate" -v "$@" \
+    >"$TMP/paced.raw" 2>/dev/null || true
+  local wait_ms us
+  wait_ms=$((($(run_queue_ns) - before_q) / 1000000))
+  awk '$1 == ">" && $2 == "NOERROR" {print $NF}' "$TMP/paced.raw" | sort -g >"$TMP/paced.txt"
   local count
   count=$(wc -l <"$TMP/paced.txt")
   ((count > 0)) || { echo "$name: no answers"; return; }
-  awk -v n="$count" -v name="$name" -v rate="$rate" -v secs="$SECS" '
+  us=$(awk -v t=$(($(cpu_ticks) - before_t)) -v n="$count" -v hz="$TCK" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+  awk -v n="$count" -v name="$name" -v rate="$rate" -v secs="$SECS" -v us="$us" -v wait="$wait_ms" '
     function at(q) { i = int(n * q) + 1; if (i > n) i = n; return v[i] * 1000 }
     { v[NR] = $1 }
-    END { printf "%-28s paced %d qps (%d answered, at most %d s)  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms\n",
-            name, rate, n, secs, at(0.5), at(0.9), at(0.99), at(0.999), v[n] * 1000 }' "$TMP/paced.txt"
+    END { printf "%-28s paced %d qps (%d answered, at most %d s)  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  server CPU %s us/query, waited %d ms for a CPU\n",
+            name, rate, n, secs, at(0.5), at(0.9), at(0.99), at(0.999), v[n] * 1000, us, wait }' "$TMP/paced.txt"
 }
 
 echo "# server RSS before the passes: $(rss_mb) MB"
@@ -173,15 +190,18 @@ pass 'ecs 203.0.113.0/24' -E 8:00011800cb0071
 DATA=$TMP/distinct.txt pass 'distinct names (no cache)'
 DATA=$TMP/distinct.txt pass 'distinct + ecs 198.51/24' -E 8:00011800c63364
 DATA=$TMP/ecs.measure.bin WARM=$TMP/ecs.warmup.bin LAT=$TMP/ecs.latency.bin pass 'distinct ecs /24 (all new)' -B
-# Half of that peak, paced, over subnets the server has not seen (the latency file's /24s).
-DATA=$TMP/ecs.latency.bin paced 'distinct ecs /24 half peak' $((LAST_QPS / 2)) -B
+# Half of that peak, paced, over subnets the server has not seen (the paced file's /24s); the peer
+# at the same rate and on the same /24s, for comparison.
+half=$((LAST_QPS / 2))
+DATA=$TMP/ecs.paced.bin paced 'distinct ecs /24 half peak' "$half" -B
+if [[ -n $PEER ]]; then DATA=$TMP/ecs.paced.bin peer paced "$PEER distinct ecs /24 at that rate" "$half" -B; fi
 
 if ((DNSSEC)); then
   # The same located /24s again (a million: more than any network-keyed cache holds), unsigned and
   # with the DO bit alternated, then the signed half-peak latency.
   # The same queries with the DO bit (dnsperf's -D does not apply to raw -B input).
   node --import tsx scripts/gen-dns-ecs-queries.ts "$TMP/ecsdo" --count "$SUBNETS" \
-    --warmup $((SUBNETS * 3 / 10)) --latency $((SUBNETS * 3 / 10)) --dnssec-ok >/dev/null
+    --warmup $((SUBNETS * 3 / 10)) --latency $((SUBNETS * 3 / 10)) --paced $((SUBNETS * 6 / 10)) --dnssec-ok >/dev/null
   declare -A best=([unsigned]=0 [signed]=0)
   for round in $(seq 1 "$ROUNDS"); do
     order='unsigned signed'
@@ -196,7 +216,7 @@ if ((DNSSEC)); then
   done
   awk -v s="${best[signed]}" -v u="${best[unsigned]}" \
     'BEGIN { if (u > 0) printf "# signed / unsigned (best rounds): %.0f / %.0f QPS = %.2fx\n", s, u, s / u }'
-  DATA=$TMP/ecsdo.latency.bin paced 'distinct ecs /24 signed half' $((best[signed] / 2)) -B
+  DATA=$TMP/ecsdo.paced.bin paced 'distinct ecs /24 signed half' $((best[signed] / 2)) -B
   # Signature cache and signing cost (the node's /metrics, summed over its workers).
   curl -sf -H "authorization: Bearer $MERIDIAN_API_TOKEN" "$MERIDIAN_API_URL/metrics" |
     awk '/^meridian_dns_dnssec_/ { print "# " $0 }'

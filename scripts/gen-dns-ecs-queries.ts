@@ -1,12 +1,13 @@
 // Writes DNS queries for the "every query a different client /24" benchmark pass: each carries an
 // EDNS Client Subnet of its own /24, drawn without repetition from the /24s that the GeoLite2 City
 // IPv4 data locates (country or coordinates), in dnsperf's binary input format (-B: a 2-byte length,
-// then the message). The /24s are split over three files so that dnsperf's warm-up, the measured
-// run and the latency run never repeat a subnet. Deterministic for a given seed.
+// then the message). The /24s are split over four files so that dnsperf's warm-up, the measured
+// run, the latency run and the paced run never repeat a subnet. Deterministic for a given seed.
 //   usage: node --import tsx scripts/gen-dns-ecs-queries.ts OUT_PREFIX [--count N] [--warmup N]
-//          [--latency N] [--seed S] [--name www.example.test] [--db file.mmdb] [--dnssec-ok]
+//          [--latency N] [--paced N] [--seed S] [--name www.example.test] [--db file.mmdb] [--dnssec-ok]
 //   writes OUT_PREFIX.measure.bin (N, default 1,000,000), .warmup.bin (default 300,000) and
-//   .latency.bin (default 300,000); prints one line with the counts.
+//   .latency.bin (default 300,000), .paced.bin (default 0: not written); prints one line with the
+//   counts.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,13 +22,16 @@ const flag = (name: string, fallback: string): string => {
 };
 const prefix = args[0];
 if (prefix === undefined || prefix.startsWith('--')) {
-  console.error('usage: gen-dns-ecs-queries.ts OUT_PREFIX [--count N] [--warmup N] [--latency N] [--seed S]');
+  console.error(
+    'usage: gen-dns-ecs-queries.ts OUT_PREFIX [--count N] [--warmup N] [--latency N] [--paced N] [--seed S]',
+  );
   process.exit(2);
 }
 const wanted = {
   measure: Number(flag('--count', '1000000')),
   warmup: Number(flag('--warmup', '300000')),
   latency: Number(flag('--latency', '300000')),
+  paced: Number(flag('--paced', '0')),
 };
 for (const [k, v] of Object.entries(wanted)) {
   if (!Number.isInteger(v) || v < 0) {
@@ -79,7 +83,7 @@ tree.forEachIPv4Network((network, bits, offset) => {
 const cumulative = new Float64Array(spans.length + 1);
 for (let i = 0; i < spans.length; i++) cumulative[i + 1] = cumulative[i]! + spans[i]!;
 const total = cumulative[spans.length]!;
-const need = wanted.measure + wanted.warmup + wanted.latency;
+const need = wanted.measure + wanted.warmup + wanted.latency + wanted.paced;
 if (need > total / 2) {
   console.error(`asked for ${need} distinct /24s, the data locates only ${total}`);
   process.exit(1);
@@ -156,7 +160,9 @@ function write(path: string, subnets: number[]): void {
 }
 write(`${prefix}.warmup.bin`, order.slice(0, wanted.warmup));
 write(`${prefix}.measure.bin`, order.slice(wanted.warmup, wanted.warmup + wanted.measure));
-write(`${prefix}.latency.bin`, order.slice(wanted.warmup + wanted.measure));
+const latencyEnd = wanted.warmup + wanted.measure + wanted.latency;
+write(`${prefix}.latency.bin`, order.slice(wanted.warmup + wanted.measure, latencyEnd));
+if (wanted.paced > 0) write(`${prefix}.paced.bin`, order.slice(latencyEnd));
 console.log(
-  `${order.length} distinct located /24s (of ${total} located): measure ${wanted.measure}, warm-up ${wanted.warmup}, latency ${wanted.latency}`,
+  `${order.length} distinct located /24s (of ${total} located): measure ${wanted.measure}, warm-up ${wanted.warmup}, latency ${wanted.latency}${wanted.paced > 0 ? `, paced ${wanted.paced}` : ''}`,
 );
