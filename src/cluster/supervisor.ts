@@ -57,6 +57,11 @@ export interface SupervisorOptions {
   readonly naming: 'slot' | 'cluster-id';
   /** After a failed restart, try again this much later (proxy); without it the slot stays empty (DNS). */
   readonly restartRetryMs?: number;
+  /**
+   * V8 flags for the workers, each of the form `--name=value`. One the operator already gave (on
+   * the node command line or in NODE_OPTIONS, which workers inherit) is left out, so theirs wins.
+   */
+  readonly v8Flags?: readonly string[];
 }
 
 export interface SupervisorHooks<Init extends WorkerInit> {
@@ -73,12 +78,17 @@ export interface SupervisorHooks<Init extends WorkerInit> {
  * tsx is named by its absolute URL, resolved from this file: a bare `--import tsx` is resolved from the
  * worker's cwd, so a node started from any folder but the checkout root could not fork its workers.
  */
-function workerExec(entry: URL): { exec: string; execArgv: string[] } {
+function workerExec(entry: URL, v8Flags: readonly string[]): { exec: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(entry);
+  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
+  const flags = v8Flags.filter((flag) => {
+    const name = flag.split('=')[0]!;
+    return !given.some((g) => g === name || g.startsWith(`${name}=`));
+  });
   return {
     exec: fromSource ? file.replace(/\.js$/, '.ts') : file,
-    execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : [],
+    execArgv: [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), ...flags],
   };
 }
 
@@ -104,7 +114,7 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
       worker: undefined,
       name: i + 1,
     }));
-    this.exec = workerExec(options.entry);
+    this.exec = workerExec(options.entry, options.v8Flags ?? []);
   }
 
   get slots(): readonly Slot[] {

@@ -22,6 +22,9 @@ import { createRuntime } from './runtime.js';
 import { Notifier } from './xfer/notify.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
 
+/** The DNS workers' V8 semi-space size, MB (see the supervisor's v8Flags below). */
+const WORKER_SEMI_SPACE_MB = 4;
+
 export interface ClusterOptions {
   readonly config: DeepReadonly<DnsConfig>;
   readonly geoPaths: readonly string[];
@@ -74,6 +77,10 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       logger,
       // The workers' own logs carry their node:cluster id.
       naming: 'cluster-id',
+      // A worker's young generation grows to 2 x 16 MB semi-spaces by default, of which a query's
+      // short-lived garbage uses a few MB: capped at 4 MB each, a worker holds 25-30 MB less RSS for
+      // 3-5 % more CPU at peak (bench-dns). NODE_OPTIONS=--max-semi-space-size=N overrides it.
+      v8Flags: [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`],
     },
     {
       init: (_slot, snapshot) => ({

@@ -1,6 +1,8 @@
 // Cluster mode end to end: two node:cluster workers answer on the shared sockets, state changes in
 // the primary's store reach them within 1 s, metrics aggregate over the workers.
 import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
 import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
@@ -24,6 +26,15 @@ void describe('cluster mode (2 workers)', () => {
       assert.equal(r.ecs?.scope, 24);
       const t = await dig(target, ['+norec', '+tcp', 'example.test', 'SOA']);
       assert.equal(t.status, 'NOERROR');
+    }
+  });
+
+  void it('runs the workers with a 4 MB young-generation semi-space (the V8 flag on their command line)', () => {
+    const workers = Object.values(cluster.workers ?? {});
+    assert.equal(workers.length, 2);
+    for (const w of workers) {
+      const argv = readFileSync(`/proc/${w!.process.pid}/cmdline`, 'latin1').split('\0');
+      assert.ok(argv.includes('--max-semi-space-size=4'), `worker argv: ${argv.join(' ')}`);
     }
   });
 
