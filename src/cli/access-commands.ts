@@ -4,12 +4,11 @@
 // they never appear in arguments (shell history, `ps`).
 import type { Command } from 'commander';
 import type { TokenView, UserView } from '../api/auth/access-routes.js';
-import { ApiClient } from './client.js';
+import { ApiClient, apiClientFor, apiUrlOf } from './client.js';
 import { forgetLogin, storeLogin, storedLogin } from './credentials.js';
-import { UsageError, checkApiUrl, parseList } from './flags.js';
+import { UsageError, parseList } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 const enc = encodeURIComponent;
 
 export interface AccessCommandDeps {
@@ -110,10 +109,7 @@ export function registerAccessCommands(program: Command, deps: AccessCommandDeps
   const write = deps.write ?? ((text: string) => void process.stdout.write(terminalSafe(text)));
   const json = (value: unknown): void => write(`${terminalJson(value)}\n`);
   const readSecret = deps.readSecret ?? readSecretDefault;
-  const apiUrl = (cmd: Command): string =>
-    checkApiUrl(cmd.optsWithGlobals<{ api?: string }>().api ?? DEFAULT_API);
-  const client = (cmd: Command): ApiClient =>
-    new ApiClient(apiUrl(cmd), cmd.optsWithGlobals<{ token?: string }>().token, env);
+  const client = (cmd: Command): ApiClient => apiClientFor(cmd, env);
   const newPassword = async (): Promise<string> => {
     const password = await readSecret('New password: ');
     if (process.stdin.isTTY && deps.readSecret === undefined) {
@@ -272,7 +268,7 @@ export function registerAccessCommands(program: Command, deps: AccessCommandDeps
       'log in with a password (from stdin, or prompted for) and keep the session token in ~/.config/meridian/credentials.json (0600)',
     )
     .action(async (name: string, _flags: unknown, cmd: Command) => {
-      const url = apiUrl(cmd);
+      const url = apiUrlOf(cmd);
       const password = await readSecret('Password: ');
       // Logging in never uses a stored or configured token.
       const session = await new ApiClient(url, null, env).request<{
@@ -294,7 +290,7 @@ export function registerAccessCommands(program: Command, deps: AccessCommandDeps
     .command('logout')
     .description('revoke the stored login session and forget it')
     .action(async (_flags: unknown, cmd: Command) => {
-      const url = apiUrl(cmd);
+      const url = apiUrlOf(cmd);
       const login = storedLogin(url, env);
       if (login === undefined) {
         forgetLogin(url, env);

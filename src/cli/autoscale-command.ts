@@ -4,11 +4,8 @@
 // in the configuration file (`autoscale.regions`), so there is no command to change them.
 import type { Command } from 'commander';
 import type { AutoscaleStatus } from '../ops/autoscale/service.js';
-import { ApiClient } from './client.js';
-import { checkApiUrl } from './flags.js';
+import { apiClientFor } from './client.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 export interface AutoscaleCommandDeps {
   readonly write?: (text: string) => void;
@@ -78,11 +75,7 @@ export function registerAutoscaleCommands(program: Command, deps: AutoscaleComma
     )
     .option('--json', 'print JSON (the GET /v1/autoscale body)')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-      const status = await new ApiClient(
-        checkApiUrl(opts.api ?? DEFAULT_API),
-        opts.token,
-      ).get<AutoscaleStatus>('/v1/autoscale');
+      const status = await apiClientFor(cmd).get<AutoscaleStatus>('/v1/autoscale');
       if (flags.json === true) write(`${terminalJson(status)}\n`);
       else write(formatAutoscale(status, (deps.now ?? Date.now)()));
     });

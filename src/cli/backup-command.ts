@@ -11,16 +11,9 @@ import type { ChangeResult } from '../api/backup-routes.js';
 import { describeError, isMeridianError } from '../core/errors.js';
 import type { BackupDocument, Diff } from '../ops/backup/backup.js';
 import { decodeBackupFile, encodeBackupFile } from '../ops/backup/file.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl } from './flags.js';
+import { apiClientFor } from './client.js';
+import { UsageError } from './flags.js';
 import { terminalJson, terminalSafe } from './format.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
-
-function apiClient(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 /** The passphrase in a file (its first line, without the line break); never on the command line. */
 export function readPassphrase(file: string | undefined): string | undefined {
@@ -77,7 +70,7 @@ export function registerBackupCommands(
     .option('--passphrase-file <file>', 'encrypt with the passphrase in this file (scrypt → AES-256-GCM)')
     .action(async (flags: { out: string; passphraseFile?: string }, cmd: Command) => {
       const passphrase = readPassphrase(flags.passphraseFile);
-      const document = await apiClient(cmd).get<BackupDocument>('/v1/backup');
+      const document = await apiClientFor(cmd).get<BackupDocument>('/v1/backup');
       const bytes = await encodeBackupFile(document, passphrase);
       const tmp = `${flags.out}.${process.pid}.tmp`;
       try {
@@ -125,7 +118,7 @@ export function registerBackupCommands(
           throw new UsageError(`${file}: ${isMeridianError(err) ? err.message : describeError(err)}`);
         }
         const dryRun = flags.dryRun === true;
-        const result = await apiClient(cmd).post<ChangeResult>('/v1/backup/restore', {
+        const result = await apiClientFor(cmd).post<ChangeResult>('/v1/backup/restore', {
           backup: document,
           dryRun,
         });

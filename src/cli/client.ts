@@ -1,8 +1,10 @@
 // The CLI's side of the admin API: Node's global fetch, JSON in and out. Any refusal or failure
 // becomes an ApiFailure carrying the API's own message (the CLI exits 1 with it). The token is
 // --token / MERIDIAN_API_TOKEN, else the one `meridian login` stored (credentials.ts).
+import type { Command } from 'commander';
 import { describeError } from '../core/errors.js';
 import { storedLogin } from './credentials.js';
+import { checkApiUrl } from './flags.js';
 
 /** The server refused the request, failed, or could not be reached. */
 export class ApiFailure extends Error {
@@ -133,4 +135,17 @@ function failure(res: Response, text: string, json: unknown): ApiFailure {
     res.status,
     code,
   );
+}
+
+/** The admin API the CLI talks to without --api (main.ts defaults --api from MERIDIAN_API_URL). */
+export const DEFAULT_API_URL = 'http://127.0.0.1:8053';
+
+/** The admin API URL a command was given (its global --api), checked: a bad one is a usage error. */
+export function apiUrlOf(cmd: Command): string {
+  return checkApiUrl(cmd.optsWithGlobals<{ api?: string }>().api ?? DEFAULT_API_URL);
+}
+
+/** The admin API client for a command: its global --api and --token (else the stored login). */
+export function apiClientFor(cmd: Command, env: NodeJS.ProcessEnv = process.env): ApiClient {
+  return new ApiClient(apiUrlOf(cmd), cmd.optsWithGlobals<{ token?: string }>().token, env);
 }

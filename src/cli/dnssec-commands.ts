@@ -11,21 +11,15 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { INSECURE_STEPS, type DnssecStatus } from '../api/dnssec-routes.js';
-import { ApiClient, ApiFailure } from './client.js';
-import { UsageError, checkApiUrl } from './flags.js';
+import { ApiFailure, apiClientFor } from './client.js';
+import { UsageError } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface DnssecCommandDeps {
   readonly write?: (text: string) => void;
 }
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 const enc = encodeURIComponent;
-
-function client(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 /** A refusal (400 bad input or missing confirmation, 409 the zone's state) exits 2 like a bad flag. */
 async function call<T>(run: () => Promise<T>): Promise<T> {
@@ -153,7 +147,7 @@ export function registerDnssecCommands(program: Command, deps: DnssecCommandDeps
     .option('--json', 'print JSON')
     .action(async (zone: string, flags: { algorithm: string; json?: boolean }, cmd: Command) => {
       const status = await call(() =>
-        client(cmd).post<SignedStatus>(base(zone), { algorithm: Number(flags.algorithm) }),
+        apiClientFor(cmd).post<SignedStatus>(base(zone), { algorithm: Number(flags.algorithm) }),
       );
       if (flags.json === true) {
         write(`${terminalJson(status)}\n`);
@@ -174,7 +168,7 @@ export function registerDnssecCommands(program: Command, deps: DnssecCommandDeps
     .description("the zone's keys, each one's phase and timeline, and the next key events")
     .option('--json', 'print JSON')
     .action(async (zone: string, flags: { json?: boolean }, cmd: Command) => {
-      const status = await call(() => client(cmd).get<DnssecStatus>(base(zone)));
+      const status = await call(() => apiClientFor(cmd).get<DnssecStatus>(base(zone)));
       write(flags.json === true ? `${terminalJson(status)}\n` : formatDnssecStatus(status));
     });
 
@@ -185,7 +179,7 @@ export function registerDnssecCommands(program: Command, deps: DnssecCommandDeps
     .option('--dnskey', 'also print the KSK DNSKEY record(s), e.g. for a trust anchor')
     .option('--json', 'print JSON')
     .action(async (zone: string, flags: { dnskey?: boolean; json?: boolean }, cmd: Command) => {
-      const answer = await call(() => client(cmd).get<DsAnswer>(`${base(zone)}/ds`));
+      const answer = await call(() => apiClientFor(cmd).get<DsAnswer>(`${base(zone)}/ds`));
       write(flags.json === true ? `${terminalJson(answer)}\n` : formatDs(answer, flags.dnskey === true));
     });
 
@@ -201,7 +195,10 @@ export function registerDnssecCommands(program: Command, deps: DnssecCommandDeps
     .option('--json', 'print JSON')
     .action(async (zone: string, flags: { ksk?: boolean; json?: boolean }, cmd: Command) => {
       const answer = await call(() =>
-        client(cmd).post<RolloverAnswer>(`${base(zone)}/rollover`, flags.ksk === true ? { ksk: true } : {}),
+        apiClientFor(cmd).post<RolloverAnswer>(
+          `${base(zone)}/rollover`,
+          flags.ksk === true ? { ksk: true } : {},
+        ),
       );
       write(flags.json === true ? `${terminalJson(answer)}\n` : formatRollover(answer));
     });
@@ -225,7 +222,7 @@ export function registerDnssecCommands(program: Command, deps: DnssecCommandDeps
             INSECURE_STEPS.map((step) => `  ${step.replaceAll('ZONE', zone)}\n`).join('') +
             'rerun with --ds-removed once steps 1 and 2 are done',
         );
-      await call(() => client(cmd).request<unknown>('DELETE', base(zone), { dsRemoved: true }));
+      await call(() => apiClientFor(cmd).request<unknown>('DELETE', base(zone), { dsRemoved: true }));
       write(`zone ${zone} is no longer signed (its DNSSEC keys are deleted)\n`);
     });
 }

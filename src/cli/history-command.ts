@@ -4,12 +4,10 @@
 import type { Command } from 'commander';
 import type { RevisionView } from '../api/backup-routes.js';
 import { isRevision } from '../ops/backup/history.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl, parseIntFlag } from './flags.js';
+import { apiClientFor } from './client.js';
+import { UsageError, parseIntFlag } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 import { timeFlag } from './ops-commands.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 /** `--limit`: 1-1000. */
 function limitFlag(text: string): number {
@@ -58,9 +56,8 @@ export function registerHistoryCommand(
           params.set('object', flags.object);
         }
         if (flags.limit !== undefined) params.set('limit', String(limitFlag(flags.limit)));
-        const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
         const query = params.size === 0 ? '' : `?${params.toString()}`;
-        const page = await new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token).get<{
+        const page = await apiClientFor(cmd).get<{
           items: RevisionView[];
           nextCursor?: string;
         }>(`/v1/history${query}`);

@@ -9,8 +9,8 @@ import { describeError, isMeridianError } from '../core/errors.js';
 import type { HealthView, HistoryQuery } from '../ops/history/service.js';
 import { parseHistoryQuery } from '../ops/history/service.js';
 import type { TrafficView } from '../ops/history/view.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl } from './flags.js';
+import { type ApiClient, apiClientFor } from './client.js';
+import { UsageError } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface HistoryCommandDeps {
@@ -19,14 +19,8 @@ export interface HistoryCommandDeps {
   readonly now?: () => number;
 }
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 /** A PDF report launches Chromium on the server. */
 const REPORT_TIMEOUT_MS = 120_000;
-
-function defaultClient(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 interface RangeFlags {
   from?: string | undefined;
@@ -123,7 +117,7 @@ function wantsJson(flags: { json?: boolean }, cmd: Command): boolean {
 
 /** Adds `traffic` and `health` to a `history` command. */
 export function addHistorySubcommands(history: Command, deps: HistoryCommandDeps = {}): void {
-  const client = deps.client ?? defaultClient;
+  const client = deps.client ?? apiClientFor;
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const now = deps.now ?? Date.now;
 
@@ -162,7 +156,7 @@ export function addHistorySubcommands(history: Command, deps: HistoryCommandDeps
 
 /** Adds `report` to the program. */
 export function registerReportCommand(program: Command, deps: HistoryCommandDeps = {}): void {
-  const client = deps.client ?? defaultClient;
+  const client = deps.client ?? apiClientFor;
   const write = deps.write ?? ((text: string) => void process.stdout.write(text));
   const now = deps.now ?? Date.now;
   program

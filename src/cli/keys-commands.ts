@@ -11,11 +11,9 @@ import { KEY_ID_PATTERN, newKeyText } from '../infra/secrets/key-ring.js';
 import { keyRingOpener, loadKeyRing } from '../infra/secrets/key-source.js';
 import type { KeysStatus } from '../api/keys-routes.js';
 import type { ResealResult } from '../storage/sealed-records.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl } from './flags.js';
+import { type ApiClient, apiClientFor } from './client.js';
+import { UsageError } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 export interface KeysCommandDeps {
   readonly env?: NodeJS.ProcessEnv;
@@ -72,10 +70,7 @@ async function readStdin(): Promise<string> {
 export function registerKeysCommands(program: Command, deps: KeysCommandDeps = {}): void {
   const env = deps.env ?? process.env;
   const write = deps.write ?? ((text: string) => void process.stdout.write(terminalSafe(text)));
-  const client = (cmd: Command): ApiClient => {
-    const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-    return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token, env);
-  };
+  const client = (cmd: Command): ApiClient => apiClientFor(cmd, env);
   const keys = program.command('keys').description('encryption keys of the secrets stored at rest');
   keys
     .command('generate <id>')

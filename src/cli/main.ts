@@ -9,7 +9,7 @@ import { packageVersion } from '../config/install-paths.js';
 import type { Backend, Region } from '../core/types.js';
 import type { RegionDetail, StatusEntry } from '../api/views.js';
 import type { RunningServer } from '../node/serve.js';
-import { ApiClient, ApiFailure } from './client.js';
+import { ApiFailure, apiClientFor, DEFAULT_API_URL } from './client.js';
 import { registerAccessCommands } from './access-commands.js';
 import { registerKeysCommands } from './keys-commands.js';
 import { registerOpsCommands } from './ops-commands.js';
@@ -26,7 +26,6 @@ import { registerAutoscaleCommands } from './autoscale-command.js';
 import {
   UsageError,
   backendInputFromFlags,
-  checkApiUrl,
   checkIdArgument,
   explainQueryFromFlags,
   regionInputFromFlags,
@@ -44,8 +43,6 @@ import {
   terminalSafe,
 } from './format.js';
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
-
 const out = (text: string): void => {
   process.stdout.write(terminalSafe(text));
 };
@@ -54,11 +51,6 @@ const json = (value: unknown): void => out(`${terminalJson(value)}\n`);
 const printError = (text: string): void => {
   process.stderr.write(terminalSafe(text));
 };
-
-function client(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 const enc = encodeURIComponent;
 
@@ -113,7 +105,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .addOption(
       new Option('--api <url>', 'admin API base URL')
         .env('MERIDIAN_API_URL')
-        .default(env.MERIDIAN_API_URL ?? DEFAULT_API),
+        .default(env.MERIDIAN_API_URL ?? DEFAULT_API_URL),
     )
     .addOption(
       new Option('--token <token>', 'API token (default: the one `meridian login` stored)').env(
@@ -143,7 +135,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description('register a region (needs --lat, --lon and at least one of --ipv4/--ipv6)')
     .action(async (id: string, flags: RegionFlags, cmd: Command) => {
       const input = regionInputFromFlags(id, flags);
-      const created = await client(cmd).post<Region>('/v1/regions', input);
+      const created = await apiClientFor(cmd).post<Region>('/v1/regions', input);
       out(`region ${created.id} added\n`);
     });
 
@@ -152,7 +144,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description('list regions')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const { regions } = await client(cmd).get<{ regions: Region[] }>('/v1/regions');
+      const { regions } = await apiClientFor(cmd).get<{ regions: Region[] }>('/v1/regions');
       if (flags.json === true) json(regions);
       else out(formatRegions(regions));
     });
@@ -163,7 +155,9 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description('show a region with its health and backend counts')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
-      const detail = await client(cmd).get<RegionDetail>(`/v1/regions/${enc(checkIdArgument(id, 'ID'))}`);
+      const detail = await apiClientFor(cmd).get<RegionDetail>(
+        `/v1/regions/${enc(checkIdArgument(id, 'ID'))}`,
+      );
       if (flags.json === true) json(detail);
       else out(formatRegionDetail(detail));
     });
@@ -173,7 +167,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .option('--no-require-health', 'count a region that never reported as up again')
     .action(async (id: string, flags: RegionFlags, cmd: Command) => {
       const patch = regionPatchFromFlags(id, flags);
-      await client(cmd).patch<Region>(`/v1/regions/${enc(id)}`, patch);
+      await apiClientFor(cmd).patch<Region>(`/v1/regions/${enc(id)}`, patch);
       out(`region ${id} updated\n`);
     });
 
@@ -186,7 +180,9 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
       .argument('<id>', 'region id')
       .description(description)
       .action(async (id: string, _flags: unknown, cmd: Command) => {
-        const r = await client(cmd).post<Region>(`/v1/regions/${enc(checkIdArgument(id, 'ID'))}/${verb}`);
+        const r = await apiClientFor(cmd).post<Region>(
+          `/v1/regions/${enc(checkIdArgument(id, 'ID'))}/${verb}`,
+        );
         out(`region ${r.id} is ${r.state}\n`);
       });
   }
@@ -196,7 +192,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .argument('<id>', 'region id')
     .description('delete a region with its backends and health reports')
     .action(async (id: string, _flags: unknown, cmd: Command) => {
-      await client(cmd).delete(`/v1/regions/${enc(checkIdArgument(id, 'ID'))}`);
+      await apiClientFor(cmd).delete(`/v1/regions/${enc(checkIdArgument(id, 'ID'))}`);
       out(`region ${id} removed\n`);
     });
 
@@ -215,7 +211,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .action(async (regionId: string, url: string, flags: { id?: string; weight?: string }, cmd: Command) => {
       checkIdArgument(regionId, 'REGION');
       const input = backendInputFromFlags(url, flags);
-      const created = await client(cmd).post<Backend>(`/v1/regions/${enc(regionId)}/backends`, input);
+      const created = await apiClientFor(cmd).post<Backend>(`/v1/regions/${enc(regionId)}/backends`, input);
       out(`backend ${created.id} added to region ${regionId}\n`);
     });
 
@@ -226,7 +222,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .option('--json', 'print JSON')
     .action(async (regionId: string, flags: { json?: boolean }, cmd: Command) => {
       const path = `/v1/regions/${enc(checkIdArgument(regionId, 'REGION'))}/backends`;
-      const { backends } = await client(cmd).get<{ backends: Backend[] }>(path);
+      const { backends } = await apiClientFor(cmd).get<{ backends: Backend[] }>(path);
       if (flags.json === true) json(backends);
       else out(formatBackends(backends));
     });
@@ -242,7 +238,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
       .description(description)
       .action(async (regionId: string, id: string, _flags: unknown, cmd: Command) => {
         const path = `/v1/regions/${enc(checkIdArgument(regionId, 'REGION'))}/backends/${enc(checkIdArgument(id, 'ID'))}/${verb}`;
-        const b = await client(cmd).post<Backend>(path);
+        const b = await apiClientFor(cmd).post<Backend>(path);
         out(`backend ${b.id} in region ${regionId} is ${b.state}\n`);
       });
   }
@@ -253,7 +249,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .argument('<id>', 'backend id')
     .description('delete a backend')
     .action(async (regionId: string, id: string, _flags: unknown, cmd: Command) => {
-      await client(cmd).delete(
+      await apiClientFor(cmd).delete(
         `/v1/regions/${enc(checkIdArgument(regionId, 'REGION'))}/backends/${enc(checkIdArgument(id, 'ID'))}`,
       );
       out(`backend ${id} removed from region ${regionId}\n`);
@@ -265,7 +261,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .description('every region at a glance: state, health, healthy/total backends, in-flight requests')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const status = await client(cmd).get<{ regions: StatusEntry[] }>('/v1/status');
+      const status = await apiClientFor(cmd).get<{ regions: StatusEntry[] }>('/v1/status');
       if (flags.json === true) json(status);
       else out(formatStatus(status.regions));
     });
@@ -280,7 +276,7 @@ function buildProgram(env: NodeJS.ProcessEnv, onServe: (server: RunningServer) =
     .option('--json', 'print JSON')
     .action(async (name: string, flags: ExplainFlags & { json?: boolean }, cmd: Command) => {
       const params = explainQueryFromFlags(name, flags);
-      const result = await client(cmd).get<unknown>(`/v1/explain?${params.toString()}`);
+      const result = await apiClientFor(cmd).get<unknown>(`/v1/explain?${params.toString()}`);
       if (flags.json === true) json(result);
       else out(formatExplain(result));
     });

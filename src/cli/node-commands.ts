@@ -2,11 +2,8 @@
 // region, version, uptime, last heartbeat and state — `lost` once its heartbeat lapsed.
 import type { Command } from 'commander';
 import type { NodeView } from '../api/node-routes.js';
-import { ApiClient } from './client.js';
-import { checkApiUrl } from './flags.js';
+import { apiClientFor } from './client.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 export interface NodeListingView {
   readonly now: string;
@@ -62,11 +59,7 @@ export function registerNodeCommands(
     )
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-      const listing = await new ApiClient(
-        checkApiUrl(opts.api ?? DEFAULT_API),
-        opts.token,
-      ).get<NodeListingView>('/v1/nodes');
+      const listing = await apiClientFor(cmd).get<NodeListingView>('/v1/nodes');
       write(flags.json === true ? `${terminalJson(listing)}\n` : formatNodes(listing));
     });
 }

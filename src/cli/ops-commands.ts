@@ -10,8 +10,8 @@ import type { Task } from '../storage/task-store.js';
 import { buildTask, type TaskView } from '../ops/task-input.js';
 import { TASK_ACTIONS } from '../storage/task-store.js';
 import { parseTime } from '../ops/time.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl, checkIdArgument, parseIntFlag } from './flags.js';
+import { type ApiClient, apiClientFor } from './client.js';
+import { UsageError, checkIdArgument, parseIntFlag } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface OpsCommandDeps {
@@ -21,13 +21,7 @@ export interface OpsCommandDeps {
   readonly now?: () => number;
 }
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 const enc = encodeURIComponent;
-
-function defaultClient(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 /** `--since -1h` → RFC 3339; a bad value is a UsageError naming the flag. */
 export function timeFlag(text: string | undefined, flag: string, now: number): string | undefined {
@@ -123,7 +117,7 @@ export function taskBodyFromFlags(id: string, flags: TaskAddFlags, now: number):
 
 /** Adds `audit`, `alerts` and `task` to the program. */
 export function registerOpsCommands(program: Command, deps: OpsCommandDeps = {}): void {
-  const client = deps.client ?? defaultClient;
+  const client = deps.client ?? apiClientFor;
   const sink = deps.write ?? ((text: string) => void process.stdout.write(text));
   // Records may hold control characters from before validation refused them: escaped on the way out.
   const write = (text: string): void => sink(terminalSafe(text));

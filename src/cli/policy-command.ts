@@ -18,8 +18,8 @@ import { parsePolicy, POLICY_TYPES, QUOTA_PERIODS, type Policy } from '../config
 import type { QuotaUsage } from '../storage/policy-store.js';
 import type { ImportResult } from '../storage/policy-store.js';
 import { validateBatch } from '../storage/policy-store.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl, checkIdArgument, parseNumberFlag } from './flags.js';
+import { type ApiClient, apiClientFor } from './client.js';
+import { UsageError, checkIdArgument, parseNumberFlag } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
 export interface PolicyCommandDeps {
@@ -28,13 +28,7 @@ export interface PolicyCommandDeps {
   readonly write?: (text: string) => void;
 }
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 const enc = encodeURIComponent;
-
-function defaultClient(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 export interface PolicyFlags {
   file?: string;
@@ -189,7 +183,7 @@ export function formatPolicy(p: Policy): string {
 
 /** Adds `policy …` (and `policy usage`) to the program. */
 export function registerPolicyCommands(program: Command, deps: PolicyCommandDeps = {}): void {
-  const client = deps.client ?? defaultClient;
+  const client = deps.client ?? apiClientFor;
   const sink = deps.write ?? ((text: string) => void process.stdout.write(text));
   // Records may hold control characters from before validation refused them: escaped on the way out.
   const write = (text: string): void => sink(terminalSafe(text));

@@ -5,11 +5,9 @@ import type { Command } from 'commander';
 import type { ChangeResult } from '../api/backup-routes.js';
 import { isRevision } from '../ops/backup/history.js';
 import { formatDiff } from './backup-command.js';
-import { ApiClient } from './client.js';
-import { UsageError, checkApiUrl } from './flags.js';
+import { apiClientFor } from './client.js';
+import { UsageError } from './flags.js';
 import { terminalJson, terminalSafe } from './format.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 export function registerRollbackCommand(
   program: Command,
@@ -32,12 +30,8 @@ export function registerRollbackCommand(
       async (rev: string, flags: { object?: string; dryRun?: boolean; json?: boolean }, cmd: Command) => {
         if (!isRevision(rev))
           throw new UsageError(`<rev>: expected a revision like 1733270000000-0, got ${JSON.stringify(rev)}`);
-        const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
         const dryRun = flags.dryRun === true;
-        const result = await new ApiClient(
-          checkApiUrl(opts.api ?? DEFAULT_API),
-          opts.token,
-        ).post<ChangeResult>('/v1/rollback', {
+        const result = await apiClientFor(cmd).post<ChangeResult>('/v1/rollback', {
           revision: rev,
           dryRun,
           ...(flags.object === undefined ? {} : { object: flags.object }),

@@ -5,10 +5,8 @@
 // required on purpose: its view becomes the fleet's.
 import type { Command } from 'commander';
 import type { ReseedResult } from '../storage/state-store.js';
-import { ApiClient } from './client.js';
+import { ApiClient, DEFAULT_API_URL } from './client.js';
 import { UsageError, checkApiUrl } from './flags.js';
-
-const DEFAULT_API = 'http://127.0.0.1:8053';
 
 export interface StateCommandDeps {
   readonly write?: (text: string) => void;
@@ -57,7 +55,7 @@ export function registerStateCommands(program: Command, deps: StateCommandDeps =
         );
       }
       const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-      const node = fromNodeUrl(flags.fromNode === true ? (opts.api ?? DEFAULT_API) : flags.fromNode);
+      const node = fromNodeUrl(flags.fromNode === true ? (opts.api ?? DEFAULT_API_URL) : flags.fromNode);
       const result = await new ApiClient(node, opts.token).post<ReseedResult>(
         '/v1/state/reseed',
         flags.force === true ? { force: true } : {},

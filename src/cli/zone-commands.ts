@@ -23,21 +23,15 @@ import { STEERING_POLICIES, type ZoneConfig } from '../config/dns-schema.js';
 import { exportMasterFile, parseMasterFile } from '../config/master-file.js';
 import { isMeridianError } from '../core/errors.js';
 import { parseBalancedInput, parseRecordInput } from '../storage/zone-store.js';
-import { ApiClient, ApiFailure } from './client.js';
-import { UsageError, checkApiUrl, parseIntFlag } from './flags.js';
+import { ApiFailure, apiClientFor } from './client.js';
+import { UsageError, parseIntFlag } from './flags.js';
 import { formatTable, terminalJson } from './format.js';
 
 export interface ZoneCommandDeps {
   readonly write?: (text: string) => void;
 }
 
-const DEFAULT_API = 'http://127.0.0.1:8053';
 const enc = encodeURIComponent;
-
-function client(cmd: Command): ApiClient {
-  const opts = cmd.optsWithGlobals<{ api?: string; token?: string }>();
-  return new ApiClient(checkApiUrl(opts.api ?? DEFAULT_API), opts.token);
-}
 
 /** A refusal for bad input (HTTP 400) is a usage error: exit 2, like a bad flag. */
 async function call<T>(run: () => Promise<T>): Promise<T> {
@@ -225,14 +219,14 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
         },
         ...(flags.ttl === undefined ? {} : { ttl: parseIntFlag(flags.ttl, '--ttl') }),
       };
-      show(await call(() => client(cmd).post<ZoneConfig>('/v1/zones', body)), flags.json);
+      show(await call(() => apiClientFor(cmd).post<ZoneConfig>('/v1/zones', body)), flags.json);
     });
   zone
     .command('list')
     .description('list the zones with their serials')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const { zones } = await client(cmd).get<{
+      const { zones } = await apiClientFor(cmd).get<{
         zones: { name: string; serial: number; records: number; balanced: number }[];
       }>('/v1/zones');
       if (flags.json === true) write(terminalJson(zones) + '\n');
@@ -251,14 +245,14 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
     .description('a zone with its records and balanced names')
     .option('--json', 'print JSON (the stored zone)')
     .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
-      show(await client(cmd).get<ZoneConfig>(`/v1/zones/${enc(name)}`), flags.json);
+      show(await apiClientFor(cmd).get<ZoneConfig>(`/v1/zones/${enc(name)}`), flags.json);
     });
   zone
     .command('remove')
     .argument('<zone>')
     .description('delete a zone and everything in it (DNS nodes stop answering for it)')
     .action(async (name: string, _flags: unknown, cmd: Command) => {
-      await client(cmd).delete(`/v1/zones/${enc(name)}`);
+      await apiClientFor(cmd).delete(`/v1/zones/${enc(name)}`);
       write(`removed zone ${name}\n`);
     });
 
@@ -286,7 +280,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
           );
         }
         const parsed = check(file, () => parseMasterFile(text, name));
-        const api = client(cmd);
+        const api = apiClientFor(cmd);
         if (flags.replace !== true) {
           show(await call(() => api.post<ZoneConfig>('/v1/zones', parsed)), flags.json);
           return;
@@ -302,11 +296,11 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
     .command('export')
     .argument('<zone>')
     .description(
-      'print the zone as a master file (balanced names appear as comments: their answers depend on the client)',
+      'print the zone as a master file (balanced names appear as comments: their answers depend on the apiClientFor)',
     )
     .option('--out <file>', 'write it to this file instead of standard output')
     .action(async (name: string, flags: { out?: string }, cmd: Command) => {
-      const text = exportMasterFile(await client(cmd).get<ZoneConfig>(`/v1/zones/${enc(name)}`));
+      const text = exportMasterFile(await apiClientFor(cmd).get<ZoneConfig>(`/v1/zones/${enc(name)}`));
       if (flags.out === undefined) {
         process.stdout.write(text);
         return;
@@ -334,7 +328,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
         const body = { name, type: type.toUpperCase(), ...recordBody(values, flags.ttl) };
         check('record', () => parseRecordInput(body));
         show(
-          await call(() => client(cmd).post<ZoneConfig>(`/v1/zones/${enc(zoneName)}/records`, body)),
+          await call(() => apiClientFor(cmd).post<ZoneConfig>(`/v1/zones/${enc(zoneName)}/records`, body)),
           flags.json,
         );
       },
@@ -352,7 +346,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
         if (flags.name !== undefined) query.set('name', flags.name);
         if (flags.type !== undefined) query.set('type', flags.type);
         const qs = query.size === 0 ? '' : `?${query.toString()}`;
-        const { records } = await client(cmd).get<{
+        const { records } = await apiClientFor(cmd).get<{
           records: { name: string; type: string; ttl: number; values: string[] }[];
         }>(`/v1/zones/${enc(zoneName)}/records${qs}`);
         if (flags.json === true) write(terminalJson(records) + '\n');
@@ -383,7 +377,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
         const body = recordBody(values, flags.ttl);
         check('record', () => parseRecordInput({ name, type: type.toUpperCase(), ...body }));
         const path = `/v1/zones/${enc(zoneName)}/records/${enc(name)}/${enc(type.toUpperCase())}`;
-        show(await call(() => client(cmd).request<ZoneConfig>('PUT', path, body)), flags.json);
+        show(await call(() => apiClientFor(cmd).request<ZoneConfig>('PUT', path, body)), flags.json);
       },
     );
   record
@@ -401,7 +395,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
       ) => {
         const qs = value === undefined ? '' : `?value=${enc(value)}`;
         await call(() =>
-          client(cmd).delete(
+          apiClientFor(cmd).delete(
             `/v1/zones/${enc(zoneName)}/records/${enc(name)}/${enc(type.toUpperCase())}${qs}`,
           ),
         );
@@ -419,7 +413,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
       const body = { name, ...nameBody(flags) };
       check('name', () => parseBalancedInput(body));
       show(
-        await call(() => client(cmd).post<ZoneConfig>(`/v1/zones/${enc(zoneName)}/names`, body)),
+        await call(() => apiClientFor(cmd).post<ZoneConfig>(`/v1/zones/${enc(zoneName)}/names`, body)),
         flags.json,
       );
     });
@@ -432,7 +426,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
         throw new UsageError('name update: give at least one flag to change');
       show(
         await call(() =>
-          client(cmd).patch<ZoneConfig>(`/v1/zones/${enc(zoneName)}/names/${enc(name)}`, body),
+          apiClientFor(cmd).patch<ZoneConfig>(`/v1/zones/${enc(zoneName)}/names/${enc(name)}`, body),
         ),
         flags.json,
       );
@@ -442,7 +436,7 @@ export function registerZoneCommands(program: Command, deps: ZoneCommandDeps = {
     .arguments('<zone> <name>')
     .description('remove a balanced name')
     .action(async (zoneName: string, name: string, _flags: unknown, cmd: Command) => {
-      await call(() => client(cmd).delete(`/v1/zones/${enc(zoneName)}/names/${enc(name)}`));
+      await call(() => apiClientFor(cmd).delete(`/v1/zones/${enc(zoneName)}/names/${enc(name)}`));
       write(`removed balanced name ${name} from ${zoneName}\n`);
     });
 }
