@@ -6,6 +6,9 @@
 import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Reader, type CityResponse } from 'maxmind';
+// maxmind's own decoder (its Reader builds one the same way), for decoding a record by the data
+// offset the tree walk found, without turning the address back into text for Reader.get.
+import decoderModule from 'mmdb-lib/lib/decoder.js';
 import { MeridianError, describeError } from '../../core/errors.js';
 import {
   loadFileImage,
@@ -24,6 +27,8 @@ export interface LoadedDatabase {
   readonly path: string;
   readonly reader: Reader<CityResponse>;
   readonly tree: SearchTree;
+  /** The record at a data offset (as SearchTree.find returns it), decoded: what Reader.get gives. */
+  decodeAt(offset: number): unknown;
   /** The file's normalised records by data offset, filled as lookups first meet them. */
   readonly records: RecordTable;
   readonly ipVersion: number;
@@ -67,6 +72,8 @@ export function buildReader(path: string, image: FileImage, signature: FileSigna
       `search tree (${m.searchTreeSize} bytes) does not fit in the file (${buffer.length} bytes)`,
     );
   }
+  // The data section starts after the tree and its 16-byte separator (MaxMind DB spec), as in Reader.
+  const decoder = new decoderModule.default(buffer, m.searchTreeSize + 16);
   // Test lookups: a damaged tree or data section usually throws here rather than in production.
   const probes =
     m.ipVersion === 6 ? ['192.0.2.1', '8.8.8.8', '2001:db8::1', '2001:4860::1'] : ['192.0.2.1', '8.8.8.8'];
@@ -77,6 +84,7 @@ export function buildReader(path: string, image: FileImage, signature: FileSigna
     path,
     reader,
     tree: new SearchTree(buffer, m),
+    decodeAt: (offset) => decoder.decodeFast(offset).value as unknown,
     records: new RecordTable(),
     ipVersion: m.ipVersion,
     databaseType: m.databaseType,

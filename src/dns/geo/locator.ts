@@ -14,7 +14,7 @@
 // Loading and checking a file: database.ts. Hot reload (files stat'ed every `reloadCheckSeconds`,
 // a bad file keeps the old data): reload.ts.
 import { MeridianError } from '../../core/errors.js';
-import { bytesToIp, ipToBytes } from '../../core/ip.js';
+import { ipToBytes } from '../../core/ip.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
 import { loadAtOpen, type LoadedDatabase } from './database.js';
 import { releaseSnapshot, type ImageOptions } from './file-image.js';
@@ -99,7 +99,7 @@ class MaxmindLocator implements ReloadingGeoLocator {
       try {
         offset = db.tree.find(bytes);
         depth = db.tree.depth;
-        slot = offset === NO_RECORD ? -1 : this.slotOf(db, offset, bytes);
+        slot = offset === NO_RECORD ? -1 : this.slotOf(db, offset);
       } catch {
         continue;
       }
@@ -120,13 +120,13 @@ class MaxmindLocator implements ReloadingGeoLocator {
   }
 
   /**
-   * The slot of the record at a data offset in the file's table; decoded (through maxmind, by the
-   * address that led there) and added only the first time the offset is seen.
+   * The slot of the record at a data offset in the file's table; decoded (by maxmind's decoder, at
+   * that offset) and added only the first time the offset is seen.
    */
-  private slotOf(db: LoadedDatabase, offset: number, bytes: Uint8Array): number {
+  private slotOf(db: LoadedDatabase, offset: number): number {
     const slot = db.records.find(offset);
     if (slot >= 0) return slot;
-    const record = db.reader.get(bytesToIp(bytes));
+    const record = db.decodeAt(offset);
     return db.records.add(offset, record === null || typeof record !== 'object' ? null : normalise(record));
   }
 
