@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { describeError } from '../core/errors.js';
 import { storedLogin } from './credentials.js';
-import { checkApiUrl } from './flags.js';
+import { UsageError, checkApiUrl } from './flags.js';
 
 /** The server refused the request, failed, or could not be reached. */
 export class ApiFailure extends Error {
@@ -148,4 +148,18 @@ export function apiUrlOf(cmd: Command): string {
 /** The admin API client for a command: its global --api and --token (else the stored login). */
 export function apiClientFor(cmd: Command, env: NodeJS.ProcessEnv = process.env): ApiClient {
   return new ApiClient(apiUrlOf(cmd), cmd.optsWithGlobals<{ token?: string }>().token, env);
+}
+
+/**
+ * Runs an API call; a refusal with one of `statuses` (bad input, a conflict with the object's
+ * state) becomes a usage error, so the CLI exits 2 as for a bad flag. Other failures pass through.
+ */
+export async function refusalsAsUsage<T>(statuses: readonly number[], run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof ApiFailure && err.status !== undefined && statuses.includes(err.status))
+      throw new UsageError(err.message);
+    throw err;
+  }
 }

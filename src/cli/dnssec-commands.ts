@@ -11,7 +11,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { INSECURE_STEPS, type DnssecStatus } from '../api/dnssec-routes.js';
-import { ApiFailure, apiClientFor } from './client.js';
+import { apiClientFor, refusalsAsUsage } from './client.js';
 import { UsageError } from './flags.js';
 import { formatTable, terminalJson, terminalSafe } from './format.js';
 
@@ -22,15 +22,7 @@ export interface DnssecCommandDeps {
 const enc = encodeURIComponent;
 
 /** A refusal (400 bad input or missing confirmation, 409 the zone's state) exits 2 like a bad flag. */
-async function call<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof ApiFailure && (err.status === 400 || err.status === 409))
-      throw new UsageError(err.message);
-    throw err;
-  }
-}
+const call = <T>(run: () => Promise<T>): Promise<T> => refusalsAsUsage([400, 409], run);
 
 type SignedStatus = Extract<DnssecStatus, { signed: true }>;
 

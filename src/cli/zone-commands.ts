@@ -23,7 +23,7 @@ import { STEERING_POLICIES, type ZoneConfig } from '../config/dns-schema.js';
 import { exportMasterFile, parseMasterFile } from '../config/master-file.js';
 import { isMeridianError } from '../core/errors.js';
 import { parseBalancedInput, parseRecordInput } from '../storage/zone-store.js';
-import { ApiFailure, apiClientFor } from './client.js';
+import { apiClientFor, refusalsAsUsage } from './client.js';
 import { UsageError, parseIntFlag } from './flags.js';
 import { formatTable, terminalJson } from './format.js';
 
@@ -34,14 +34,7 @@ export interface ZoneCommandDeps {
 const enc = encodeURIComponent;
 
 /** A refusal for bad input (HTTP 400) is a usage error: exit 2, like a bad flag. */
-async function call<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof ApiFailure && err.status === 400) throw new UsageError(err.message);
-    throw err;
-  }
-}
+const call = <T>(run: () => Promise<T>): Promise<T> => refusalsAsUsage([400], run);
 
 /** Runs a local check; its E_VALIDATION becomes a usage error naming `what` and the field. */
 function check<T>(what: string, run: () => T): T {
