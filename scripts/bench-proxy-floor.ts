@@ -28,6 +28,9 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
 if (cluster.isPrimary && workers > 1) {
+  // The V8 flag Meridian's proxy workers run with (src/proxy/cluster.ts), so that meridian / floor
+  // measures the features and not a GC setting.
+  cluster.setupPrimary({ execArgv: [...process.execArgv, '--single-threaded-gc'] });
   let ready = 0;
   for (let i = 0; i < workers; i++) {
     cluster.fork().on('message', (m) => {

@@ -58,8 +58,9 @@ export interface SupervisorOptions {
   /** After a failed restart, try again this much later (proxy); without it the slot stays empty (DNS). */
   readonly restartRetryMs?: number;
   /**
-   * V8 flags for the workers, each of the form `--name=value`. One the operator already gave (on
-   * the node command line or in NODE_OPTIONS, which workers inherit) is left out, so theirs wins.
+   * V8 flags for the workers (`--name=value` or `--name`). One the operator already gave, or
+   * negated (`--no-name`), on the node command line or in NODE_OPTIONS (which workers inherit), is
+   * left out, so theirs wins.
    */
   readonly v8Flags?: readonly string[];
 }
@@ -81,15 +82,28 @@ export interface SupervisorHooks<Init extends WorkerInit> {
 function workerExec(entry: URL, v8Flags: readonly string[]): { exec: string; execArgv: string[] } {
   const fromSource = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(entry);
-  const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)];
-  const flags = v8Flags.filter((flag) => {
-    const name = flag.split('=')[0]!;
-    return !given.some((g) => g === name || g.startsWith(`${name}=`));
-  });
+  const flags = workerFlags(v8Flags, [
+    ...process.execArgv,
+    ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/),
+  ]);
   return {
     exec: fromSource ? file.replace(/\.js$/, '.ts') : file,
     execArgv: [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), ...flags],
   };
+}
+
+/** A V8/node flag's name without value, `no-` or `_`/`-` spelling: `--no-foo_bar=1` → `foo-bar`. */
+function flagName(flag: string): string {
+  return flag
+    .split('=')[0]!
+    .replace(/^--(no-)?/, '')
+    .replaceAll('_', '-');
+}
+
+/** The tier's worker flags less those the operator gave, or negated, in `given`. @internal */
+export function workerFlags(v8Flags: readonly string[], given: readonly string[]): string[] {
+  const names = new Set(given.map(flagName));
+  return v8Flags.filter((flag) => !names.has(flagName(flag)));
 }
 
 /** `Out`: the tier's own primary → worker messages. */

@@ -27,22 +27,25 @@ const C2_HI = 0xc4ceb9fe;
 const C2_LO = 0x1a85ec53;
 
 // Results of the allocation-free internal functions (single-threaded, so module scratch is safe).
-let outHi = 0;
-let outLo = 0;
+// A typed array, not two `let`s: a uint32 above 2^30 stored in a module variable is boxed as a heap
+// number, two allocations per hashed byte (about 150 bytes of garbage per proxied request).
+const out = new Uint32Array(2);
+const HI = 0;
+const LO = 1;
 
-/** One FNV-1a round for one byte on (hi, lo), leaving the result in outHi/outLo. */
+/** One FNV-1a round for one byte on (hi, lo), leaving the result in `out`. */
 function fnvByte(hi: number, lo: number, byte: number): void {
   lo = (lo ^ byte) >>> 0;
   // (hi·2^32 + lo) · (2^40 + 0x1b3) mod 2^64
   //   = lo·0x1b3 + (hi·0x1b3 + lo·2^8)·2^32   (the hi·2^72 term vanishes mod 2^64)
   const p = lo * FNV_PRIME_LO; // < 2^41: exact in a double
-  outLo = p >>> 0;
-  outHi = (Math.imul(hi, FNV_PRIME_LO) + ((p / 4294967296) | 0) + (lo << 8)) >>> 0;
+  out[LO] = p >>> 0;
+  out[HI] = (Math.imul(hi, FNV_PRIME_LO) + ((p / 4294967296) | 0) + (lo << 8)) >>> 0;
 }
 
 /**
  * FNV-1a 64 of the UTF-8 encoding of `input`, continuing from the state (hi, lo) (the offset basis
- * for a fresh hash), into outHi/outLo without encoding to a buffer. @internal
+ * for a fresh hash), into `out` without encoding to a buffer. @internal
  */
 export function fnv1aInto(hi: number, lo: number, input: string): void {
   const n = input.length;
@@ -50,15 +53,15 @@ export function fnv1aInto(hi: number, lo: number, input: string): void {
     let c = input.charCodeAt(i);
     if (c < 0x80) {
       fnvByte(hi, lo, c);
-      hi = outHi;
-      lo = outLo;
+      hi = out[HI]!;
+      lo = out[LO]!;
       continue;
     }
     if (c < 0x800) {
       fnvByte(hi, lo, 0xc0 | (c >> 6));
-      fnvByte(outHi, outLo, 0x80 | (c & 0x3f));
-      hi = outHi;
-      lo = outLo;
+      fnvByte(out[HI]!, out[LO]!, 0x80 | (c & 0x3f));
+      hi = out[HI]!;
+      lo = out[LO]!;
       continue;
     }
     if (c >= 0xd800 && c <= 0xdfff) {
@@ -67,26 +70,26 @@ export function fnv1aInto(hi: number, lo: number, input: string): void {
         c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
         i++;
         fnvByte(hi, lo, 0xf0 | (c >> 18));
-        fnvByte(outHi, outLo, 0x80 | ((c >> 12) & 0x3f));
-        fnvByte(outHi, outLo, 0x80 | ((c >> 6) & 0x3f));
-        fnvByte(outHi, outLo, 0x80 | (c & 0x3f));
-        hi = outHi;
-        lo = outLo;
+        fnvByte(out[HI]!, out[LO]!, 0x80 | ((c >> 12) & 0x3f));
+        fnvByte(out[HI]!, out[LO]!, 0x80 | ((c >> 6) & 0x3f));
+        fnvByte(out[HI]!, out[LO]!, 0x80 | (c & 0x3f));
+        hi = out[HI]!;
+        lo = out[LO]!;
         continue;
       }
       c = 0xfffd; // a lone surrogate encodes as U+FFFD, like TextEncoder and Buffer.from
     }
     fnvByte(hi, lo, 0xe0 | (c >> 12));
-    fnvByte(outHi, outLo, 0x80 | ((c >> 6) & 0x3f));
-    fnvByte(outHi, outLo, 0x80 | (c & 0x3f));
-    hi = outHi;
-    lo = outLo;
+    fnvByte(out[HI]!, out[LO]!, 0x80 | ((c >> 6) & 0x3f));
+    fnvByte(out[HI]!, out[LO]!, 0x80 | (c & 0x3f));
+    hi = out[HI]!;
+    lo = out[LO]!;
   }
-  outHi = hi;
-  outLo = lo;
+  out[HI] = hi;
+  out[LO] = lo;
 }
 
-/** (ah·2^32 + al) · (bh·2^32 + bl) mod 2^64 into outHi/outLo. */
+/** (ah·2^32 + al) · (bh·2^32 + bl) mod 2^64 into `out`. */
 function mul64(ah: number, al: number, bh: number, bl: number): void {
   // High 32 bits of the 64-bit product al·bl, from 16-bit limbs (every partial sum < 2^32).
   const a0 = al & 0xffff;
@@ -97,21 +100,21 @@ function mul64(ah: number, al: number, bh: number, bl: number): void {
   const t1 = a1 * b0 + (t0 >>> 16);
   const t2 = a0 * b1 + (t1 & 0xffff);
   const carry = a1 * b1 + (t1 >>> 16) + (t2 >>> 16);
-  outLo = Math.imul(al, bl) >>> 0;
-  outHi = (carry + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
+  out[LO] = Math.imul(al, bl) >>> 0;
+  out[HI] = (carry + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
 }
 
 /**
- * MurmurHash3 fmix64 of (hi, lo) into outHi/outLo. `k >>> 33` on halves is `lo = hi >>> 1, hi = 0`.
+ * MurmurHash3 fmix64 of (hi, lo) into `out`. `k >>> 33` on halves is `lo = hi >>> 1, hi = 0`.
  * @internal
  */
 export function fmix64Into(hi: number, lo: number): void {
   lo = (lo ^ (hi >>> 1)) >>> 0;
   mul64(hi, lo, C1_HI, C1_LO);
-  hi = outHi;
-  lo = (outLo ^ (outHi >>> 1)) >>> 0;
+  hi = out[HI]!;
+  lo = (out[LO]! ^ (out[HI]! >>> 1)) >>> 0;
   mul64(hi, lo, C2_HI, C2_LO);
-  outLo = (outLo ^ (outHi >>> 1)) >>> 0;
+  out[LO] = (out[LO]! ^ (out[HI]! >>> 1)) >>> 0;
 }
 
 /**
@@ -120,29 +123,29 @@ export function fmix64Into(hi: number, lo: number): void {
  */
 export function hash64Into(input: string): void {
   fnv1aInto(FNV_OFFSET_HI, FNV_OFFSET_LO, input);
-  fmix64Into(outHi, outLo);
+  fmix64Into(out[HI]!, out[LO]!);
 }
 /** @internal */
-export const lastHi = (): number => outHi;
+export const lastHi = (): number => out[HI]!;
 /** @internal */
-export const lastLo = (): number => outLo;
+export const lastLo = (): number => out[LO]!;
 
 /** FNV-1a 64 over the UTF-8 bytes of `input`, as unsigned 32-bit halves. */
 export function fnv1a64(input: string): [hi: number, lo: number] {
   fnv1aInto(FNV_OFFSET_HI, FNV_OFFSET_LO, input);
-  return [outHi, outLo];
+  return [out[HI]!, out[LO]!];
 }
 
 /** MurmurHash3's 64-bit finalizer (fmix64) of the 64-bit value hi·2^32 + lo. A bijection. */
 export function fmix64(hi: number, lo: number): [hi: number, lo: number] {
   fmix64Into(hi >>> 0, lo >>> 0);
-  return [outHi, outLo];
+  return [out[HI]!, out[LO]!];
 }
 
 /** fmix64(fnv1a64(input)): the ring's hash for both point labels and request keys. */
 export function hash64(input: string): [hi: number, lo: number] {
   hash64Into(input);
-  return [outHi, outLo];
+  return [out[HI]!, out[LO]!];
 }
 
 const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -165,5 +168,5 @@ export function toHex64(hi: number, lo: number): string {
 /** `hash64(input)` as 16 lower-case hex characters. */
 export function hash64Hex(input: string): string {
   hash64Into(input);
-  return toHex64(outHi, outLo);
+  return toHex64(out[HI]!, out[LO]!);
 }

@@ -1,11 +1,12 @@
 // The shared cluster supervisor on its own, with a minimal tier (fixtures/worker.ts): the handshake
 // and per-slot inits, snapshots reaching every worker, a dead worker replaced in its slot, and a
-// worker's start failure rejecting start() with the worker's error code.
+// worker's start failure rejecting start() with the worker's error code; the operator's node flags
+// winning over the tier's worker flags.
 import assert from 'node:assert/strict';
 import type { Worker } from 'node:cluster';
 import { after, before, describe, it } from 'node:test';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
-import { Supervisor } from '../../src/cluster/supervisor.js';
+import { Supervisor, workerFlags } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
@@ -127,5 +128,17 @@ void describe('cluster supervisor', () => {
     } finally {
       await supervisor.stop(0);
     }
+  });
+});
+
+void describe('worker V8 flags', () => {
+  void it('leaves out a flag the operator gave, with any value or negated, whatever its spelling', () => {
+    const tier = ['--max-semi-space-size=4', '--single-threaded-gc'];
+    assert.deepEqual(workerFlags(tier, []), tier);
+    assert.deepEqual(workerFlags(tier, ['--max-semi-space-size=8']), ['--single-threaded-gc']);
+    assert.deepEqual(workerFlags(tier, ['--max_semi_space_size=8']), ['--single-threaded-gc']);
+    assert.deepEqual(workerFlags(tier, ['--no-single-threaded-gc']), ['--max-semi-space-size=4']);
+    assert.deepEqual(workerFlags(tier, ['--single-threaded-gc', '--max-semi-space-size']), []);
+    assert.deepEqual(workerFlags(tier, ['--max-old-space-size=512', '', '--import', 'tsx']), tier);
   });
 });

@@ -4,6 +4,7 @@
 // `<reporterId>/w<n>`, metrics aggregate over the workers, and close sends final reports.
 import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { HashRing } from '../../src/core/ring.js';
@@ -48,6 +49,15 @@ void describe('proxy cluster mode (2 workers)', () => {
     await proxy?.close();
     await Promise.all(backends.map((b) => b.close()));
     await store?.close();
+  });
+
+  void it('runs the workers with single-threaded GC (the V8 flag on their command line)', () => {
+    const workers = Object.values(cluster.workers ?? {});
+    assert.equal(workers.length, 2);
+    for (const w of workers) {
+      const argv = readFileSync(`/proc/${w!.process.pid}/cmdline`, 'latin1').split('\0');
+      assert.ok(argv.includes('--single-threaded-gc'), `worker argv: ${argv.join(' ')}`);
+    }
   });
 
   void it('serves on one real port from both workers, with affinity whichever worker answers and metrics summed', async () => {

@@ -1,9 +1,9 @@
 // Header rewriting between client and backend: hop-by-hop stripping (RFC 9110 §7.6.1), the
 // X-Forwarded-* family, X-Request-ID, W3C traceparent/tracestate (the proxy's own span id), and
-// reading the affinity cookie. Pure apart from `crypto.randomUUID`.
-import { randomUUID } from 'node:crypto';
+// reading the affinity cookie. Pure apart from the random request ids.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { cidrContains, ipToBytes, parseCidr, unmapIPv4, type Cidr } from '../../core/ip.js';
+import { newRequestId } from './request-id.js';
 
 /** Never forwarded in either direction. `expect` is answered by Node itself and undici rejects it. */
 const HOP_BY_HOP = new Set([
@@ -104,7 +104,7 @@ export class TrustedProxies {
 export function requestIdOf(headers: IncomingHttpHeaders): string {
   const given = headers['x-request-id'];
   if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
-  return randomUUID();
+  return newRequestId();
 }
 
 /**
