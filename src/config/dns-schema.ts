@@ -229,6 +229,12 @@ const dnsObject = z.strictObject({
       shareFiles: z.boolean().default(true),
       /** Folder of the shared snapshots (relative to the config file); default a per-user temporary folder. */
       snapshotDir: z.string().min(1).optional(),
+      /**
+       * Decode every record of each file into its table in the background right after the file
+       * loads, in the processes that answer queries, so no query decodes a record (the table's
+       * memory is then taken at load). Off: records are decoded as queries first meet them.
+       */
+      prefill: z.boolean().default(true),
     })
     .optional(),
   /**

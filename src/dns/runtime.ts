@@ -70,6 +70,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           logger,
           reloadCheckSeconds: config.geo?.reloadCheckSeconds ?? 5,
           snapshotDir: config.geo?.shareFiles === false ? null : config.geo?.snapshotDir,
+          // Only processes that answer queries decode every record up front (the explaining
+          // primary of a cluster meets few).
+          prefill: options.serving && config.geo?.prefill !== false,
           onReloadError: (path, err) => {
             logger.warn(
               { path, err: err instanceof Error ? err.message : String(err) },

@@ -9,7 +9,9 @@
 // (mmdb-tree.ts) to a data-record offset, and the record's normalised form is kept per offset in
 // the file's RecordTable (geo-records.ts; there are far fewer location records than networks), so
 // a lookup decodes nothing once its record was seen. The network text is made only when asked for (explain, logs). `lookup`
-// takes text for the admin API and tests and gives the same answers as plain objects.
+// takes text for the admin API and tests and gives the same answers as plain objects. With
+// `prefill` (the processes that answer queries) every record is decoded in the background right
+// after a file loads, so a query meets no undecoded record once that is done.
 //
 // Loading and checking a file: database.ts. Hot reload (files stat'ed every `reloadCheckSeconds`,
 // a bad file keeps the old data): reload.ts.
@@ -34,7 +36,16 @@ export interface GeoLocatorOptions {
    * the temporary folder; null = read each file into this process's heap instead of mapping it.
    */
   snapshotDir?: string | null | undefined;
+  /**
+   * Fill each file's record table in the background after it loads (at open and after a reload), so
+   * no query pays for decoding a record it meets first. For the processes that answer queries; the
+   * others fill their tables as lookups meet records.
+   */
+  prefill?: boolean;
 }
+
+/** A background prefill works in slices this long (ms), then lets queries run. */
+const PREFILL_SLICE_MS = 2;
 
 export interface ReloadingGeoLocator extends GeoLocator {
   /** Stops the reload timer. Lookups keep working with the data loaded last. */
@@ -49,6 +60,8 @@ export interface ReloadingGeoLocator extends GeoLocator {
    * to drop their cache after a reload.
    */
   reloads(): number;
+  /** Settles when the background prefill of the files loaded so far is over (at once without `prefill`). */
+  prefilled(): Promise<void>;
 }
 
 /** IPv4-mapped IPv6 bytes → the 4 IPv4 bytes; anything else unchanged. */
@@ -62,17 +75,70 @@ class MaxmindLocator implements ReloadingGeoLocator {
   private databases: readonly LoadedDatabase[];
   private readonly watcher: DatabaseWatcher;
 
+  private readonly log: Logger;
+  private closed = false;
+  /** Prefills in progress. */
+  private readonly filling = new Set<Promise<void>>();
+
   constructor(databases: readonly LoadedDatabase[], options: GeoLocatorOptions) {
     this.databases = databases;
+    this.log = (options.logger ?? silentLogger).child({ component: 'geo' });
+    const prefill = options.prefill === true;
     this.watcher = new DatabaseWatcher(databases, {
-      log: (options.logger ?? silentLogger).child({ component: 'geo' }),
+      log: this.log,
       reloadCheckSeconds: options.reloadCheckSeconds ?? 0,
       imageOptions: imageOptions(options),
       onReloadError: options.onReloadError,
       swap: (next) => {
+        const before = this.databases;
         this.databases = next;
+        if (prefill) for (const db of next) if (!before.includes(db)) this.prefill(db);
       },
     });
+    if (prefill) for (const db of databases) this.prefill(db);
+  }
+
+  /**
+   * Decodes every record of `db` into its table in the background: a walk of the whole search tree
+   * in slices of PREFILL_SLICE_MS between queries (GeoLite2 City IPv4, 116k records: about 0.5 s
+   * of CPU). Stops when the file is swapped out or the locator closes; until it ends, lookups still
+   * decode the records they meet first.
+   */
+  private prefill(db: LoadedDatabase): void {
+    let finish = (): void => undefined;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    this.filling.add(done);
+    void done.then(() => this.filling.delete(done));
+    const walk = db.tree.dataWalk();
+    const started = performance.now();
+    const addRecord = (offset: number): void => {
+      this.slotOf(db, offset);
+    };
+    const slice = (): void => {
+      if (this.closed || !this.databases.includes(db)) {
+        finish();
+        return;
+      }
+      const until = performance.now() + PREFILL_SLICE_MS;
+      let more = true;
+      try {
+        while (more && performance.now() < until) more = walk.step(2048, addRecord);
+      } catch (err) {
+        this.log.warn({ path: db.path, err: String(err) }, 'geo record prefill stopped');
+        finish();
+        return;
+      }
+      if (more) {
+        setImmediate(slice);
+        return;
+      }
+      finish();
+      this.log.info(
+        { path: db.path, records: db.records.size, ms: Math.round(performance.now() - started) },
+        'geo records prefilled',
+      );
+    };
+    setImmediate(slice);
   }
 
   lookup(ip: string): GeoResult | undefined {
@@ -150,7 +216,12 @@ class MaxmindLocator implements ReloadingGeoLocator {
     return this.watcher.reloads();
   }
 
+  async prefilled(): Promise<void> {
+    while (this.filling.size > 0) await Promise.all(this.filling);
+  }
+
   close(): void {
+    this.closed = true;
     this.watcher.close();
     for (const db of this.databases) void releaseSnapshot(db.image.snapshot);
   }

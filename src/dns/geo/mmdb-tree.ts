@@ -122,6 +122,39 @@ export class SearchTree {
     visit(this.ipv4Start, 0, 0);
   }
 
+  /**
+   * A resumable depth-first walk of the whole tree from its root, off the query path: each `step`
+   * visits up to `budget` nodes and calls `onData` with the data offset of every network it
+   * reaches (an offset comes again for every network that shares its record); it returns false
+   * once the walk is over. A node is visited once, so subtrees the tree aliases (IPv4 under
+   * ::ffff:0:0/96 and 2002::/16 in MaxMind's IPv6 files) are walked once.
+   */
+  dataWalk(): { step(budget: number, onData: (offset: number) => void): boolean } {
+    const nodeCount = this.nodeCount;
+    const seen = new Uint32Array(Math.ceil(nodeCount / 32));
+    const stack: number[] = [0];
+    return {
+      step: (budget, onData) => {
+        for (let visited = 0; visited < budget; visited++) {
+          const node = stack.pop();
+          if (node === undefined) return false;
+          if (node > nodeCount) {
+            onData(node - nodeCount + this.searchTreeSize);
+            continue;
+          }
+          if (node === nodeCount) continue;
+          const word = node >>> 5;
+          const bit = 1 << (node & 31);
+          if ((seen[word]! & bit) !== 0) continue;
+          seen[word] = seen[word]! | bit;
+          const offset = node * this.nodeByteSize;
+          stack.push(this.right(offset), this.left(offset));
+        }
+        return stack.length > 0;
+      },
+    };
+  }
+
   private left(offset: number): number {
     const db = this.db;
     switch (this.recordSize) {

@@ -4,11 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import maxmind, { type CityResponse } from 'maxmind';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import maxmind, { Reader, type CityResponse, type Response } from 'maxmind';
+import { pino } from 'pino';
 import { MeridianError } from '../../../src/core/errors.js';
 import { continentOf } from '../../../src/dns/geo/continents.js';
 import { RecordTable, type Normalised, normalise } from '../../../src/dns/geo/geo-records.js';
 import { openGeoLocator, type ReloadingGeoLocator } from '../../../src/dns/geo/locator.js';
+import { SearchTree } from '../../../src/dns/geo/mmdb-tree.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -226,6 +230,63 @@ void describe('geo locator over the real @ip-location-db files (flat layout)', (
       assert.equal(both.describe().length, 3);
     } finally {
       both.close();
+    }
+  });
+});
+
+void describe('geo locator prefill', () => {
+  void it('decodes every record of each file in the background, between other work, then answers as maxmind does', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n'))
+          if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const prefilled = (): Record<string, unknown>[] =>
+      lines.filter((l) => l['msg'] === 'geo records prefilled');
+    const geo = await openGeoLocator([REAL_V4, REAL_V6], {
+      prefill: true,
+      logger: pino({ level: 'info' }, sink),
+    });
+    try {
+      // Other work runs while the files are decoded: the prefill yields between slices.
+      let turns = 0;
+      const spin = (): void => {
+        turns++;
+        if (prefilled().length < 2) setImmediate(spin);
+      };
+      setImmediate(spin);
+      await waitFor('both files prefilled', () => prefilled().length === 2, { timeoutMs: 30_000 });
+      assert.ok(turns > 10, `${turns} turns of other work during the prefill`);
+
+      // The IPv4 file's table holds exactly its distinct records (as the tree enumerates them).
+      const buffer = readFileSync(REAL_V4);
+      const offsets = new Set<number>();
+      new SearchTree(buffer, new Reader<Response>(buffer).metadata).forEachIPv4Network((_n, _p, o) =>
+        offsets.add(o),
+      );
+      const byPath = new Map(prefilled().map((l) => [l['path'], l['records']]));
+      assert.equal(byPath.get(REAL_V4), offsets.size);
+      assert.ok(Number(byPath.get(REAL_V6)) > 10_000, String(byPath.get(REAL_V6)));
+
+      const v4 = await maxmind.open<CityResponse>(REAL_V4, { cache: { max: 1 } });
+      let seed = 11;
+      const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0);
+      for (let i = 0; i < 20_000; i++) {
+        const ip = [next() >>> 24, next() & 255, next() & 255, next() & 255].join('.');
+        const raw = v4.get(ip);
+        const want = raw === null ? {} : normalise(raw);
+        const got = geo.lookup(ip);
+        assert.deepEqual(
+          { country: got?.country, lat: got?.lat, lon: got?.lon },
+          { country: want.country, lat: want.lat, lon: want.lon },
+          ip,
+        );
+      }
+    } finally {
+      geo.close();
     }
   });
 });

@@ -1,13 +1,15 @@
 // The search-tree walk from address bytes (src/dns/geo/mmdb-tree.ts) against maxmind's own lookup:
 // for hundreds of thousands of random addresses over the bundled GeoLite2 files (IPv4 and IPv6
 // trees, 24- and 28-bit records as they come) and the test database, the walk must end on the same
-// record and report the same prefix length. Also the IPv4 network enumeration against lookups.
+// record and report the same prefix length. Also the IPv4 network enumeration against lookups, and
+// the resumable whole-tree walk (the prefill's) against that enumeration and against lookups.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Reader, type Response } from 'maxmind';
+import decoderModule from 'mmdb-lib/lib/decoder.js';
 import { bytesToIp } from '../../../src/core/ip.js';
 import { NO_RECORD, SearchTree } from '../../../src/dns/geo/mmdb-tree.js';
 
@@ -125,5 +127,56 @@ void describe('mmdb search tree walk from bytes', () => {
       }
     });
     assert.ok(count > 1_000_000, `${count} networks`);
+  });
+
+  void it("walks the whole tree in slices to every data offset: the IPv4 enumeration's, then any lookup's", () => {
+    const v4 = readFileSync(REAL_V4);
+    const v4tree = new SearchTree(v4, new Reader<Response>(v4).metadata);
+    const enumerated = new Set<number>();
+    v4tree.forEachIPv4Network((_network, _prefix, offset) => enumerated.add(offset));
+    const walked = new Set<number>();
+    const walk = v4tree.dataWalk();
+    let steps = 0;
+    while (walk.step(5000, (offset) => walked.add(offset))) steps++;
+    assert.ok(steps > 100, `${steps} slices`);
+    assert.equal(
+      walk.step(5000, () => assert.fail('a finished walk reports nothing')),
+      false,
+    );
+    assert.deepEqual(
+      [...walked].sort((a, b) => a - b),
+      [...enumerated].sort((a, b) => a - b),
+    );
+
+    // The IPv6 file's tree aliases IPv4 space; every offset a lookup reaches was walked, and
+    // every walked offset holds a record.
+    const v6 = readFileSync(REAL_V6);
+    const reader = new Reader<Response>(v6);
+    const tree = new SearchTree(v6, reader.metadata);
+    const all = new Set<number>();
+    const walk6 = tree.dataWalk();
+    while (walk6.step(100_000, (offset) => all.add(offset)));
+    assert.ok(all.size > 10_000, `${all.size} records`);
+    const next = randomBytes(99);
+    const address = new Uint8Array(16);
+    let found = 0;
+    for (let i = 0; i < 50_000; i++) {
+      next(address);
+      address[0] = RIR_BLOCKS[i & 3]!;
+      address[1] = address[1]! & 0x0f;
+      const offset = tree.find(address);
+      if (offset === NO_RECORD) continue;
+      found++;
+      assert.ok(all.has(offset), `${bytesToIp(address)}: offset ${offset} not walked`);
+    }
+    assert.ok(found > 1_000, `${found} found`);
+    // Decoded as the locator does (database.ts): the data section starts after the tree's separator.
+    const decoder = new decoderModule.default(v6, reader.metadata.searchTreeSize + 16);
+    let checked = 0;
+    for (const offset of all) {
+      if (checked++ % 500 !== 0) continue;
+      const value: unknown = decoder.decodeFast(offset).value;
+      assert.ok(typeof value === 'object' && value !== null, `record at ${offset}`);
+    }
   });
 });
