@@ -5,9 +5,8 @@
 // run with --cpu-prof for a profile of nothing but the path. --dnssec signs the zones (fresh P-256
 // keys) and sets DO on every query: the signed path, with the signature cache's hits and misses.
 //   usage: node --import tsx scripts/bench-dns-path.ts [--queries N] [--rounds R] [--config FILE] [--dnssec]
-//          [--no-prefill]
-// Rounds start once the geo record tables are prefilled, as on a node that has been up a second;
-// --no-prefill starts at once, so the first round also decodes the records it meets first.
+// With dns.geo.prefill on in the config, rounds start once the geo record tables are filled, as on
+// a node that has been up a second or two.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +58,6 @@ for (let p = 0; p < file.length;) {
 }
 
 const dnssec = args.includes('--dnssec');
-const prefill = !args.includes('--no-prefill');
 const ring = new KeyRing(new Map([['bench', randomBytes(32)]]), 'bench');
 const signedKey = (zone: string, role: 'ksk' | 'zsk') => {
   const key = generateKey(13);
@@ -112,9 +110,7 @@ const runtime = await createRuntime({
   startedAt: Date.now() - 60_000,
   serving: true,
 });
-// A serving node decodes every geo record in the background after load; measure after that, as
-// a node that has been up a second or two (--no-prefill: the tables filled by the queries instead).
-if (prefill) await runtime.locator?.prefilled();
+await runtime.locator?.prefilled();
 const resolver = Uint8Array.of(127, 0, 0, 1);
 let answered = 0;
 for (let round = 1; round <= rounds; round++) {

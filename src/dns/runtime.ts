@@ -72,7 +72,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
           snapshotDir: config.geo?.shareFiles === false ? null : config.geo?.snapshotDir,
           // Only processes that answer queries decode every record up front (the explaining
           // primary of a cluster meets few).
-          prefill: options.serving && config.geo?.prefill !== false,
+          prefill: options.serving && config.geo?.prefill === true,
           onReloadError: (path, err) => {
             logger.warn(
               { path, err: err instanceof Error ? err.message : String(err) },
