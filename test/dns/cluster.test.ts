@@ -1,12 +1,11 @@
 // Cluster mode end to end: two node:cluster workers answer on the shared sockets, state changes in
 // the primary's store reach them within 1 s, metrics aggregate over the workers.
 import assert from 'node:assert/strict';
-import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
 import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
 import { waitFor } from '../helpers/wait.js';
+import { assertWorkersRunWith } from '../helpers/cluster-workers.js';
 
 void describe('cluster mode (2 workers)', () => {
   let f: Fixture;
@@ -30,12 +29,7 @@ void describe('cluster mode (2 workers)', () => {
   });
 
   void it('runs the workers with a 4 MB young-generation semi-space (the V8 flag on their command line)', () => {
-    const workers = Object.values(cluster.workers ?? {});
-    assert.equal(workers.length, 2);
-    for (const w of workers) {
-      const argv = readFileSync(`/proc/${w!.process.pid}/cmdline`, 'latin1').split('\0');
-      assert.ok(argv.includes('--max-semi-space-size=4'), `worker argv: ${argv.join(' ')}`);
-    }
+    assertWorkersRunWith('--max-semi-space-size=4', 2);
   });
 
   void it('sees a new region within 1 s in every worker', async () => {

@@ -4,7 +4,6 @@
 // `<reporterId>/w<n>`, metrics aggregate over the workers, and close sends final reports.
 import assert from 'node:assert/strict';
 import cluster, { type Worker } from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { HashRing } from '../../src/core/ring.js';
@@ -12,6 +11,7 @@ import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
 import { startBackend, startBackends, type TestBackend, type TestProxy } from '../helpers/backends.js';
 import { startTestProxy } from '../helpers/backends.js';
 import { waitFor } from '../helpers/wait.js';
+import { assertWorkersRunWith } from '../helpers/cluster-workers.js';
 
 const COOKIE = 'meridian_affinity';
 
@@ -52,12 +52,7 @@ void describe('proxy cluster mode (2 workers)', () => {
   });
 
   void it('runs the workers with single-threaded GC (the V8 flag on their command line)', () => {
-    const workers = Object.values(cluster.workers ?? {});
-    assert.equal(workers.length, 2);
-    for (const w of workers) {
-      const argv = readFileSync(`/proc/${w!.process.pid}/cmdline`, 'latin1').split('\0');
-      assert.ok(argv.includes('--single-threaded-gc'), `worker argv: ${argv.join(' ')}`);
-    }
+    assertWorkersRunWith('--single-threaded-gc', 2);
   });
 
   void it('serves on one real port from both workers, with affinity whichever worker answers and metrics summed', async () => {
