@@ -144,15 +144,19 @@ backend backends
 EOF
 }
 
+# require_free_port PORT WHAT: something already listening there would be measured in WHAT's place.
+require_free_port() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "bench-proxy: port $1 ($2) is already in use; stop what listens there or set BASE_PORT" >&2
+    exit 1
+  fi
+}
+
 # start TARGET: starts one proxy under test in the background and records its pid.
 start() {
   local target=$1 port=${PORT_OF[$1]:-}
   [[ -n $port ]] || { echo "bench-proxy: unknown target $target (TARGETS)" >&2; exit 2; }
-  # Something already listening there would be measured in the target's place.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "bench-proxy: port $port ($target) is already in use; stop what listens there or set BASE_PORT" >&2
-    exit 1
-  fi
+  require_free_port "$port" "$target"
   case $target in
     nginx)
       nginx_conf >"$TMP/nginx.conf"
@@ -178,12 +182,7 @@ start() {
   PIDS+=("$!")
 }
 
-for p in "$B1" "$B2" "$B3"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "bench-proxy: backend port $p is already in use; stop what listens there or set BASE_PORT" >&2
-    exit 1
-  fi
-done
+for p in "$B1" "$B2" "$B3"; do require_free_port "$p" backend; done
 backend_conf >"$TMP/backends.conf"
 "$NGINX" -p "$TMP" -c "$TMP/backends.conf" 2>>"$TMP/error.log" &
 PIDS+=($!)

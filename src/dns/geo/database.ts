@@ -29,7 +29,7 @@ export interface LoadedDatabase {
   readonly tree: SearchTree;
   /** The record at a data offset (as SearchTree.find returns it), decoded: what Reader.get gives. */
   decodeAt(offset: number): unknown;
-  /** The file's normalised records by data offset, filled as lookups first meet them. */
+  /** The file's normalised records by data offset, filled as lookups first meet them (or by a prefill). */
   readonly records: RecordTable;
   readonly ipVersion: number;
   readonly databaseType: string;

@@ -105,40 +105,36 @@ class MaxmindLocator implements ReloadingGeoLocator {
    * decode the records they meet first.
    */
   private prefill(db: LoadedDatabase): void {
-    let finish = (): void => undefined;
-    const done = new Promise<void>((resolve) => (finish = resolve));
-    this.filling.add(done);
-    void done.then(() => this.filling.delete(done));
     const walk = db.tree.dataWalk();
     const started = performance.now();
     const addRecord = (offset: number): void => {
       this.slotOf(db, offset);
     };
-    const slice = (): void => {
-      if (this.closed || !this.databases.includes(db)) {
+    const done = new Promise<void>((finish) => {
+      const slice = (): void => {
+        if (this.closed || !this.databases.includes(db)) return finish();
+        const until = performance.now() + PREFILL_SLICE_MS;
+        let more = true;
+        try {
+          while (more && performance.now() < until) more = walk.step(2048, addRecord);
+        } catch (err) {
+          this.log.warn({ path: db.path, err: String(err) }, 'geo record prefill stopped');
+          return finish();
+        }
+        if (more) {
+          setImmediate(slice);
+          return;
+        }
+        this.log.info(
+          { path: db.path, records: db.records.size, ms: Math.round(performance.now() - started) },
+          'geo records prefilled',
+        );
         finish();
-        return;
-      }
-      const until = performance.now() + PREFILL_SLICE_MS;
-      let more = true;
-      try {
-        while (more && performance.now() < until) more = walk.step(2048, addRecord);
-      } catch (err) {
-        this.log.warn({ path: db.path, err: String(err) }, 'geo record prefill stopped');
-        finish();
-        return;
-      }
-      if (more) {
-        setImmediate(slice);
-        return;
-      }
-      finish();
-      this.log.info(
-        { path: db.path, records: db.records.size, ms: Math.round(performance.now() - started) },
-        'geo records prefilled',
-      );
-    };
-    setImmediate(slice);
+      };
+      setImmediate(slice);
+    });
+    this.filling.add(done);
+    void done.then(() => this.filling.delete(done));
   }
 
   lookup(ip: string): GeoResult | undefined {
