@@ -6,6 +6,11 @@
  * read-only: writing to it faults, and nothing in Meridian writes to a database image. The mapping
  * is released when the Buffer is garbage-collected.
  *
+ * Worker threads share one process: each would map the file again, and every mapping's resident
+ * pages count in the process's RSS once more. So mappings are kept in a process-wide table keyed by
+ * the file's identity (device, inode, size, mtime); a thread asking for a file already mapped gets
+ * a Buffer over the same pages, and the mapping goes when the last of those Buffers is collected.
+ *
  * As with libmaxminddb, a mapped file must be replaced atomically (write a new file, rename it over
  * the old one): truncating a mapped file in place makes reads of the lost pages fault (SIGBUS).
  * Linux and other POSIX systems; elsewhere the module exports `supported: false`.
@@ -18,10 +23,17 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #define MAP_FILE_SUPPORTED 1
+#ifdef __APPLE__
+#define MTIME(st) ((st)->st_mtimespec)
+#else
+#define MTIME(st) ((st)->st_mtim)
+#endif
 #else
 #define MAP_FILE_SUPPORTED 0
 #endif
@@ -36,9 +48,64 @@ static napi_value throw_error(napi_env env, const char *what, const char *path, 
 }
 
 #if MAP_FILE_SUPPORTED
-static void unmap(napi_env env, void *data, void *hint) {
+/* One mapping of one file version, shared by the Buffers of every thread that mapped it. */
+typedef struct mapping {
+  struct mapping *next;
+  dev_t dev;
+  ino_t ino;
+  off_t size;
+  struct timespec mtime;
+  void *data;
+  size_t refs;
+} mapping;
+
+static mapping *mappings = NULL;
+static pthread_mutex_t mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int same_file(const mapping *m, const struct stat *st) {
+  return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
+         m->mtime.tv_sec == MTIME(st).tv_sec && m->mtime.tv_nsec == MTIME(st).tv_nsec;
+}
+
+static void release(napi_env env, void *data, void *hint) {
   (void)env;
-  munmap(data, (size_t)(uintptr_t)hint);
+  (void)data;
+  mapping *m = hint;
+  pthread_mutex_lock(&mappings_lock);
+  int last = --m->refs == 0;
+  if (last) {
+    for (mapping **p = &mappings; *p != NULL; p = &(*p)->next)
+      if (*p == m) {
+        *p = m->next;
+        break;
+      }
+  }
+  pthread_mutex_unlock(&mappings_lock);
+  if (last) {
+    munmap(m->data, (size_t)m->size);
+    free(m);
+  }
+}
+
+/* The file's mapping, from the table or new, with one more reference; NULL with errno set. */
+static mapping *acquire(int fd, const struct stat *st) {
+  pthread_mutex_lock(&mappings_lock);
+  mapping *m = mappings;
+  while (m != NULL && !same_file(m, st)) m = m->next;
+  if (m == NULL) {
+    void *data = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (data != MAP_FAILED && (m = calloc(1, sizeof *m)) == NULL) {
+      munmap(data, (size_t)st->st_size);
+      errno = ENOMEM;
+    } else if (m != NULL) {
+      *m = (mapping){.next = mappings, .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+                     .mtime = MTIME(st), .data = data, .refs = 0};
+      mappings = m;
+    }
+  }
+  if (m != NULL) m->refs++;
+  pthread_mutex_unlock(&mappings_lock);
+  return m;
 }
 
 /* mapFile(path: string): Buffer — the whole file, mapped read-only and shared. */
@@ -68,19 +135,19 @@ static napi_value map_file(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_error(env, "cannot map (not a non-empty regular file)", path, EINVAL);
   }
-  size_t size = (size_t)st.st_size;
-  void *data = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  mapping *m = acquire(fd, &st);
   int err = errno;
   close(fd); /* the mapping keeps the file's pages; the descriptor is not needed */
-  if (data == MAP_FAILED) return throw_error(env, "cannot map", path, err);
+  if (m == NULL) return throw_error(env, "cannot map", path, err);
   napi_value buffer;
-  if (napi_create_external_buffer(env, size, data, unmap, (void *)(uintptr_t)size, &buffer) != napi_ok) {
-    munmap(data, size);
+  if (napi_create_external_buffer(env, (size_t)m->size, m->data, release, m, &buffer) != napi_ok) {
+    release(env, m->data, m);
     napi_throw_error(env, "EMAPFILE", "cannot wrap the mapping in a Buffer");
     return NULL;
   }
   return buffer;
 }
+
 #endif
 
 NAPI_MODULE_INIT() {
