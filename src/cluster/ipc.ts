@@ -1,5 +1,6 @@
 // The messages every clustered tier exchanges between its primary and its workers (JSON over the
-// IPC channel): the hello → init → ready (or failed) handshake, snapshots, shutdown. Each tier has
+// IPC channel, or structured clones between threads): the hello → init → ready (or failed)
+// handshake, snapshots, metrics requests, shutdown. Each tier has
 // its own prefix, which keeps its messages apart from the other tier's and prom-client's, since
 // both tiers may share one primary; tier-only messages are declared in the tier's ipc.ts.
 import type { SnapshotJson } from '../storage/snapshot-codec.js';
@@ -13,6 +14,9 @@ export interface Protocol<P extends string = string> {
   readonly ready: `${P}:ready`;
   readonly failed: `${P}:failed`;
   readonly shutdown: `${P}:shutdown`;
+  /** Primary → worker: send your metrics (prom-client's JSON form). */
+  readonly metrics: `${P}:metrics`;
+  readonly metricsDone: `${P}:metrics-done`;
 }
 
 export function protocol<P extends string>(prefix: P): Protocol<P> {
@@ -23,6 +27,8 @@ export function protocol<P extends string>(prefix: P): Protocol<P> {
     ready: `${prefix}:ready`,
     failed: `${prefix}:failed`,
     shutdown: `${prefix}:shutdown`,
+    metrics: `${prefix}:metrics`,
+    metricsDone: `${prefix}:metrics-done`,
   };
 }
 
@@ -57,6 +63,19 @@ export interface ShutdownMessage {
   readonly type: string;
   /** Proxy: finish in-flight requests within this long. The DNS tier sends none. */
   readonly graceMs?: number;
+}
+
+export interface MetricsMessage {
+  readonly type: string;
+  readonly id: number;
+}
+
+export interface MetricsDoneMessage {
+  readonly type: string;
+  readonly id: number;
+  /** prom-client's getMetricsAsJSON(); absent with `error`. */
+  readonly metrics?: readonly unknown[];
+  readonly error?: string;
 }
 
 export function isMessage<T extends { type: string }>(value: unknown, type: T['type']): value is T {

@@ -1,19 +1,27 @@
-// The primary's side of a clustered tier (node:cluster): forks one worker per slot from the tier's
-// entry file, runs the hello → init → ready handshake, pushes every state snapshot to the workers
+// The primary's side of a clustered tier: starts one worker per slot from the tier's entry file (a
+// node:cluster process or a worker thread, launch.ts), runs the hello → init → ready handshake, pushes every state snapshot to the workers
 // that got their init, replaces a worker that dies, and stops them all. What a tier adds (the
 // contents of its init, its own messages, state it pushes besides snapshots) comes in through
 // SupervisorHooks; what it serves from the primary stays in the tier.
-import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
+import { AggregatorRegistry } from 'prom-client';
 import { MeridianError, describeError, type ErrorCode } from '../core/errors.js';
 import type { Snapshot } from '../core/types.js';
 import type { Logger } from '../infra/logger.js';
 import { encodeSnapshot, type SnapshotJson } from '../storage/snapshot-codec.js';
 import type { StateStore } from '../storage/state-store.js';
 import { isMessage } from './ipc.js';
+import {
+  launchProcess,
+  launchThread,
+  type LaunchOptions,
+  type WorkerHandle,
+  type WorkerKind,
+} from './launch.js';
 import type {
   FailedMessage,
   HelloMessage,
+  MetricsDoneMessage,
+  MetricsMessage,
   Protocol,
   ReadyMessage,
   ShutdownMessage,
@@ -25,18 +33,20 @@ const RESPAWN_DELAY_MS = 1_000;
 /** Added to the shutdown's grace period before a worker that has not exited is killed. */
 const STOP_SLACK_MS = 5_000;
 const SAFETY_NET_MS = 1_000;
+/** A worker that has not answered a metrics request by then is left out of the scrape. */
+const METRICS_TIMEOUT_MS = 5_000;
 
 /** A worker's place: a restarted worker takes its predecessor's slot (and so its reporter id). */
 export interface Slot {
   /** 1-based. */
   readonly n: number;
   /** Absent between a worker's death and its replacement. */
-  readonly worker: Worker | undefined;
+  readonly worker: WorkerHandle | undefined;
 }
 
 interface SlotState {
   readonly n: number;
-  worker: Worker | undefined;
+  worker: WorkerHandle | undefined;
   /** How logs and errors name the slot's latest worker. */
   name: number;
 }
@@ -63,33 +73,19 @@ export interface SupervisorOptions {
    * left out, so theirs wins.
    */
   readonly v8Flags?: readonly string[];
+  /** Processes (node:cluster, the default) or worker threads of this process. */
+  readonly kind?: WorkerKind;
+  /** Thread workers: the young generation's size, MB (the threads' stand-in for v8Flags). */
+  readonly threadYoungGenerationMb?: number;
 }
 
 export interface SupervisorHooks<Init extends WorkerInit> {
   /** The init for the worker in `slot`, which said hello; `snapshot` is the store's current one. */
   init(slot: Slot, snapshot: SnapshotJson): Init;
   /** A worker's message that is none of the handshake's (the proxy's reports and metrics replies). */
-  message?(slot: Slot, worker: Worker, message: unknown): void;
+  message?(slot: Slot, worker: WorkerHandle, message: unknown): void;
   /** With each safety-net check (every second until stop): re-push tier state its events missed. */
   tick?(): void;
-}
-
-/**
- * How to run the worker entry: the .ts source through tsx when this runs from source, else the .js.
- * tsx is named by its absolute URL, resolved from this file: a bare `--import tsx` is resolved from the
- * worker's cwd, so a node started from any folder but the checkout root could not fork its workers.
- */
-function workerExec(entry: URL, v8Flags: readonly string[]): { exec: string; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const file = fileURLToPath(entry);
-  const flags = workerFlags(v8Flags, [
-    ...process.execArgv,
-    ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/),
-  ]);
-  return {
-    exec: fromSource ? file.replace(/\.js$/, '.ts') : file,
-    execArgv: [...(fromSource ? ['--import', import.meta.resolve('tsx')] : []), ...flags],
-  };
 }
 
 /** A V8/node flag's name without value, `no-` or `_`/`-` spelling: `--no-foo_bar=1` → `foo-bar`. */
@@ -110,9 +106,12 @@ export function workerFlags(v8Flags: readonly string[], given: readonly string[]
 export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly type: string }> {
   private readonly slotStates: SlotState[];
   /** Workers that were sent the init (they get every snapshot from then on). */
-  private readonly initialised = new Set<Worker>();
-  private readonly exec: { exec: string; execArgv: string[] };
-  private lastAddresses: Address[] = [];
+  private readonly initialised = new Set<WorkerHandle>();
+  private readonly launch: () => WorkerHandle;
+  /** Each slot's latest ready message's addresses. */
+  private readonly slotAddresses = new Map<number, readonly Address[]>();
+  private metricsId = 0;
+  private readonly metricsWaiters = new Map<number, (message: MetricsDoneMessage) => void>();
   private stopping = false;
   private lastPushed: Snapshot | undefined;
   private pushQueued = false;
@@ -128,26 +127,81 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
       worker: undefined,
       name: i + 1,
     }));
-    this.exec = workerExec(options.entry, options.v8Flags ?? []);
+    const launch: LaunchOptions = {
+      entry: options.entry,
+      tier: options.tier,
+      execArgv: workerFlags(options.v8Flags ?? [], [
+        ...process.execArgv,
+        ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/),
+      ]),
+      ...(options.threadYoungGenerationMb === undefined
+        ? {}
+        : { youngGenerationMb: options.threadYoungGenerationMb }),
+    };
+    this.launch = options.kind === 'thread' ? () => launchThread(launch) : () => launchProcess(launch);
   }
 
   get slots(): readonly Slot[] {
     return this.slotStates;
   }
 
-  /** The addresses of the latest ready message (the workers share their sockets). */
-  addresses(): readonly Address[] {
-    return this.lastAddresses;
+  /**
+   * Every address a worker reported bound, once each: process workers share their sockets and all
+   * report the same; thread workers may each hold only some (the DNS tier's TCP is one thread's).
+   */
+  addresses(): Address[] {
+    const seen = new Map<string, Address>();
+    for (const list of this.slotAddresses.values())
+      for (const address of list) seen.set(JSON.stringify(address), address);
+    return [...seen.values()];
   }
 
   /** The workers that got their init and are still connected, in slot order. */
-  workers(): Worker[] {
+  workers(): WorkerHandle[] {
     return this.slotStates
       .map((s) => s.worker)
-      .filter((w): w is Worker => w !== undefined && this.initialised.has(w) && w.isConnected());
+      .filter((w): w is WorkerHandle => w !== undefined && this.initialised.has(w) && w.isConnected());
   }
 
-  send(worker: Worker, message: Out): void {
+  /**
+   * The workers' metrics, aggregated (counters summed, gauges as prom-client's aggregator says) in
+   * Prometheus' text format; '' when no worker answered. A worker that does not answer within
+   * METRICS_TIMEOUT_MS is left out and logged.
+   */
+  async metrics(): Promise<string> {
+    const { tier, protocol, logger } = this.options;
+    const replies = await Promise.all(
+      this.workers().map(
+        (w) =>
+          new Promise<readonly unknown[]>((resolve) => {
+            const id = ++this.metricsId;
+            const timer = setTimeout(() => {
+              this.metricsWaiters.delete(id);
+              logger.warn({ worker: w.id }, `${tier} worker did not answer a metrics request`);
+              resolve([]);
+            }, METRICS_TIMEOUT_MS);
+            timer.unref();
+            this.metricsWaiters.set(id, (message) => {
+              clearTimeout(timer);
+              this.metricsWaiters.delete(id);
+              if (message.error !== undefined)
+                logger.warn({ worker: w.id, err: message.error }, `${tier} worker metrics failed`);
+              resolve(message.metrics ?? []);
+            });
+            const request: MetricsMessage = { type: protocol.metrics, id };
+            this.sendAny(w, request);
+          }),
+      ),
+    );
+    // prom-client's JSON form is what AggregatorRegistry.aggregate takes (typed loosely there).
+    const perWorker = replies.filter((r) => r.length > 0) as Parameters<
+      typeof AggregatorRegistry.aggregate
+    >[0];
+    if (perWorker.length === 0) return '';
+    return AggregatorRegistry.aggregate(perWorker).metrics();
+  }
+
+  send(worker: WorkerHandle, message: Out): void {
     this.sendAny(worker, message);
   }
 
@@ -202,12 +256,14 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
     );
     // The proxy's workers send final reports while they stop: keep following the store until then.
     this.unsubscribe();
+    for (const waiter of this.metricsWaiters.values())
+      waiter({ type: protocol.metricsDone, id: -1, metrics: [] });
     clearInterval(this.safetyNet);
   }
 
-  private sendAny(worker: Worker, message: { readonly type: string }): void {
+  private sendAny(worker: WorkerHandle, message: { readonly type: string }): void {
     try {
-      if (worker.isConnected()) worker.send(message);
+      worker.send(message);
     } catch {
       // The worker is going away; its exit handler deals with it.
     }
@@ -231,15 +287,17 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
     });
   }
 
-  private fork(slot: SlotState): Promise<Worker> {
+  private fork(slot: SlotState): Promise<WorkerHandle> {
     const { tier, protocol, logger } = this.options;
-    cluster.setupPrimary({ ...this.exec, args: [] });
-    const worker = cluster.fork();
+    const worker = this.launch();
     slot.worker = worker;
     const name = this.options.naming === 'slot' ? slot.n : worker.id;
     slot.name = name;
-    worker.on('error', (err) => logger.warn({ err: err.message, worker: name }, `${tier} worker IPC error`));
-    return new Promise<Worker>((resolve, reject) => {
+    // A process worker's IPC channel failing, or an exception a thread worker did not catch.
+    worker.on('error', (err: Error) =>
+      logger.warn({ err: describeError(err), worker: name }, `${tier} worker error`),
+    );
+    return new Promise<WorkerHandle>((resolve, reject) => {
       let started = false;
       const timer = setTimeout(() => {
         reject(
@@ -259,19 +317,24 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
         } else if (isMessage<ReadyMessage<Address>>(message, protocol.ready)) {
           clearTimeout(timer);
           started = true;
-          this.lastAddresses = message.addresses;
+          this.slotAddresses.set(slot.n, message.addresses);
           resolve(worker);
         } else if (isMessage<FailedMessage>(message, protocol.failed)) {
           clearTimeout(timer);
           reject(new MeridianError(message.code as ErrorCode, `${tier} worker ${name}: ${message.message}`));
+        } else if (isMessage<MetricsDoneMessage>(message, protocol.metricsDone)) {
+          this.metricsWaiters.get(message.id)?.(message);
         } else {
           this.hooks.message?.(slot, worker, message);
         }
       });
-      worker.once('exit', (code, signal) => {
+      worker.once('exit', (code: number | null, signal: string | null) => {
         clearTimeout(timer);
         this.initialised.delete(worker);
-        if (slot.worker === worker) slot.worker = undefined;
+        if (slot.worker === worker) {
+          slot.worker = undefined;
+          this.slotAddresses.delete(slot.n);
+        }
         if (!started) {
           reject(
             new MeridianError(

@@ -1,13 +1,17 @@
 // The worker's side of a clustered tier, for the tier's entry file: says hello, builds the replica
-// from the init and starts the tier, applies every snapshot the primary pushes, reports ready or
-// failed, and exits once told to or once the primary goes away. What the tier runs and the
+// from the init and starts the tier, applies every snapshot the primary pushes, answers metrics
+// requests, reports ready or failed, and exits once told to or once the primary goes away. The
+// primary is the parent process (node:cluster) or, for a worker thread, the thread's parent port. What the tier runs and the
 // messages only it knows come in through WorkerHooks.
+import { parentPort } from 'node:worker_threads';
 import { describeError, isMeridianError } from '../core/errors.js';
 import type { Logger } from '../infra/logger.js';
 import { decodeSnapshot, type ReplicaStateStore } from '../storage/snapshot-codec.js';
 import { isMessage } from './ipc.js';
 import type {
   FailedMessage,
+  MetricsDoneMessage,
+  MetricsMessage,
   Protocol,
   ReadyMessage,
   ShutdownMessage,
@@ -29,13 +33,16 @@ export interface WorkerHooks<Init extends WorkerInit, Store extends ReplicaState
   start(init: Init, replica: Store, logger: Logger): Promise<Address[]>;
   /** A primary message that is none of the shared ones. */
   message?(message: unknown): void;
+  /** This worker's metrics in prom-client's JSON form (registry.getMetricsAsJSON()). */
+  metrics?(): Promise<readonly unknown[]>;
   /** Closes what start opened (so far), finishing in-flight work within `graceMs` where there is any. */
   close(graceMs: number): Promise<void>;
 }
 
 export function sendToPrimary<M extends { readonly type: string }>(message: M): void {
   try {
-    if (process.send !== undefined && process.connected) process.send(message);
+    if (parentPort !== null) parentPort.postMessage(message);
+    else if (process.send !== undefined && process.connected) process.send(message);
   } catch {
     // The primary went away; 'disconnect' ends this worker.
   }
@@ -75,7 +82,17 @@ export function runWorker<Init extends WorkerInit, Store extends ReplicaStateSto
     }
   };
 
-  process.on('message', (message: unknown) => {
+  const answerMetrics = (id: number): void => {
+    const reply = (fields: Partial<MetricsDoneMessage>): void =>
+      sendToPrimary<MetricsDoneMessage>({ type: protocol.metricsDone, id, ...fields });
+    if (hooks.metrics === undefined) return reply({ metrics: [] });
+    hooks.metrics().then(
+      (metrics) => reply({ metrics }),
+      (err: unknown) => reply({ error: describeError(err) }),
+    );
+  };
+
+  const onMessage = (message: unknown): void => {
     if (isMessage<Init>(message, protocol.init)) {
       init(message).catch((err: unknown) => {
         sendToPrimary({
@@ -95,14 +112,23 @@ export function runWorker<Init extends WorkerInit, Store extends ReplicaStateSto
           'bad snapshot from the primary: keeping the previous one',
         );
       }
+    } else if (isMessage<MetricsMessage>(message, protocol.metrics)) {
+      answerMetrics(message.id);
     } else if (isMessage<ShutdownMessage>(message, protocol.shutdown)) {
       void shutdown(0, message.graceMs ?? 0);
     } else {
       hooks.message?.(message);
     }
-  });
+  };
   // The primary went away: nothing will push state (or write the proxy's reports) any more.
-  process.on('disconnect', () => void shutdown(0, ORPHAN_GRACE_MS));
+  const orphaned = (): void => void shutdown(0, ORPHAN_GRACE_MS);
+  if (parentPort !== null) {
+    parentPort.on('message', onMessage);
+    parentPort.on('close', orphaned);
+  } else {
+    process.on('message', onMessage);
+    process.on('disconnect', orphaned);
+  }
   process.on('unhandledRejection', (err) => {
     running?.logger.error({ err: describeError(err) }, `unhandled rejection in ${tier} worker`);
   });

@@ -7,12 +7,11 @@
 // Traffic policies follow the same path as snapshots: the primary pushes its policy store's list to
 // every worker (at init, then on every change), and each worker enforces it with its own engine
 // (policies.ts); so local rate limits and bandwidth limits count per worker.
-import type { Worker } from 'node:cluster';
 import { createServer } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AggregatorRegistry } from 'prom-client';
 import { isMessage } from '../cluster/ipc.js';
+import type { WorkerHandle } from '../cluster/launch.js';
 import { Supervisor, type Slot } from '../cluster/supervisor.js';
 import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
@@ -21,28 +20,14 @@ import { MeridianError, describeError } from '../core/errors.js';
 import type { Policy } from '../config/policy-schema.js';
 import type { BackendHealth, HealthReport } from '../core/types.js';
 import type { ProxyAddress, ProxyOptions, ProxyService } from './types.js';
-import {
-  MSG_METRICS,
-  MSG_METRICS_DONE,
-  MSG_POLICIES,
-  MSG_REPORT,
-  MSG_REPORT_DONE,
-  PROXY_PROTOCOL,
-} from './ipc.js';
-import type {
-  InitMessage,
-  MetricsDoneMessage,
-  PrimaryMessage,
-  ReportMessage,
-  WorkerPolicies,
-} from './ipc.js';
+import { MSG_POLICIES, MSG_REPORT, MSG_REPORT_DONE, PROXY_PROTOCOL } from './ipc.js';
+import type { InitMessage, PrimaryMessage, ReportMessage, WorkerPolicies } from './ipc.js';
 import { redisConnectInfo } from './policies.js';
 
 export interface ProxyClusterOptions extends ProxyOptions {
   readonly workers: number;
 }
 
-const METRICS_TIMEOUT_MS = 5_000;
 /** A failed restart is tried again this much later: an empty slot would leave its report stale. */
 const RESTART_RETRY_MS = 5_000;
 
@@ -95,8 +80,6 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
   const { store } = options;
   const logger = options.logger.child({ component: 'proxy', region: options.config.region });
   const config = await workerConfig(options);
-  // Installs prom-client's IPC listener in the primary, should anything here call clusterMetrics().
-  new AggregatorRegistry();
 
   // A restarted worker takes its predecessor's slot, so its reports overwrite the predecessor's.
   const reporterId = (slot: Slot): string => `${options.reporterId}/w${slot.n}`;
@@ -124,7 +107,7 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
   // Reports from the workers, written to the real store (the workers' replicas are read-only), or
   // posted to the admin API with the reporter token (`proxy.report.api`).
   const sink = options.healthSink ?? store;
-  const writeReport = (slot: Slot, worker: Worker, message: ReportMessage): void => {
+  const writeReport = (slot: Slot, worker: WorkerHandle, message: ReportMessage): void => {
     const report: HealthReport = { ...message.report, regionId: config.region, reporterId: reporterId(slot) };
     if (report.backends !== undefined) slotBackends.set(slot.n, report.backends);
     sink.reportHealth(report).then(
@@ -132,38 +115,6 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
       (err: unknown) =>
         supervisor.send(worker, { type: MSG_REPORT_DONE, id: message.id, error: describeError(err) }),
     );
-  };
-
-  // Metrics requests: answered by this tier's workers only.
-  let metricsId = 0;
-  const metricsWaiters = new Map<number, (message: MetricsDoneMessage) => void>();
-  const proxyMetrics = async (): Promise<string> => {
-    const replies = await Promise.all(
-      supervisor.workers().map(
-        (w) =>
-          new Promise<unknown[]>((resolve) => {
-            const id = ++metricsId;
-            const timer = setTimeout(() => {
-              metricsWaiters.delete(id);
-              logger.warn({ worker: w.id }, 'proxy worker did not answer a metrics request');
-              resolve([]);
-            }, METRICS_TIMEOUT_MS);
-            timer.unref();
-            metricsWaiters.set(id, (message) => {
-              clearTimeout(timer);
-              metricsWaiters.delete(id);
-              resolve(message.metrics ?? []);
-            });
-            supervisor.send(w, { type: MSG_METRICS, id });
-          }),
-      ),
-    );
-    // prom-client's JSON form is what AggregatorRegistry.aggregate takes (typed loosely there).
-    const perWorker = replies.filter((r) => r.length > 0) as Parameters<
-      typeof AggregatorRegistry.aggregate
-    >[0];
-    if (perWorker.length === 0) return '';
-    return AggregatorRegistry.aggregate(perWorker).metrics();
   };
 
   const supervisor: Supervisor<InitMessage, ProxyAddress, PrimaryMessage> = new Supervisor(
@@ -198,8 +149,6 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
       }),
       message: (slot, worker, message) => {
         if (isMessage<ReportMessage>(message, MSG_REPORT)) writeReport(slot, worker, message);
-        else if (isMessage<MetricsDoneMessage>(message, MSG_METRICS_DONE))
-          metricsWaiters.get(message.id)?.(message);
       },
       // Policies follow the snapshots' safety net too.
       tick: () => {
@@ -212,7 +161,6 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
   const stop = async (graceMs: number): Promise<void> => {
     await supervisor.stop(graceMs);
     unsubscribePolicies();
-    for (const waiter of metricsWaiters.values()) waiter({ type: MSG_METRICS_DONE, id: -1, metrics: [] });
   };
 
   try {
@@ -228,7 +176,8 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
     clustered: true,
     addresses: () => supervisor.addresses().map((a) => ({ ...a })),
     backendStates: () => mergeStates(supervisor.slots.map((slot) => slotBackends.get(slot.n) ?? [])),
-    proxyMetrics,
+    // Answered by this tier's workers only.
+    proxyMetrics: () => supervisor.metrics(),
     close(opts = {}) {
       closed ??= stop(opts.graceMs ?? 10_000).then(() => logger.info('proxy closed'));
       return closed;

@@ -17,8 +17,6 @@ export const MSG_POLICIES = 'meridian-proxy:policies';
 /** Worker → primary: a region health report to write to the store; answered by MSG_REPORT_DONE. */
 export const MSG_REPORT = 'meridian-proxy:report';
 export const MSG_REPORT_DONE = 'meridian-proxy:report-done';
-export const MSG_METRICS = 'meridian-proxy:metrics';
-export const MSG_METRICS_DONE = 'meridian-proxy:metrics-done';
 
 export interface InitMessage {
   readonly type: typeof PROXY_PROTOCOL.init;
@@ -58,18 +56,5 @@ export interface ReportDoneMessage {
   readonly error?: string;
 }
 
-export interface MetricsMessage {
-  readonly type: typeof MSG_METRICS;
-  readonly id: number;
-}
-
-export interface MetricsDoneMessage {
-  readonly type: typeof MSG_METRICS_DONE;
-  readonly id: number;
-  /** `registry.getMetricsAsJSON()` of the worker. */
-  readonly metrics?: unknown[];
-  readonly error?: string;
-}
-
 /** Primary → worker messages besides the shared ones. */
-export type PrimaryMessage = PoliciesMessage | ReportDoneMessage | MetricsMessage;
+export type PrimaryMessage = PoliciesMessage | ReportDoneMessage;

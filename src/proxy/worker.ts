@@ -3,11 +3,11 @@
 // State comes from the primary over IPC (snapshots applied to a ReplicaStateStore by
 // src/cluster/worker.ts); the region health reports go back to the primary over IPC, which writes
 // them to the real store. Metrics live in this worker's registry and are sent to the primary on
-// request (MSG_METRICS). Traffic policies arrive the same way (the init, then MSG_POLICIES) into a
+// request (the shared metrics message of src/cluster/worker.ts). Traffic policies arrive the same way (the init, then MSG_POLICIES) into a
 // read-only ReplicaPolicyStore; for cluster-wide limits the worker opens its own Redis connection
 // with the primary's settings.
 import cluster from 'node:cluster';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { isMessage } from '../cluster/ipc.js';
 import { runWorker, sendToPrimary } from '../cluster/worker.js';
 import { describeError } from '../core/errors.js';
@@ -16,22 +16,8 @@ import { createLogger } from '../infra/logger.js';
 import type { RedisConnection } from '../infra/redis/lua-script.js';
 import { ReplicaStateStore } from '../storage/snapshot-codec.js';
 import type { ProxyAddress, ProxyService } from './index.js';
-import {
-  MSG_METRICS,
-  MSG_METRICS_DONE,
-  MSG_POLICIES,
-  MSG_REPORT,
-  MSG_REPORT_DONE,
-  PROXY_PROTOCOL,
-} from './ipc.js';
-import type {
-  InitMessage,
-  MetricsDoneMessage,
-  MetricsMessage,
-  PoliciesMessage,
-  ReportDoneMessage,
-  ReportMessage,
-} from './ipc.js';
+import { MSG_POLICIES, MSG_REPORT, MSG_REPORT_DONE, PROXY_PROTOCOL } from './ipc.js';
+import type { InitMessage, PoliciesMessage, ReportDoneMessage, ReportMessage } from './ipc.js';
 import { startLocalProxy } from './local.js';
 import { connectRedis, ReplicaPolicyStore } from './policies.js';
 
@@ -75,30 +61,7 @@ interface WorkerState {
 
 let state: WorkerState | undefined;
 
-function answerMetrics(message: MetricsMessage): void {
-  const registry = state?.registry;
-  if (registry === undefined) {
-    sendToPrimary<MetricsDoneMessage>({ type: MSG_METRICS_DONE, id: message.id, metrics: [] });
-    return;
-  }
-  registry.getMetricsAsJSON().then(
-    (metrics) => sendToPrimary<MetricsDoneMessage>({ type: MSG_METRICS_DONE, id: message.id, metrics }),
-    (err: unknown) =>
-      sendToPrimary<MetricsDoneMessage>({
-        type: MSG_METRICS_DONE,
-        id: message.id,
-        error: describeError(err),
-      }),
-  );
-}
-
 if (cluster.isWorker) {
-  // prom-client's AggregatorRegistry answers clusterMetrics() requests from any aggregator in the
-  // primary (the DNS tier's, when it runs clustered in the same process); without it those time
-  // out (prom-client #747). It answers with no metrics: the proxy's are fetched by MSG_METRICS, so
-  // they are never counted twice or mixed into the DNS tier's output.
-  new AggregatorRegistry();
-  AggregatorRegistry.setRegistries([]);
   runWorker<InitMessage, WorkerStore, ProxyAddress>('proxy', PROXY_PROTOCOL, {
     logger: (msg) => createLogger(msg.logLevel).child({ worker: msg.slot }),
     replica: (options) => new WorkerStore(options),
@@ -142,8 +105,8 @@ if (cluster.isWorker) {
     message(message) {
       if (isMessage<PoliciesMessage>(message, MSG_POLICIES)) state?.policies?.apply(message.policies);
       else if (isMessage<ReportDoneMessage>(message, MSG_REPORT_DONE)) state?.store.settle(message);
-      else if (isMessage<MetricsMessage>(message, MSG_METRICS)) answerMetrics(message);
     },
+    metrics: async () => (await state?.registry.getMetricsAsJSON()) ?? [],
     async close(graceMs) {
       try {
         await state?.proxy?.close({ graceMs });

@@ -1,10 +1,11 @@
-// The shared cluster supervisor on its own, with a minimal tier (fixtures/worker.ts): the handshake
-// and per-slot inits, snapshots reaching every worker, a dead worker replaced in its slot, and a
-// worker's start failure rejecting start() with the worker's error code; the operator's node flags
-// winning over the tier's worker flags.
+// The shared cluster supervisor on its own, with a minimal tier (fixtures/worker.ts), for process
+// and thread workers alike: the handshake and per-slot inits, snapshots reaching every worker, a
+// dead worker replaced in its slot, the workers' metrics aggregated, and a worker's start failure
+// rejecting start() with the worker's error code; the operator's node flags winning over the
+// tier's worker flags.
 import assert from 'node:assert/strict';
-import type { Worker } from 'node:cluster';
 import { after, before, describe, it } from 'node:test';
+import type { WorkerKind } from '../../src/cluster/launch.js';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
 import { Supervisor, workerFlags } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
@@ -19,11 +20,12 @@ const logger = createLogger('silent');
 
 interface RegionsReply {
   readonly type: 'meridian-test:regions';
-  readonly pid: number;
+  /** pid/threadId */
+  readonly worker: string;
   readonly regions: string[];
 }
 
-function testSupervisor(store: MemoryStateStore, workers: number, fail?: string) {
+function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: number, fail?: string) {
   const inits: number[] = [];
   const replies = new Map<number, RegionsReply>();
   const supervisor = new Supervisor<TestInit, string, { readonly type: 'meridian-test:regions' }>(
@@ -35,6 +37,7 @@ function testSupervisor(store: MemoryStateStore, workers: number, fail?: string)
       store,
       logger,
       naming: 'slot',
+      kind,
     },
     {
       init: (slot, snapshot) => {
@@ -55,81 +58,98 @@ function testSupervisor(store: MemoryStateStore, workers: number, fail?: string)
   return { supervisor, inits, replies };
 }
 
-void describe('cluster supervisor', () => {
-  let store: MemoryStateStore;
+for (const kind of ['process', 'thread'] as const)
+  void describe(`cluster supervisor, ${kind} workers`, () => {
+    let store: MemoryStateStore;
 
-  before(async () => {
-    store = new MemoryStateStore();
-    await store.start();
+    before(async () => {
+      store = new MemoryStateStore();
+      await store.start();
+    });
+
+    after(async () => {
+      await store?.close();
+    });
+
+    void it('inits each slot, pushes snapshots to every worker, and replaces a dead worker in its slot', async () => {
+      const { supervisor, inits, replies } = testSupervisor(store, kind, 2);
+      try {
+        await supervisor.start();
+        assert.deepEqual([...inits].sort(), [1, 2]);
+        assert.match(supervisor.addresses()[0] ?? '', /^slot-[12]$/);
+        assert.equal(supervisor.workers().length, 2);
+
+        await store.createRegion({ id: 'r1', lat: 50, lon: 8, ipv4: ['127.0.0.1'] });
+        await waitFor(
+          'the new region in both workers',
+          async () => {
+            supervisor.broadcast({ type: 'meridian-test:regions' });
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            return [1, 2].every((n) => replies.get(n)?.regions.includes('r1') === true);
+          },
+          { timeoutMs: 5000 },
+        );
+
+        const dead = supervisor.slots[0]?.worker;
+        assert.ok(dead !== undefined);
+        const deadWorker = replies.get(1)?.worker;
+        assert.equal(deadWorker, kind === 'process' ? `${dead.pid}/0` : `${process.pid}/${dead.id}`);
+        // A process dies by a signal from outside; a thread cannot, so it is terminated.
+        if (kind === 'process') process.kill(dead.pid ?? 0, 'SIGKILL');
+        else dead.kill();
+        await waitFor(
+          'a new worker in slot 1',
+          () => {
+            const w = supervisor.slots[0]?.worker;
+            return w !== undefined && w !== dead && supervisor.workers().includes(w);
+          },
+          { timeoutMs: 10_000 },
+        );
+        assert.deepEqual(inits.slice(2), [1]);
+        replies.clear();
+        await waitFor(
+          'the new worker to have the snapshot',
+          async () => {
+            supervisor.broadcast({ type: 'meridian-test:regions' });
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            const reply = replies.get(1);
+            return reply !== undefined && reply.worker !== deadWorker && reply.regions.includes('r1');
+          },
+          { timeoutMs: 5000 },
+        );
+      } finally {
+        await supervisor.stop();
+      }
+      assert.equal(supervisor.workers().length, 0);
+      assert.ok(supervisor.slots.every((slot) => slot.worker === undefined));
+    });
+
+    void it("aggregates the workers' metrics", async () => {
+      const { supervisor } = testSupervisor(store, kind, 3);
+      try {
+        await supervisor.start();
+        // Each worker counted its slot number: summed over slots 1-3.
+        assert.match(await supervisor.metrics(), /^meridian_test_slot_total 6$/m);
+      } finally {
+        await supervisor.stop();
+      }
+      assert.equal(await supervisor.metrics(), '');
+    });
+
+    void it("rejects start with the worker's own error", async () => {
+      const { supervisor } = testSupervisor(store, kind, 1, 'no such thing');
+      try {
+        await assert.rejects(supervisor.start(), (err: unknown) => {
+          assert.ok(isMeridianError(err));
+          assert.equal(err.code, 'E_CONFIG');
+          assert.match(err.message, /^test worker 1: .*no such thing/);
+          return true;
+        });
+      } finally {
+        await supervisor.stop(0);
+      }
+    });
   });
-
-  after(async () => {
-    await store?.close();
-  });
-
-  void it('inits each slot, pushes snapshots to every worker, and replaces a dead worker in its slot', async () => {
-    const { supervisor, inits, replies } = testSupervisor(store, 2);
-    try {
-      await supervisor.start();
-      assert.deepEqual([...inits].sort(), [1, 2]);
-      assert.match(supervisor.addresses()[0] ?? '', /^slot-[12]$/);
-      assert.equal(supervisor.workers().length, 2);
-
-      await store.createRegion({ id: 'r1', lat: 50, lon: 8, ipv4: ['127.0.0.1'] });
-      await waitFor(
-        'the new region in both workers',
-        async () => {
-          supervisor.broadcast({ type: 'meridian-test:regions' });
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          return [1, 2].every((n) => replies.get(n)?.regions.includes('r1') === true);
-        },
-        { timeoutMs: 5000 },
-      );
-
-      const dead = supervisor.slots[0]?.worker as Worker;
-      const deadPid = dead.process.pid;
-      dead.process.kill('SIGKILL');
-      await waitFor(
-        'a new worker in slot 1',
-        () => {
-          const w = supervisor.slots[0]?.worker;
-          return w !== undefined && w !== dead && supervisor.workers().includes(w);
-        },
-        { timeoutMs: 10_000 },
-      );
-      assert.deepEqual(inits.slice(2), [1]);
-      replies.clear();
-      await waitFor(
-        'the new worker to have the snapshot',
-        async () => {
-          supervisor.broadcast({ type: 'meridian-test:regions' });
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          const reply = replies.get(1);
-          return reply !== undefined && reply.pid !== deadPid && reply.regions.includes('r1');
-        },
-        { timeoutMs: 5000 },
-      );
-    } finally {
-      await supervisor.stop();
-    }
-    assert.equal(supervisor.workers().length, 0);
-    assert.ok(supervisor.slots.every((slot) => slot.worker === undefined));
-  });
-
-  void it("rejects start with the worker's own error", async () => {
-    const { supervisor } = testSupervisor(store, 1, 'no such thing');
-    try {
-      await assert.rejects(supervisor.start(), (err: unknown) => {
-        assert.ok(isMeridianError(err));
-        assert.equal(err.code, 'E_CONFIG');
-        assert.match(err.message, /^test worker 1: .*no such thing/);
-        return true;
-      });
-    } finally {
-      await supervisor.stop(0);
-    }
-  });
-});
 
 void describe('worker V8 flags', () => {
   void it('leaves out a flag the operator gave, with any value or negated, whatever its spelling', () => {
