@@ -1,13 +1,14 @@
-// Cluster mode: the primary forks workers that answer queries, and pushes every state snapshot to
-// them over IPC (src/cluster/supervisor.ts). The primary keeps an answering unit without sockets for
-// `explain`.
+// Cluster mode: the primary starts workers that answer queries (node:cluster processes, or worker
+// threads with `workerKind: thread`), and pushes every state snapshot to them
+// (src/cluster/supervisor.ts). The primary keeps an answering unit without sockets for `explain`.
 //
 // Sockets: with the UDP batching addon (dns.udpBatching, the default) every worker binds its own UDP
 // socket on the same concrete port with SO_REUSEPORT, and the kernel spreads the packets across them
-// (no shared-socket wake-ups). Without it, the workers share the primary's node:dgram sockets through
-// node:cluster (node:dgram cannot set SO_REUSEPORT in Node 20). TCP always goes through node:cluster:
-// the workers take turns on the primary's listener.
-import { AggregatorRegistry } from 'prom-client';
+// (no shared-socket wake-ups). Without it, process workers share the primary's node:dgram sockets
+// through node:cluster (node:dgram cannot set SO_REUSEPORT in Node 20), and thread workers are not
+// possible: the node runs process workers and says so. TCP: process workers take turns on the
+// primary's listener through node:cluster; thread workers cannot share a listener, so the first
+// thread serves TCP (a restarted first thread binds it again).
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
@@ -21,6 +22,8 @@ import { DNS_PROTOCOL, MSG_GEO_RECHECK, MSG_ZONES, type InitMessage, type Primar
 import { createRuntime } from './runtime.js';
 import { Notifier } from './xfer/notify.js';
 import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/server.js';
+import { loadUdpBatch, udpBatchLoadError } from './transport/udp-batch.js';
+import type { WorkerKind } from '../cluster/launch.js';
 
 /** The DNS workers' V8 semi-space size, MB (see the supervisor's v8Flags below). */
 const WORKER_SEMI_SPACE_MB = 4;
@@ -66,7 +69,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
   for (const spec of options.specs)
     listen.push(spec.port === 0 ? { host: spec.host, port: await pickFreePort(spec.host) } : spec);
 
-  const aggregator = new AggregatorRegistry();
+  const kind = workerKindFor(config, logger);
   const supervisor = new Supervisor<InitMessage, BoundAddress, PrimaryMessage>(
     {
       tier: 'DNS',
@@ -81,14 +84,18 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       // short-lived garbage uses a few MB: capped at 4 MB each, a worker holds 25-30 MB less RSS for
       // 3-5 % more CPU at peak (bench-dns). NODE_OPTIONS=--max-semi-space-size=N overrides it.
       v8Flags: [`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`],
+      kind,
+      // V8 sizes the young generation as 3 semi-spaces (two for scavenges, one for large objects).
+      threadYoungGenerationMb: 3 * WORKER_SEMI_SPACE_MB,
     },
     {
-      init: (_slot, snapshot) => ({
+      init: (slot, snapshot) => ({
         type: DNS_PROTOCOL.init,
         config,
         geoPaths: options.geoPaths,
         listen,
         workers: options.workers,
+        serveTcp: kind === 'process' || slot.n === 1,
         startedAt,
         logLevel: logger.level,
         snapshot,
@@ -123,14 +130,17 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     await stop();
     throw err;
   }
-  logger.info({ workers: options.workers, addresses: supervisor.addresses() }, 'DNS listening (cluster)');
+  logger.info(
+    { workers: options.workers, workerKind: kind, addresses: supervisor.addresses() },
+    'DNS listening (cluster)',
+  );
   notifier.activate();
 
   return {
     clustered: true,
     addresses: () => supervisor.addresses().map((a) => ({ ...a })),
     explain: (q) => explainUnit.responder.explain(q),
-    dnsMetrics: () => aggregator.clusterMetrics(),
+    dnsMetrics: () => supervisor.metrics(),
     recheckGeo: async () => {
       supervisor.broadcast({ type: MSG_GEO_RECHECK });
       await explainUnit.locator?.reloadNow();
@@ -140,4 +150,16 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       await stop();
     },
   };
+}
+
+/** The kind configured, unless threads cannot share the UDP port here (no batching addon). */
+function workerKindFor(config: DeepReadonly<DnsConfig>, logger: Logger): WorkerKind {
+  if (config.workerKind !== 'thread') return 'process';
+  if (config.udpBatching && loadUdpBatch() !== undefined) return 'thread';
+  logger.warn(
+    { err: config.udpBatching ? udpBatchLoadError() : 'dns.udpBatching is off' },
+    'dns.workerKind is thread, but thread workers need the UDP batching addon to share the UDP ' +
+      'port (SO_REUSEPORT): running process workers instead',
+  );
+  return 'process';
 }

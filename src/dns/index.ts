@@ -1,11 +1,11 @@
-// Entry point of the DNS tier: `startDns` answers in this process (`workers: 1`) or forks
-// node:cluster workers that answer (`workers: 0` = one per core, or > 1), pushing every state
-// snapshot to them over IPC.
+// Entry point of the DNS tier: `startDns` answers in this process (`workers: 1`) or starts workers
+// that answer (`workers: 0` = one per core, or > 1; node:cluster processes or worker threads,
+// `workerKind`), pushing every state snapshot to them.
 //
 // Metrics: with `workers: 1` the DNS metrics are registered in the registry passed in (and
 // `dnsMetrics()` returns just them). In cluster mode the workers hold them; the registry passed in
-// gets none, and the admin API must append `await dns.dnsMetrics()` (prom-client's
-// AggregatorRegistry.clusterMetrics over the workers) to its /metrics output. `dns.clustered` says
+// gets none, and the admin API must append `await dns.dnsMetrics()` (the workers' metrics,
+// aggregated by the supervisor) to its /metrics output. `dns.clustered` says
 // which case applies.
 import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';

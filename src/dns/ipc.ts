@@ -1,4 +1,5 @@
-// Messages between the cluster primary and its DNS workers (JSON over the IPC channel): the shared
+// Messages between the cluster primary and its DNS workers (JSON over the IPC channel, or
+// structured clones to threads): the shared
 // handshake, snapshots and shutdown (src/cluster/ipc.ts) under the `meridian-dns:` prefix, plus
 // the geo re-check and the zones (pushed on every zone store change).
 import { protocol } from '../cluster/ipc.js';
@@ -21,6 +22,8 @@ export interface InitMessage {
   readonly listen: readonly ListenSpec[];
   /** How many workers bind the listen ports (their UDP sockets share each port). */
   readonly workers: number;
+  /** Bind TCP too: every process worker (node:cluster shares the listener), the first thread worker. */
+  readonly serveTcp: boolean;
   readonly startedAt: number;
   readonly logLevel: string;
   readonly snapshot: SnapshotJson;

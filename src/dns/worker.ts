@@ -1,10 +1,11 @@
-// Entry file of a node:cluster DNS worker. It answers queries only: the state comes from the
-// primary over IPC (snapshots applied to a ReplicaStateStore by src/cluster/worker.ts), the geo
-// databases are opened here. Metrics live in this worker's registry; prom-client's
-// AggregatorRegistry (created here too, see prom-client issue #747) answers the primary's
-// clusterMetrics() requests.
+// Entry file of a DNS worker (a node:cluster process or a worker thread). It answers queries only:
+// the state comes from the primary (snapshots applied to a ReplicaStateStore by
+// src/cluster/worker.ts), the geo databases are opened here (mapped once per process, so threads
+// share them). Metrics live in this worker's registry and go to the primary on request.
 import cluster from 'node:cluster';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import { threadId } from 'node:worker_threads';
+import { Registry } from 'prom-client';
+import { isTierWorker } from '../cluster/launch.js';
 import { isMessage } from '../cluster/ipc.js';
 import { runWorker } from '../cluster/worker.js';
 import { describeError } from '../core/errors.js';
@@ -38,15 +39,17 @@ function applyZones(zones: InitMessage['zones']): void {
   }
 }
 
-if (cluster.isWorker) {
+let registry: Registry | undefined;
+
+if (isTierWorker('DNS')) {
   runWorker<InitMessage, ReplicaStateStore, BoundAddress>('DNS', DNS_PROTOCOL, {
-    logger: (msg) => createLogger(msg.logLevel).child({ component: 'dns', worker: cluster.worker?.id }),
+    logger: (msg) =>
+      createLogger(msg.logLevel).child({ component: 'dns', worker: cluster.worker?.id ?? threadId }),
     replica: (options) => new ReplicaStateStore(options),
     async start(msg, replica, logger) {
       log = logger;
-      const registry = new Registry();
-      new AggregatorRegistry();
-      AggregatorRegistry.setRegistries([registry]);
+      const own = new Registry();
+      registry = own;
       latestZones ??= msg.zones;
       const unit = await createRuntime({
         config: msg.config,
@@ -54,7 +57,7 @@ if (cluster.isWorker) {
         geoPaths: msg.geoPaths,
         snapshot: () => replica.current(),
         logger,
-        registries: [registry],
+        registries: [own],
         startedAt: msg.startedAt,
         serving: true,
         // The worker's own key ring (the primary sends where it comes from, never the keys).
@@ -68,6 +71,7 @@ if (cluster.isWorker) {
         logger,
         tcpIdleTimeoutMs: msg.config.tcpIdleTimeoutMs,
         udpBatching: msg.config.udpBatching,
+        tcp: msg.serveTcp,
         // Every worker binds its own UDP socket on the primary's concrete port; the kernel spreads
         // the packets across them at random (node:dgram sockets are shared through the primary).
         reusePort: true,
@@ -87,6 +91,7 @@ if (cluster.isWorker) {
         log?.warn({ err: describeError(err) }, 'geo re-check failed: keeping the loaded databases');
       });
     },
+    metrics: async () => (await registry?.getMetricsAsJSON()) ?? [],
     async close() {
       await listeners?.close();
       runtime?.close();

@@ -62,6 +62,8 @@ export interface ListenerOptions {
    * their sockets at random instead of by the sender's flow hash (BatchedUdpSocketOptions).
    */
   readonly reusePortGroup?: number;
+  /** Listen on TCP too (default true); off for a thread worker while another thread serves TCP. */
+  readonly tcp?: boolean;
 }
 
 /** Which UDP implementation serves the listeners. */
@@ -224,8 +226,9 @@ export class DnsListeners {
           : await bindUdp(spec.host, spec.port);
       const port = udpPort(udp);
       const listener = new Listener(spec.host, udp, createServer({ allowHalfOpen: true }));
+      const tcp = options.tcp ?? true;
       try {
-        await listenTcp(listener.tcp, spec.host, port);
+        if (tcp) await listenTcp(listener.tcp, spec.host, port);
       } catch (err) {
         await closeUdp(udp);
         if (spec.port === 0 && attempt < 20 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
@@ -244,7 +247,7 @@ export class DnsListeners {
           'DNS UDP: the kernel refused the random spread program (SO_ATTACH_REUSEPORT_CBPF): ' +
             'packets go to workers by flow hash, so a few busy senders may load one worker',
         );
-      DnsListeners.serveTcp(listener, options);
+      if (tcp) DnsListeners.serveTcp(listener, options);
       return listener;
     }
   }
