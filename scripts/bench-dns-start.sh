@@ -6,7 +6,8 @@
 # SOURCE=1, scripts/bench-dns-server.ts runs the sources through tsx (no build, ~40 MB more per
 # process for the TypeScript loader). With DNSSEC=1 (built node only) the node gets a key ring and
 # an API token, and example.test is signed through the real CLI (`meridian dnssec enable`) before
-# the passes. Needs $TMP; the caller's EXIT trap kills $SERVER.
+# the passes. WORKER_KIND=process|thread overrides the config's dns.workerKind (built node only).
+# Needs $TMP; the caller's EXIT trap kills $SERVER.
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 
 start_meridian_dns() {
@@ -28,7 +29,9 @@ start_meridian_dns() {
   # The copy lives in $TMP: paths relative to the config's folder become absolute.
   local dir
   dir=$(cd "$(dirname "$CONFIG")" && pwd)
-  sed -e "s#\\.\\./#$dir/../#g" -e "s#^\\(  workers:\\).*#\\1 $WORKERS#" "$CONFIG" >"$TMP/bench.yaml"
+  local edits=(-e "s#\\.\\./#$dir/../#g" -e "s#^\\(  workers:\\).*#\\1 $WORKERS#")
+  [[ -n ${WORKER_KIND:-} ]] && edits+=(-e "s#^\\(  workerKind:\\).*#\\1 $WORKER_KIND#")
+  sed "${edits[@]}" "$CONFIG" >"$TMP/bench.yaml"
   PORT=$(free_port)
   local api_port
   api_port=$(free_port)
@@ -43,7 +46,8 @@ start_meridian_dns() {
   local up=''
   for _ in $(seq 1 300); do
     kill -0 "$SERVER" 2>/dev/null || { cat "$TMP/server.log" >&2; exit 1; }
-    if [[ -n $(dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 www.example.test A 2>/dev/null) ]]; then
+    # An address, not dig's "communications error" (which +short prints on stdout too).
+    if dig +short +time=1 +tries=1 -p "$PORT" @127.0.0.1 www.example.test A 2>/dev/null | grep -qE '^[0-9.]+$'; then
       up=1
       break
     fi
@@ -52,11 +56,12 @@ start_meridian_dns() {
   [[ -n $up ]] || { echo "meridian did not answer on port $PORT" >&2; cat "$TMP/server.log" >&2; exit 1; }
   # Every worker answers (the kernel spreads UDP across their sockets); wait until all have forked.
   local want=$((WORKERS > 0 ? WORKERS : $(nproc)))
+  grep -q '^  workerKind: thread' "$TMP/bench.yaml" && want=0 # threads: the primary is the whole node
   for _ in $(seq 1 100); do
     (($(pgrep -P "$SERVER" -c) >= want)) && break
     sleep 0.1
   done
-  PIDS="$SERVER $(pgrep -P "$SERVER" | tr '\n' ' ')"
+  PIDS="$SERVER $({ pgrep -P "$SERVER" || true; } | tr '\n' ' ')"
   if [[ ${DNSSEC:-0} == 1 ]]; then
     for _ in $(seq 1 100); do
       curl -s -o /dev/null "$MERIDIAN_API_URL/healthz" && break

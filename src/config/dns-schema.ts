@@ -207,12 +207,12 @@ const dnsObject = z.strictObject({
   /** Workers answering queries; 0 = one per core, 1 = answer in the main process. */
   workers: nonNegativeInt.default(0),
   /**
-   * What the workers are: `process` (node:cluster: each its own memory, a crash stays in its
-   * worker) or `thread` (worker threads of the node's process: the node binary's pages, the mapped
-   * geo files and the process overhead once, about 40 % less memory; needs the UDP batching addon,
-   * else the node falls back to processes; TCP is served by the first thread).
+   * What the workers are: `thread` (worker threads of the node's process: the node binary's pages,
+   * the mapped geo files and the process overhead once, about 40 % less memory; needs the UDP
+   * batching addon, else the node runs processes; TCP is served by the first thread) or `process`
+   * (node:cluster: each its own memory, and a crash in native code stays in its worker).
    */
-  workerKind: z.enum(['process', 'thread']).default('process'),
+  workerKind: z.enum(['thread', 'process']).default('thread'),
   /** Largest UDP reply we send (DNS Flag Day 2020). */
   udpPayloadSize: z.number().int().min(512).max(4096).default(1232),
   tcpIdleTimeoutMs: positiveInt.default(10000),

@@ -158,8 +158,8 @@ function workerKindFor(config: DeepReadonly<DnsConfig>, logger: Logger): WorkerK
   if (config.udpBatching && loadUdpBatch() !== undefined) return 'thread';
   logger.warn(
     { err: config.udpBatching ? udpBatchLoadError() : 'dns.udpBatching is off' },
-    'dns.workerKind is thread, but thread workers need the UDP batching addon to share the UDP ' +
-      'port (SO_REUSEPORT): running process workers instead',
+    'DNS thread workers (dns.workerKind) need the UDP batching addon to share the UDP port ' +
+      '(SO_REUSEPORT): running process workers instead',
   );
   return 'process';
 }

@@ -1,8 +1,10 @@
-// Cluster mode with thread workers (`dns.workerKind: thread`) end to end: two worker threads of this
-// process answer UDP on their own SO_REUSEPORT sockets and the first serves TCP; state changes in
-// the primary's store reach both within 1 s; metrics aggregate over the threads; the primary's
-// explain unit and both threads share one mapping of the geo file.
+// Cluster mode with thread workers (`dns.workerKind: thread`, the default) end to end: two worker
+// threads of this process answer UDP on their own SO_REUSEPORT sockets and the first serves TCP;
+// state changes in the primary's store reach both within 1 s; metrics aggregate over the threads;
+// the primary's explain unit and both threads share one mapping of the geo file. Without the UDP
+// addon (udpBatching off) the node runs process workers instead.
 import assert from 'node:assert/strict';
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
@@ -12,7 +14,7 @@ import { waitFor } from '../helpers/wait.js';
 void describe('cluster mode (2 thread workers)', () => {
   let f: Fixture;
   before(async () => {
-    f = await startFixture({ config: testDnsConfig({ workers: 2, workerKind: 'thread' }) });
+    f = await startFixture({ config: testDnsConfig({ workers: 2 }) });
   });
   after(async () => {
     await f?.close();
@@ -60,5 +62,23 @@ void describe('cluster mode (2 thread workers)', () => {
     assert.ok(Number(m[1]) >= 14);
     assert.match(text, /meridian_dns_queries_total\{qtype="SOA",rcode="NOERROR",transport="tcp"\} 2/);
     assert.doesNotMatch(await f.registry.metrics(), /meridian_dns_queries_total/);
+  });
+});
+
+void describe('thread workers without the UDP addon', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await startFixture({
+      config: testDnsConfig({ workers: 2, workerKind: 'thread', udpBatching: false }),
+    });
+  });
+  after(async () => {
+    await f?.close();
+  });
+
+  void it('runs process workers instead (node:dgram sockets can only be shared between processes)', async () => {
+    assert.equal(Object.values(cluster.workers ?? {}).length, 2);
+    const r = await dig(f.v4, ['+norec', '+subnet=198.51.100.0/24', 'www.example.test', 'A']);
+    assert.deepEqual(answerData(r, 'A'), ['198.51.100.10']);
   });
 });

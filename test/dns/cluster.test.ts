@@ -1,5 +1,6 @@
-// Cluster mode end to end: two node:cluster workers answer on the shared sockets, state changes in
-// the primary's store reach them within 1 s, metrics aggregate over the workers.
+// Cluster mode with process workers (`dns.workerKind: process`) end to end: two node:cluster workers
+// answer on the shared sockets, state changes in the primary's store reach them within 1 s, metrics
+// aggregate over the workers. Thread workers (the default): cluster-threads.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
@@ -7,10 +8,10 @@ import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
 import { waitFor } from '../helpers/wait.js';
 import { assertWorkersRunWith } from '../helpers/cluster-workers.js';
 
-void describe('cluster mode (2 workers)', () => {
+void describe('cluster mode (2 process workers)', () => {
   let f: Fixture;
   before(async () => {
-    f = await startFixture({ config: testDnsConfig({ workers: 2 }) });
+    f = await startFixture({ config: testDnsConfig({ workers: 2, workerKind: 'process' }) });
   });
   after(async () => {
     await f?.close();
