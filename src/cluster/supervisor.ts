@@ -1,6 +1,7 @@
 // The primary's side of a clustered tier: starts one worker per slot from the tier's entry file (a
-// node:cluster process or a worker thread, launch.ts), runs the hello → init → ready handshake, pushes every state snapshot to the workers
-// that got their init, replaces a worker that dies, and stops them all. What a tier adds (the
+// node:cluster process or a worker thread, launch.ts), runs the hello → init → ready handshake,
+// pushes every state snapshot to the workers that got their init, aggregates their metrics on
+// request, replaces a worker that dies, and stops them all. What a tier adds (the
 // contents of its init, its own messages, state it pushes besides snapshots) comes in through
 // SupervisorHooks; what it serves from the primary stays in the tier.
 import { AggregatorRegistry } from 'prom-client';
@@ -82,7 +83,7 @@ export interface SupervisorOptions {
 export interface SupervisorHooks<Init extends WorkerInit> {
   /** The init for the worker in `slot`, which said hello; `snapshot` is the store's current one. */
   init(slot: Slot, snapshot: SnapshotJson): Init;
-  /** A worker's message that is none of the handshake's (the proxy's reports and metrics replies). */
+  /** A worker's message that is none of the shared ones (the proxy's health reports). */
   message?(slot: Slot, worker: WorkerHandle, message: unknown): void;
   /** With each safety-net check (every second until stop): re-push tier state its events missed. */
   tick?(): void;

@@ -1,8 +1,8 @@
 // The worker's side of a clustered tier, for the tier's entry file: says hello, builds the replica
 // from the init and starts the tier, applies every snapshot the primary pushes, answers metrics
 // requests, reports ready or failed, and exits once told to or once the primary goes away. The
-// primary is the parent process (node:cluster) or, for a worker thread, the thread's parent port. What the tier runs and the
-// messages only it knows come in through WorkerHooks.
+// primary is the parent process (node:cluster) or, for a worker thread, the thread's parent port.
+// What the tier runs and the messages only it knows come in through WorkerHooks.
 import { parentPort } from 'node:worker_threads';
 import { describeError, isMeridianError } from '../core/errors.js';
 import type { Logger } from '../infra/logger.js';
