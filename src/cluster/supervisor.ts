@@ -63,10 +63,10 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   /**
    * The number logs and errors give a worker: its slot (the proxy's, which its reporter id carries) or
-   * its node:cluster id (the DNS tier's, which the worker's own logs carry).
+   * its node:cluster or thread id (the DNS tier's, which the worker's own logs carry).
    */
   readonly naming: 'slot' | 'cluster-id';
-  /** After a failed restart, try again this much later (proxy); without it the slot stays empty (DNS). */
+  /** After a failed restart, try again this much later; without it the slot stays empty. */
   readonly restartRetryMs?: number;
   /**
    * V8 flags for the workers (`--name=value` or `--name`). One the operator already gave, or

@@ -25,6 +25,8 @@ import { pickFreePort, type BoundAddress, type ListenSpec } from './transport/se
 import { loadUdpBatch, udpBatchLoadError } from './transport/udp-batch.js';
 import type { WorkerKind } from '../cluster/launch.js';
 
+/** A failed worker restart is tried again this much later. */
+const RESTART_RETRY_MS = 5_000;
 /** The DNS workers' V8 semi-space size, MB (see the supervisor's v8Flags below). */
 const WORKER_SEMI_SPACE_MB = 4;
 
@@ -78,8 +80,11 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       workers: options.workers,
       store,
       logger,
-      // The workers' own logs carry their node:cluster id.
+      // The workers' own logs carry their node:cluster or thread id.
       naming: 'cluster-id',
+      // A slot left empty after a failed restart would lose its share of the work and, for the
+      // first thread worker, the node's TCP listener: keep trying.
+      restartRetryMs: RESTART_RETRY_MS,
       // A worker's young generation grows to 2 x 16 MB semi-spaces by default, of which a query's
       // short-lived garbage uses a few MB: capped at 4 MB each, a worker holds 25-30 MB less RSS for
       // 3-5 % more CPU at peak (bench-dns). NODE_OPTIONS=--max-semi-space-size=N overrides it.
