@@ -28,7 +28,11 @@ interface RegionsReply {
 function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: number, fail?: string) {
   const inits: number[] = [];
   const replies = new Map<number, RegionsReply>();
-  const supervisor = new Supervisor<TestInit, string, { readonly type: 'meridian-test:regions' }>(
+  const supervisor = new Supervisor<
+    TestInit,
+    string,
+    { readonly type: 'meridian-test:regions' | 'meridian-test:crash' }
+  >(
     {
       tier: 'test',
       protocol: PROTOCOL,
@@ -94,9 +98,9 @@ for (const kind of ['process', 'thread'] as const)
         assert.ok(dead !== undefined);
         const deadWorker = replies.get(1)?.worker;
         assert.equal(deadWorker, kind === 'process' ? `${dead.pid}/0` : `${process.pid}/${dead.id}`);
-        // A process dies by a signal from outside; a thread cannot, so it is terminated.
+        // A process killed from outside; a thread cannot be: it dies of an exception it did not catch.
         if (kind === 'process') process.kill(dead.pid ?? 0, 'SIGKILL');
-        else dead.kill();
+        else supervisor.send(dead, { type: 'meridian-test:crash' });
         await waitFor(
           'a new worker in slot 1',
           () => {
