@@ -206,16 +206,18 @@ void describe('npm pack → global install → meridian serve from another folde
     const r = await dig({ host: '127.0.0.1', port }, ['+norec', 'ns1.example.test', 'A']);
     assert.equal(r.status, 'NOERROR', r.raw);
     assert.deepEqual(answerData(r, 'A'), ['192.0.2.53']);
-    // Each worker logs its UDP engine: two workers, both on the addon found from dist/.
-    const batchedPids = new Set(
+    // Each worker (a thread: its process and thread id) logs its UDP engine: two workers, both on
+    // the addon found from dist/.
+    const batchedWorkers = new Set(
       stderr
         .split('\n')
         .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { pid?: number; udpEngine?: string })
+        .map((line) => JSON.parse(line) as { pid?: number; worker?: number; udpEngine?: string })
         .filter((entry) => entry.udpEngine === 'batched')
-        .map((entry) => entry.pid),
+        .map((entry) => `${entry.pid}/${entry.worker}`),
     );
-    assert.equal(batchedPids.size, 2, `expected two workers on the batched addon:\n${stderr}`);
+    assert.equal(batchedWorkers.size, 2, `expected two workers on the batched addon:\n${stderr}`);
+    assert.match(stderr, /"workerKind":"thread"/);
     assert.match(stderr, /"workers":2,.*"msg":"DNS listening \(cluster\)"/);
     assert.match(stderr, /"msg":"geo databases loaded"/);
     assert.ok(
