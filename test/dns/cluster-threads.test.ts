@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
-import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
+import { assertAnswersUdpAndTcp, startFixture, testDnsConfig, type Fixture } from './fixture.js';
 import { waitFor } from '../helpers/wait.js';
 
 void describe('cluster mode (2 thread workers)', () => {
@@ -24,14 +24,7 @@ void describe('cluster mode (2 thread workers)', () => {
     assert.equal(f.dns.clustered, true);
     const transports = f.dns.addresses().map((a) => `${a.transport} ${a.host}`);
     assert.deepEqual(transports.sort(), ['tcp 127.0.0.1', 'tcp ::1', 'udp 127.0.0.1', 'udp ::1']);
-    for (const target of [f.v4, f.v6]) {
-      const r = await dig(target, ['+norec', '+subnet=198.51.100.0/24', 'www.example.test', 'A']);
-      assert.equal(r.status, 'NOERROR');
-      assert.deepEqual(answerData(r, 'A'), ['198.51.100.10']);
-      assert.equal(r.ecs?.scope, 24);
-      const t = await dig(target, ['+norec', '+tcp', 'example.test', 'SOA']);
-      assert.equal(t.status, 'NOERROR');
-    }
+    await assertAnswersUdpAndTcp(f);
   });
 
   void it('maps the geo file once for the primary and both threads', () => {

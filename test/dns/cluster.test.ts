@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { answerData, dig } from '../helpers/dig.js';
-import { startFixture, testDnsConfig, type Fixture } from './fixture.js';
+import { assertAnswersUdpAndTcp, startFixture, testDnsConfig, type Fixture } from './fixture.js';
 import { waitFor } from '../helpers/wait.js';
 import { assertWorkersRunWith } from '../helpers/cluster-workers.js';
 
@@ -19,14 +19,7 @@ void describe('cluster mode (2 process workers)', () => {
 
   void it('answers over UDP and TCP on both addresses', async () => {
     assert.equal(f.dns.clustered, true);
-    for (const target of [f.v4, f.v6]) {
-      const r = await dig(target, ['+norec', '+subnet=198.51.100.0/24', 'www.example.test', 'A']);
-      assert.equal(r.status, 'NOERROR');
-      assert.deepEqual(answerData(r, 'A'), ['198.51.100.10']);
-      assert.equal(r.ecs?.scope, 24);
-      const t = await dig(target, ['+norec', '+tcp', 'example.test', 'SOA']);
-      assert.equal(t.status, 'NOERROR');
-    }
+    await assertAnswersUdpAndTcp(f);
   });
 
   void it('runs the workers with a 4 MB young-generation semi-space (the V8 flag on their command line)', () => {

@@ -1,5 +1,6 @@
 // Shared set-up for the DNS tests: a real startDns on 127.0.0.1:0 and [::1]:0 with a
 // MemoryStateStore (temp file), the test geo DB and the zone example.test.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,7 +12,7 @@ import { startDns, type DnsService } from '../../src/dns/index.js';
 import { silentLogger } from '../../src/infra/logger.js';
 import { MemoryZoneStore } from '../../src/storage/memory/zone-store.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
-import type { DigTarget } from '../helpers/dig.js';
+import { answerData, dig, type DigTarget } from '../helpers/dig.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const GEO_DB = join(REPO, 'geo-data/test-city.mmdb');
@@ -168,4 +169,16 @@ export function healthReport(regionId: string, healthy: boolean, ttlMs: number):
     reportedAt: now,
     expiresAt: now + ttlMs,
   };
+}
+
+/** A balanced answer over UDP (with its ECS scope) and a SOA over TCP, on both of the fixture's addresses. */
+export async function assertAnswersUdpAndTcp(f: Fixture): Promise<void> {
+  for (const target of [f.v4, f.v6]) {
+    const r = await dig(target, ['+norec', '+subnet=198.51.100.0/24', 'www.example.test', 'A']);
+    assert.equal(r.status, 'NOERROR');
+    assert.deepEqual(answerData(r, 'A'), ['198.51.100.10']);
+    assert.equal(r.ecs?.scope, 24);
+    const t = await dig(target, ['+norec', '+tcp', 'example.test', 'SOA']);
+    assert.equal(t.status, 'NOERROR');
+  }
 }
