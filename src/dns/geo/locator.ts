@@ -15,6 +15,7 @@
 //
 // Loading and checking a file: database.ts. Hot reload (files stat'ed every `reloadCheckSeconds`,
 // a bad file keeps the old data): reload.ts.
+import { isMainThread } from 'node:worker_threads';
 import { MeridianError } from '../../core/errors.js';
 import { ipToBytes } from '../../core/ip.js';
 import { silentLogger, type Logger } from '../../infra/logger.js';
@@ -219,7 +220,10 @@ class MaxmindLocator implements ReloadingGeoLocator {
   close(): void {
     this.closed = true;
     this.watcher.close();
-    for (const db of this.databases) void releaseSnapshot(db.image.snapshot);
+    // Not from a worker thread: the primary's locator, which closes last, removes the snapshots, so
+    // that a thread restarted after a crash finds the same file and shares the process's mapping
+    // (map_file.c) instead of mapping a fresh copy.
+    if (isMainThread) for (const db of this.databases) void releaseSnapshot(db.image.snapshot);
   }
 
   reloadNow(): Promise<void> {

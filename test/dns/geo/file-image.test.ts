@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { openGeoLocator } from '../../../src/dns/geo/locator.js';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -58,6 +60,41 @@ void describe('geo database images', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 50)); // close releases asynchronously
     assert.deepEqual(await readdir(snapshots), []);
+  });
+
+  void it("a worker thread's locator shares the process's mapping, and its close leaves the snapshot", async () => {
+    const path = join(dir, 'threads.mmdb');
+    await copyFile(REAL_V4, path);
+    const primary = await openGeoLocator([path], { snapshotDir: snapshots });
+    try {
+      const [file] = await readdir(snapshots);
+      const snapshot = join(snapshots, file ?? '');
+      // A thread opens the same file, looks an address up, reports what it mapped, and closes.
+      const locatorUrl = new URL('../../../src/dns/geo/locator.ts', import.meta.url).href;
+      const body = `
+        const { parentPort } = await import('node:worker_threads');
+        const { openGeoLocator } = await import(${JSON.stringify(locatorUrl)});
+        const geo = await openGeoLocator([${JSON.stringify(path)}], { snapshotDir: ${JSON.stringify(snapshots)} });
+        const country = geo.lookup('8.8.8.8')?.country;
+        const maps = (await import('node:fs')).readFileSync('/proc/self/maps', 'latin1');
+        geo.close();
+        parentPort.postMessage({ country, mappings: maps.split('\\n').filter((l) => l.endsWith(${JSON.stringify(snapshot)})).length });`;
+      const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+      const thread = new Worker(`import(${tsx}).then(async (tsx) => { tsx.register(); ${body} })`, {
+        eval: true,
+      });
+      const reply = (await once(thread, 'message')) as [{ country: string; mappings: number }];
+      await once(thread, 'exit');
+      assert.equal(reply[0].country, 'US');
+      assert.equal(reply[0].mappings, 1, 'one mapping in the process for the primary and the thread');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(await readdir(snapshots), [file], "the thread's close left the snapshot");
+      assert.equal(primary.lookup('8.8.8.8')?.country, 'US');
+    } finally {
+      primary.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(await readdir(snapshots), [], "the primary's close removed it");
   });
 
   void it('an in-place rewrite of the source leaves the mapped data alone; a new version replaces the old snapshot', async () => {
