@@ -12,6 +12,7 @@
 // handler as bytes (wire/address.ts): straight from the addon, parsed once from node:dgram's
 // rinfo text or once per TCP connection.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { closeSync } from 'node:fs';
 import { createServer, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import dns2 from 'dns2';
 import { MeridianError, describeError } from '../../core/errors.js';
@@ -62,8 +63,12 @@ export interface ListenerOptions {
    * their sockets at random instead of by the sender's flow hash (BatchedUdpSocketOptions).
    */
   readonly reusePortGroup?: number;
-  /** Listen on TCP too (default true); off for a thread worker while another thread serves TCP. */
-  readonly tcp?: boolean;
+  /**
+   * TCP on a socket of our own with SO_REUSEPORT (through the addon; required then), so that every
+   * worker thread has its own listener on the shared port: threads cannot share a node:net
+   * listener, and Node 20's listen cannot set SO_REUSEPORT. Default false.
+   */
+  readonly tcpReusePort?: boolean;
 }
 
 /** Which UDP implementation serves the listeners. */
@@ -98,6 +103,30 @@ function listenTcp(server: TcpServer, host: string, port: number): Promise<void>
       resolve();
     });
   });
+}
+
+/** listenTcp on a SO_REUSEPORT socket the addon opened (ListenerOptions.tcpReusePort). */
+async function listenTcpReusePort(server: TcpServer, host: string, port: number): Promise<void> {
+  const native = loadUdpBatch();
+  const family = ipFamily(host);
+  if (native === undefined || family === undefined)
+    throw new MeridianError(
+      'E_UNAVAILABLE',
+      `TCP ${host}:${port} with SO_REUSEPORT needs the UDP batching addon`,
+    );
+  const fd = native.tcpListen({ family, host, port, backlog: 511 });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ fd }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    closeSync(fd); // not adopted by the server
+    throw err;
+  }
 }
 
 function closeTcp(server: TcpServer): Promise<void> {
@@ -226,9 +255,9 @@ export class DnsListeners {
           : await bindUdp(spec.host, spec.port);
       const port = udpPort(udp);
       const listener = new Listener(spec.host, udp, createServer({ allowHalfOpen: true }));
-      const tcp = options.tcp ?? true;
       try {
-        if (tcp) await listenTcp(listener.tcp, spec.host, port);
+        if (options.tcpReusePort === true) await listenTcpReusePort(listener.tcp, spec.host, port);
+        else await listenTcp(listener.tcp, spec.host, port);
       } catch (err) {
         await closeUdp(udp);
         if (spec.port === 0 && attempt < 20 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
@@ -247,7 +276,7 @@ export class DnsListeners {
           'DNS UDP: the kernel refused the random spread program (SO_ATTACH_REUSEPORT_CBPF): ' +
             'packets go to workers by flow hash, so a few busy senders may load one worker',
         );
-      if (tcp) DnsListeners.serveTcp(listener, options);
+      DnsListeners.serveTcp(listener, options);
       return listener;
     }
   }

@@ -63,6 +63,8 @@ export interface UdpBatchModule {
   ref(handle: NativeHandle): void;
   unref(handle: NativeHandle): void;
   ifIndexToName(index: number): string | undefined;
+  /** A listening TCP socket with SO_REUSEPORT, as a file descriptor for net.Server.listen({ fd }). */
+  tcpListen(options: { family: 4 | 6; host: string; port: number; backlog: number }): number;
 }
 
 export interface UdpBatchStats extends NativeStats {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +22,16 @@ import { GEO_DB, REGIONS, REPO, startFixture, testDnsConfig } from '../fixture.j
 import { waitFor } from '../../helpers/wait.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port free on ::1 right now. */
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen({ host: '::1', port: 0, ipv6Only: true }, () => {
+      const address = s.address();
+      s.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
 
 function udpClient(family: 4 | 6): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -265,6 +276,67 @@ void describe('native UDP batching addon', () => {
       a.close();
       b.close();
     }
+  });
+
+  void it('opens SO_REUSEPORT TCP listeners that share a port (tcpListen, for worker threads)', async () => {
+    const native = loadUdpBatch();
+    assert.ok(native !== undefined);
+    const listen = (fd: number, reply: string): Promise<Server> =>
+      new Promise((resolve, reject) => {
+        const server = createServer((socket) => socket.end(reply));
+        server.once('error', reject);
+        server.listen({ fd }, () => resolve(server));
+      });
+    const port = await freeTcpPort();
+    const servers = [
+      await listen(native.tcpListen({ family: 6, host: '::1', port, backlog: 16 }), 'a'),
+      await listen(native.tcpListen({ family: 6, host: '::1', port, backlog: 16 }), 'b'),
+    ];
+    try {
+      const got = await Promise.all(
+        Array.from(
+          { length: 24 },
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const c = connect({ host: '::1', port });
+              let data = '';
+              c.on('data', (chunk: Buffer) => (data += chunk.toString()));
+              c.on('end', () => resolve(data));
+              c.on('error', reject);
+            }),
+        ),
+      );
+      // The kernel hashes the connections over both listeners (all 24 on one: probability 2^-23).
+      assert.ok(got.includes('a') && got.includes('b'), `both listeners accepted: ${got.join('')}`);
+      // A listener without SO_REUSEPORT on the port (node:net's own) is refused, and the other way round.
+      const plain = createServer();
+      await assert.rejects(
+        new Promise<void>((resolve, reject) => {
+          plain.once('error', reject);
+          plain.listen({ host: '::1', port, ipv6Only: true }, resolve);
+        }),
+        (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE',
+      );
+    } finally {
+      for (const server of servers) server.close();
+    }
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    try {
+      const address = taken.address();
+      assert.ok(address !== null && typeof address === 'object');
+      assert.throws(
+        () => native.tcpListen({ family: 4, host: '127.0.0.1', port: address.port, backlog: 16 }),
+        (err: NodeJS.ErrnoException) => err.code === 'EADDRINUSE' && err.syscall === 'bind',
+      );
+    } finally {
+      taken.close();
+    }
+    assert.throws(
+      () => native.tcpListen({ family: 4, host: 'not-an-ip', port: 53, backlog: 16 }),
+      (err: NodeJS.ErrnoException) => err.code === 'EINVAL',
+    );
+    assert.throws(() => native.tcpListen({ family: 4, host: '127.0.0.1', port: 0, backlog: 16 }), TypeError);
   });
 
   for (const host of ['127.0.0.1', '::1']) {

@@ -1,7 +1,8 @@
 // Batched UDP I/O for the DNS tier (Linux): recvmmsg up to BATCH datagrams per syscall, hand the
 // whole batch to JavaScript in ONE callback, then sendmmsg the replies. Compared with node:dgram this
 // saves, per query, a libuv wake-up, a recvmsg, a JS callback with a fresh rinfo object and address
-// string, and a sendto.
+// string, and a sendto. It also opens the SO_REUSEPORT TCP listeners of DNS worker threads
+// (tcpListen), which node:net cannot make in Node 20.
 //
 // Memory shared with JavaScript is one ArrayBuffer per socket, created by napi_create_arraybuffer
 // (owned by JS, kept alive by a napi_ref while the socket is open). Its layout is exported as
@@ -368,6 +369,102 @@ static int attach_random_spread(int fd, uint32_t group) {
 }
 
 /**
+ * `host` (an IP address text of `family`, IPv6 with an optional %zone) and `port` as a socket
+ * address; 0, or EINVAL when the text is not such an address.
+ */
+static int parse_address(const char *host, size_t host_len, size_t host_size, int32_t family, int32_t port,
+                         struct sockaddr_in6 *addr, socklen_t *addr_len) {
+  memset(addr, 0, sizeof *addr);
+  if (host_len >= host_size - 1) return EINVAL;
+  if (family == 4) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)addr;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) return EINVAL;
+    *addr_len = sizeof(struct sockaddr_in);
+    return 0;
+  }
+  char text[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  if (host_len >= sizeof text) return EINVAL;
+  memcpy(text, host, host_len + 1);
+  char *zone = strchr(text, '%');
+  addr->sin6_family = AF_INET6;
+  addr->sin6_port = htons((uint16_t)port);
+  if (zone != NULL) {
+    *zone++ = '\0';
+    unsigned int index = if_nametoindex(zone);
+    if (index == 0) {
+      char *end = NULL;
+      unsigned long numeric = strtoul(zone, &end, 10);
+      if (end == zone || *end != '\0' || numeric == 0 || numeric > UINT32_MAX) return EINVAL;
+      index = (unsigned int)numeric;
+    }
+    addr->sin6_scope_id = index;
+  }
+  if (inet_pton(AF_INET6, text, &addr->sin6_addr) != 1) return EINVAL;
+  *addr_len = sizeof(struct sockaddr_in6);
+  return 0;
+}
+
+/**
+ * tcpListen({ family, host, port, backlog }) → fd: a listening TCP socket with SO_REUSEPORT, for
+ * `net.Server.listen({ fd })`. Worker threads cannot share a node:net listener (node:cluster shares
+ * listeners between processes only, and Node 20's listen has no reusePort), so each DNS worker
+ * thread opens its own on the shared port and the kernel spreads the connections across them.
+ */
+static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  napi_valuetype t0 = napi_undefined;
+  if (argc >= 1) napi_typeof(env, argv[0], &t0);
+  int32_t family = 0, port = -1, backlog = 511;
+  char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+  size_t host_len = 0;
+  napi_value v;
+  if (t0 != napi_object || !get_int_property(env, argv[0], "family", &family) || (family != 4 && family != 6) ||
+      !get_int_property(env, argv[0], "port", &port) || port < 1 || port > 65535 ||
+      !get_int_property(env, argv[0], "backlog", &backlog) || backlog < 1) {
+    throw_type_error(env, "tcpListen: expected { family: 4 | 6, host, port: 1..65535, backlog: >= 1 }");
+    return NULL;
+  }
+  if (napi_get_named_property(env, argv[0], "host", &v) != napi_ok ||
+      napi_get_value_string_utf8(env, v, host, sizeof host, &host_len) != napi_ok) {
+    throw_type_error(env, "tcpListen: options.host must be a string");
+    return NULL;
+  }
+  struct sockaddr_in6 addr;
+  socklen_t addr_len;
+  if (parse_address(host, host_len, sizeof host, family, port, &addr, &addr_len) != 0) {
+    throw_errno(env, EINVAL, "listen", host, port);
+    return NULL;
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket", NULL, 0);
+    return NULL;
+  }
+  int one = 1;
+  const char *step = "setsockopt";
+  if ((family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+      ((step = "bind"), bind(fd, (struct sockaddr *)&addr, addr_len) != 0) ||
+      ((step = "listen"), listen(fd, backlog) != 0)) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, step, host, port);
+    return NULL;
+  }
+  napi_value out;
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    return NULL;
+  }
+  return out;
+}
+
+/**
  * bind({ family, host, port, reusePort, spreadAcross }, onBatch) → { port, memory, spreading }
  * spreadAcross (reusePort only): the number of sockets in the group to spread packets across at
  * random (attach_random_spread); 0 or 1 keeps the kernel's flow hash. `spreading` says whether the
@@ -415,41 +512,9 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
 
   struct sockaddr_in6 addr;
   socklen_t addr_len;
-  memset(&addr, 0, sizeof addr);
-  if (family == 4) {
-    struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
-    if (host_len >= sizeof host - 1 || inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
-      throw_errno(env, EINVAL, "bind", host, port);
-      return NULL;
-    }
-    addr_len = sizeof(struct sockaddr_in);
-  } else {
-    char text[sizeof host];
-    memcpy(text, host, host_len + 1);
-    char *zone = strchr(text, '%');
-    addr.sin6_family = AF_INET6;
-    addr.sin6_port = htons((uint16_t)port);
-    if (zone != NULL) {
-      *zone++ = '\0';
-      unsigned int index = if_nametoindex(zone);
-      if (index == 0) {
-        char *end = NULL;
-        unsigned long numeric = strtoul(zone, &end, 10);
-        if (end == zone || *end != '\0' || numeric == 0 || numeric > UINT32_MAX) {
-          throw_errno(env, EINVAL, "bind", host, port);
-          return NULL;
-        }
-        index = (unsigned int)numeric;
-      }
-      addr.sin6_scope_id = index;
-    }
-    if (host_len >= sizeof host - 1 || inet_pton(AF_INET6, text, &addr.sin6_addr) != 1) {
-      throw_errno(env, EINVAL, "bind", host, port);
-      return NULL;
-    }
-    addr_len = sizeof(struct sockaddr_in6);
+  if (parse_address(host, host_len, sizeof host, family, port, &addr, &addr_len) != 0) {
+    throw_errno(env, EINVAL, "bind", host, port);
+    return NULL;
   }
 
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -680,7 +745,8 @@ static napi_value init(napi_env env, napi_value exports) {
       !set_function(env, exports, "bind", js_bind) || !set_function(env, exports, "close", js_close) ||
       !set_function(env, exports, "stats", js_stats) || !set_function(env, exports, "ref", js_ref) ||
       !set_function(env, exports, "unref", js_unref) ||
-      !set_function(env, exports, "ifIndexToName", js_if_index_to_name))
+      !set_function(env, exports, "ifIndexToName", js_if_index_to_name) ||
+      !set_function(env, exports, "tcpListen", js_tcp_listen))
     return NULL;
   return exports;
 }
