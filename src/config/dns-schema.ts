@@ -209,8 +209,9 @@ const dnsObject = z.strictObject({
   /**
    * What the workers are: `thread` (worker threads of the node's process: the node binary's pages,
    * the mapped geo files and the process overhead once, about 40 % less memory; needs the UDP
-   * batching addon, else the node runs processes; TCP is served by the first thread) or `process`
-   * (node:cluster: each its own memory, and a crash in native code stays in its worker).
+   * batching addon, else the node runs processes; each thread has its own SO_REUSEPORT UDP and TCP
+   * sockets) or `process` (node:cluster: each its own memory, and a crash in native code stays in
+   * its worker).
    */
   workerKind: z.enum(['thread', 'process']).default('thread'),
   /** Largest UDP reply we send (DNS Flag Day 2020). */

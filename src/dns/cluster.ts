@@ -7,8 +7,8 @@
 // (no shared-socket wake-ups). Without it, process workers share the primary's node:dgram sockets
 // through node:cluster (node:dgram cannot set SO_REUSEPORT in Node 20), and thread workers are not
 // possible: the node runs process workers and says so. TCP: process workers take turns on the
-// primary's listener through node:cluster; thread workers cannot share a listener, so the first
-// thread serves TCP (a restarted first thread binds it again).
+// primary's listener through node:cluster; thread workers cannot share a node:net listener, so each
+// opens its own SO_REUSEPORT TCP socket through the addon and the kernel spreads the connections.
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
@@ -82,8 +82,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       logger,
       // The workers' own logs carry their node:cluster or thread id.
       naming: 'cluster-id',
-      // A slot left empty after a failed restart would lose its share of the work and, for the
-      // first thread worker, the node's TCP listener: keep trying.
+      // A slot left empty after a failed restart would lose its share of the work: keep trying.
       restartRetryMs: RESTART_RETRY_MS,
       // A worker's young generation grows to 2 x 16 MB semi-spaces by default, of which a query's
       // short-lived garbage uses a few MB: capped at 4 MB each, a worker holds 25-30 MB less RSS for
@@ -94,13 +93,13 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       threadYoungGenerationMb: 3 * WORKER_SEMI_SPACE_MB,
     },
     {
-      init: (slot, snapshot) => ({
+      init: (_slot, snapshot) => ({
         type: DNS_PROTOCOL.init,
         config,
         geoPaths: options.geoPaths,
         listen,
         workers: options.workers,
-        serveTcp: kind === 'process' || slot.n === 1,
+        tcpReusePort: kind === 'thread',
         startedAt,
         logLevel: logger.level,
         snapshot,

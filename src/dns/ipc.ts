@@ -22,8 +22,8 @@ export interface InitMessage {
   readonly listen: readonly ListenSpec[];
   /** How many workers bind the listen ports (their UDP sockets share each port). */
   readonly workers: number;
-  /** Bind TCP too: every process worker (node:cluster shares the listener), the first thread worker. */
-  readonly serveTcp: boolean;
+  /** Thread workers: each opens its own SO_REUSEPORT TCP listener (processes share the primary's). */
+  readonly tcpReusePort: boolean;
   readonly startedAt: number;
   readonly logLevel: string;
   readonly snapshot: SnapshotJson;

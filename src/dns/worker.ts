@@ -71,7 +71,7 @@ if (isTierWorker('DNS')) {
         logger,
         tcpIdleTimeoutMs: msg.config.tcpIdleTimeoutMs,
         udpBatching: msg.config.udpBatching,
-        tcp: msg.serveTcp,
+        tcpReusePort: msg.tcpReusePort,
         // Every worker binds its own UDP socket on the primary's concrete port; the kernel spreads
         // the packets across them at random (node:dgram sockets are shared through the primary).
         reusePort: true,
