@@ -407,6 +407,41 @@ static int parse_address(const char *host, size_t host_len, size_t host_size, in
 }
 
 /**
+ * Reads `options.host`, makes it a socket address with `family` and `port`, and opens a
+ * non-blocking socket of `type` for it (IPv6 sockets v6-only). The fd, or -1 with an exception
+ * pending; `syscall` names the caller's operation in errors, `host` (of `host_size` bytes) receives
+ * the host text for the caller's own errors.
+ */
+static int open_socket(napi_env env, napi_value options, int32_t family, int32_t port, int type,
+                       const char *syscall, char *host, size_t host_size, struct sockaddr_in6 *addr,
+                       socklen_t *addr_len) {
+  size_t host_len = 0;
+  napi_value v;
+  if (napi_get_named_property(env, options, "host", &v) != napi_ok ||
+      napi_get_value_string_utf8(env, v, host, host_size, &host_len) != napi_ok) {
+    throw_type_error(env, "options.host must be a string");
+    return -1;
+  }
+  if (parse_address(host, host_len, host_size, family, port, addr, addr_len) != 0) {
+    throw_errno(env, EINVAL, syscall, host, port);
+    return -1;
+  }
+  int fd = socket(family == 4 ? AF_INET : AF_INET6, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "socket", NULL, 0);
+    return -1;
+  }
+  int one = 1;
+  if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, err, "setsockopt", NULL, 0);
+    return -1;
+  }
+  return fd;
+}
+
+/**
  * tcpListen({ family, host, port, backlog }) → fd: a listening TCP socket with SO_REUSEPORT, for
  * `net.Server.listen({ fd })`. Worker threads cannot share a node:net listener (node:cluster shares
  * listeners between processes only, and Node 20's listen has no reusePort), so each DNS worker
@@ -420,34 +455,19 @@ static napi_value js_tcp_listen(napi_env env, napi_callback_info info) {
   if (argc >= 1) napi_typeof(env, argv[0], &t0);
   int32_t family = 0, port = -1, backlog = 511;
   char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  size_t host_len = 0;
-  napi_value v;
   if (t0 != napi_object || !get_int_property(env, argv[0], "family", &family) || (family != 4 && family != 6) ||
       !get_int_property(env, argv[0], "port", &port) || port < 1 || port > 65535 ||
       !get_int_property(env, argv[0], "backlog", &backlog) || backlog < 1) {
     throw_type_error(env, "tcpListen: expected { family: 4 | 6, host, port: 1..65535, backlog: >= 1 }");
     return NULL;
   }
-  if (napi_get_named_property(env, argv[0], "host", &v) != napi_ok ||
-      napi_get_value_string_utf8(env, v, host, sizeof host, &host_len) != napi_ok) {
-    throw_type_error(env, "tcpListen: options.host must be a string");
-    return NULL;
-  }
   struct sockaddr_in6 addr;
   socklen_t addr_len;
-  if (parse_address(host, host_len, sizeof host, family, port, &addr, &addr_len) != 0) {
-    throw_errno(env, EINVAL, "listen", host, port);
-    return NULL;
-  }
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    throw_errno(env, errno, "socket", NULL, 0);
-    return NULL;
-  }
+  int fd = open_socket(env, argv[0], family, port, SOCK_STREAM, "listen", host, sizeof host, &addr, &addr_len);
+  if (fd < 0) return NULL;
   int one = 1;
   const char *step = "setsockopt";
-  if ((family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
       ((step = "bind"), bind(fd, (struct sockaddr *)&addr, addr_len) != 0) ||
       ((step = "listen"), listen(fd, backlog) != 0)) {
@@ -484,16 +504,10 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
   int32_t family = 0, port = -1, spread_across = 0;
   bool reuse_port = false, spreading = false;
   char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  size_t host_len = 0;
   napi_value v;
   if (!get_int_property(env, argv[0], "family", &family) || (family != 4 && family != 6) ||
       !get_int_property(env, argv[0], "port", &port) || port < 0 || port > 65535) {
     throw_type_error(env, "bind: options.family must be 4 or 6 and options.port 0..65535");
-    return NULL;
-  }
-  if (napi_get_named_property(env, argv[0], "host", &v) != napi_ok ||
-      napi_get_value_string_utf8(env, v, host, sizeof host, &host_len) != napi_ok) {
-    throw_type_error(env, "bind: options.host must be a string");
     return NULL;
   }
   if (napi_get_named_property(env, argv[0], "reusePort", &v) == napi_ok) {
@@ -512,23 +526,9 @@ static napi_value js_bind(napi_env env, napi_callback_info info) {
 
   struct sockaddr_in6 addr;
   socklen_t addr_len;
-  if (parse_address(host, host_len, sizeof host, family, port, &addr, &addr_len) != 0) {
-    throw_errno(env, EINVAL, "bind", host, port);
-    return NULL;
-  }
-
-  int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    throw_errno(env, errno, "socket", NULL, 0);
-    return NULL;
-  }
+  int fd = open_socket(env, argv[0], family, port, SOCK_DGRAM, "bind", host, sizeof host, &addr, &addr_len);
+  if (fd < 0) return NULL;
   int one = 1;
-  if (family == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
-    int err = errno;
-    close(fd);
-    throw_errno(env, err, "setsockopt", NULL, 0);
-    return NULL;
-  }
   if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int err = errno;
     close(fd);
