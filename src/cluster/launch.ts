@@ -126,7 +126,10 @@ export function launchThread(options: LaunchOptions): WorkerHandle {
   return new ThreadHandle(thread);
 }
 
-/** True in a process or thread that the supervisor started as `tier`'s worker. */
+/**
+ * True in a process or thread that the supervisor started as `tier`'s worker. A node:cluster worker
+ * process runs one tier's entry only, so any is; a thread carries the tier's name in its workerData.
+ */
 export function isTierWorker(tier: string): boolean {
   if (cluster.isWorker) return true;
   return (
