@@ -1,8 +1,8 @@
 // The messages every clustered tier exchanges between its primary and its workers (JSON over the
 // IPC channel, or structured clones between threads): the hello → init → ready (or failed)
-// handshake, snapshots, metrics requests, shutdown. Each tier has
-// its own prefix, which keeps its messages apart from the other tier's and prom-client's, since
-// both tiers may share one primary; tier-only messages are declared in the tier's ipc.ts.
+// handshake, snapshots, metrics requests, shutdown. Each tier has its own prefix, which keeps its
+// messages apart from the other tier's, since both tiers may share one primary; tier-only messages
+// are declared in the tier's ipc.ts.
 import type { SnapshotJson } from '../storage/snapshot-codec.js';
 
 /** The type strings of the shared messages, under one tier's prefix. */

@@ -3,9 +3,9 @@
 // State comes from the primary over IPC (snapshots applied to a ReplicaStateStore by
 // src/cluster/worker.ts); the region health reports go back to the primary over IPC, which writes
 // them to the real store. Metrics live in this worker's registry and are sent to the primary on
-// request (the shared metrics message of src/cluster/worker.ts). Traffic policies arrive the same way (the init, then MSG_POLICIES) into a
-// read-only ReplicaPolicyStore; for cluster-wide limits the worker opens its own Redis connection
-// with the primary's settings.
+// request (the shared metrics message of src/cluster/worker.ts). Traffic policies arrive the same
+// way (the init, then MSG_POLICIES) into a read-only ReplicaPolicyStore; for cluster-wide limits
+// the worker opens its own Redis connection with the primary's settings.
 import cluster from 'node:cluster';
 import { Registry } from 'prom-client';
 import { isMessage } from '../cluster/ipc.js';
