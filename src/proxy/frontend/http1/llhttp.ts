@@ -15,6 +15,14 @@ export interface LlhttpParser {
   headersCompleted(): boolean;
   /** Milliseconds since the current message began. */
   duration(): number;
+  /**
+   * Reads `handle` (a net.Socket's stream handle) straight into the parser, in C++: no Buffer, no
+   * 'data' event per read. Each read's result then arrives through the kOnExecute callback.
+   */
+  consume(handle: object): void;
+  unconsume(): void;
+  /** The buffer of the read being parsed (for an upgrade's trailing bytes when consuming). */
+  getCurrentBuffer(): Buffer;
   close(): void;
   [callback: number]: unknown;
 }
@@ -31,6 +39,7 @@ export interface Llhttp {
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
   readonly kOnMessageComplete: number;
+  readonly kOnExecute: number;
   /** Method names by llhttp's method number. */
   readonly methods: readonly string[];
 }
@@ -52,11 +61,28 @@ function load(): Llhttp | string {
     const P = common.HTTPParser;
     const methods = common.methods;
     if (typeof P !== 'function' || !Array.isArray(methods)) return 'node:_http_common has no HTTPParser';
-    const numbers = ['REQUEST', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'];
+    const numbers = [
+      'REQUEST',
+      'kOnHeaders',
+      'kOnHeadersComplete',
+      'kOnBody',
+      'kOnMessageComplete',
+      'kOnExecute',
+    ];
     for (const name of numbers)
       if (typeof P[name] !== 'number') return `HTTPParser.${name} is missing on this Node version`;
     const probe = new P();
-    for (const fn of ['initialize', 'execute', 'headersCompleted', 'duration', 'close'] as const)
+    const fns = [
+      'initialize',
+      'execute',
+      'headersCompleted',
+      'duration',
+      'consume',
+      'unconsume',
+      'getCurrentBuffer',
+      'close',
+    ] as const;
+    for (const fn of fns)
       if (typeof probe[fn] !== 'function') return `HTTPParser#${fn} is missing on this Node version`;
     probe.close();
     const binding: Llhttp = {
@@ -66,6 +92,7 @@ function load(): Llhttp | string {
       kOnHeadersComplete: P.kOnHeadersComplete as number,
       kOnBody: P.kOnBody as number,
       kOnMessageComplete: P.kOnMessageComplete as number,
+      kOnExecute: P.kOnExecute as number,
       methods: methods as string[],
     };
     const failed = selfTest(binding);

@@ -4,6 +4,8 @@
 // message.ts instead of node:http's streams. In interleaved loopback runs the proxy forwards about
 // 20 % more requests per second with it than with node:http.
 //
+// Each connection's parser consumes the socket's handle, as node:http's does: reads go from libuv
+// into llhttp without a Buffer or a 'data' event, and backpressure stops the handle itself.
 // Per connection: requests are answered in order (pipelined requests wait their turn), a request
 // body is a Readable with backpressure (the socket pauses while it is full), `Expect:
 // 100-continue` is answered when the request is handed over, upgrades leave the parser with the
@@ -108,8 +110,25 @@ interface Exchange {
   readonly res: Http1Response;
 }
 
+/** The stream handle behind a net.Socket (libuv TCP or pipe), as node:http's server reads it. */
+interface StreamHandle {
+  readonly isStreamBase?: boolean;
+  /** Set by whoever made a parser consume the handle (node:http uses the same flag). */
+  _consumed?: boolean;
+  /** net.Socket's own record of whether the handle reads. */
+  reading?: boolean;
+  readStart(): number;
+  readStop(): number;
+}
+
 class Connection implements ResponseOwner {
   private readonly parser: LlhttpParser;
+  /**
+   * The socket's handle while the parser reads it directly (node:http does the same): each read
+   * goes from libuv into llhttp without a Buffer or a 'data' event. Undefined when the socket's
+   * handle cannot be consumed (then 'data' events feed `execute`).
+   */
+  private consumed: StreamHandle | undefined;
   /** The request being answered; later pipelined ones wait in `queue`. */
   private current: Exchange | undefined;
   private readonly queue: Exchange[] = [];
@@ -155,11 +174,19 @@ class Connection implements ResponseOwner {
     parser[binding.kOnBody] = (chunk: Buffer): void => this.onBody(chunk);
     parser[binding.kOnMessageComplete] = (): void => this.onMessageComplete();
     this.parser = parser;
+    // The 'data' listener starts the socket reading, and feeds the parser when it cannot consume.
     socket.on('data', this.onDataListener);
     socket.on('drain', this.onDrainListener);
     socket.on('error', () => undefined); // 'close' follows
     socket.on('end', this.onEndListener);
     socket.once('close', () => this.onClose());
+    const handle = (socket as unknown as { _handle?: StreamHandle | null })._handle;
+    if (handle?.isStreamBase === true && handle._consumed !== true) {
+      handle._consumed = true;
+      parser.consume(handle);
+      parser[binding.kOnExecute] = (result: number | ParseError): void => this.afterParse(result);
+      this.consumed = handle;
+    }
   }
 
   private readonly onDataListener = (data: Buffer): void => this.onData(data);
@@ -203,8 +230,13 @@ class Connection implements ResponseOwner {
 
   private onData(data: Buffer): void {
     if (this.done) return;
+    this.afterParse(this.parser.execute(data), data);
+  }
+
+  /** After each read was parsed: `data` is the read (undefined: the consumed handle's buffer). */
+  private afterParse(result: number | ParseError, data?: Buffer): void {
+    if (this.done) return;
     this.lastActive = performance.now();
-    const result = this.parser.execute(data);
     if (typeof result !== 'number') {
       this.onParseError(result);
       return;
@@ -212,7 +244,8 @@ class Connection implements ResponseOwner {
     const upgrade = this.upgrade;
     if (upgrade !== undefined) {
       this.upgrade = undefined;
-      this.handOver(upgrade, data.subarray(result));
+      const read = data ?? this.parser.getCurrentBuffer();
+      this.handOver(upgrade, read.subarray(result));
     }
   }
 
@@ -341,8 +374,13 @@ class Connection implements ResponseOwner {
       queued.req.body?.destroy();
     }
     const parser = this.parser;
+    const consumed = this.consumed !== undefined;
+    this.consumed = undefined;
     // Not from inside one of the parser's own callbacks.
-    setImmediate(() => parser.close());
+    setImmediate(() => {
+      if (consumed) parser.unconsume();
+      parser.close();
+    });
   }
 
   private handOver(req: Http1Request, head: Buffer): void {
@@ -355,7 +393,9 @@ class Connection implements ResponseOwner {
     this.socket.off('data', this.onDataListener);
     this.socket.off('drain', this.onDrainListener);
     this.socket.off('end', this.onEndListener);
-    // Paused until the tunnel's pipe() resumes it, so no byte is lost in between.
+    // Reads go to the socket's stream again; paused until the tunnel's pipe() resumes it, so no
+    // byte is lost in between.
+    this.release();
     this.socket.pause();
     if (req.method === 'CONNECT') {
       this.fail('E_METHOD_NOT_ALLOWED', 'CONNECT is not supported by this reverse proxy');
@@ -416,14 +456,40 @@ class Connection implements ResponseOwner {
   private pause(): void {
     if (this.paused) return;
     this.paused = true;
-    this.socket.pause();
+    const handle = this.consumed;
+    if (handle === undefined) this.socket.pause();
+    else if (handle.reading === true) {
+      handle.reading = false;
+      handle.readStop();
+    }
   }
 
   private resumeReading(): void {
     // Called by a body's read(): the body wants more, even if its buffer still holds some.
     if (!this.paused || this.socket.destroyed || this.queue.length >= MAX_QUEUED) return;
     this.paused = false;
-    this.socket.resume();
+    const handle = this.consumed;
+    if (handle === undefined) this.socket.resume();
+    else if (handle.reading !== true) {
+      handle.reading = true;
+      handle.readStart();
+    }
+  }
+
+  /** Gives the socket's reads back to its stream (before an upgrade hands the socket over). */
+  private release(): void {
+    const handle = this.consumed;
+    if (handle === undefined) return;
+    this.consumed = undefined;
+    this.parser.unconsume();
+    handle._consumed = false;
+    this.paused = false;
+    // net.Socket started the handle once and waits for data before it would start it again: a
+    // handle stopped for backpressure must be restarted here (the paused stream buffers).
+    if (handle.reading !== true) {
+      handle.reading = true;
+      handle.readStart();
+    }
   }
 
   private takePartialHeaders(): string[] {
