@@ -101,9 +101,48 @@ class ThreadHandle extends EventEmitter implements WorkerHandle {
 }
 
 export function launchProcess(options: LaunchOptions): WorkerHandle {
-  const tsx = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
-  cluster.setupPrimary({ exec: entryFile(options.entry), execArgv: [...tsx, ...options.execArgv], args: [] });
+  const tsx = fromSource ? import.meta.resolve('tsx') : undefined;
+  const execArgv = processWorkerArgv(process.execArgv, options.execArgv, tsx);
+  cluster.setupPrimary({ exec: entryFile(options.entry), execArgv, args: [] });
   return new ProcessHandle(cluster.fork());
+}
+
+/** `--inspect`, `--inspect-brk=9229`, `--debug-port`…: one port per process, the primary's. */
+const INSPECTOR_FLAG = /^--(inspect|debug)(-[a-z]+)*(=|$)/;
+
+/**
+ * A process worker's node flags: the primary's own (`node --max-old-space-size=2048 …` and the
+ * like reach the workers, as with node:cluster's default) except the inspector's, then the tier's
+ * (already filtered against the operator's). From source, tsx's loader by its resolved path comes
+ * first, in place of the primary's own import of tsx (a bare `tsx` resolves from the working
+ * directory). @internal
+ */
+export function processWorkerArgv(
+  primary: readonly string[],
+  tierFlags: readonly string[],
+  tsx: string | undefined,
+): string[] {
+  const inherited: string[] = [];
+  for (let i = 0; i < primary.length; i++) {
+    const flag = primary[i] as string;
+    if (INSPECTOR_FLAG.test(flag)) continue;
+    const [name = flag, inline] = flag.startsWith('--') ? flag.split(/=(.*)/s, 2) : [flag];
+    if (name === '--import' || name === '--loader' || name === '--experimental-loader') {
+      const value = inline ?? primary[i + 1];
+      if (inline === undefined) i++;
+      if (value === undefined || (tsx !== undefined && isTsx(value))) continue;
+      inherited.push(`${name}=${value}`);
+      continue;
+    }
+    inherited.push(flag);
+  }
+  return [...(tsx === undefined ? [] : ['--import', tsx]), ...inherited, ...tierFlags];
+}
+
+function isTsx(specifier: string): boolean {
+  return (
+    specifier === 'tsx' || specifier.startsWith('tsx/') || /[/\\]node_modules[/\\]tsx[/\\]/.test(specifier)
+  );
 }
 
 export function launchThread(options: LaunchOptions): WorkerHandle {

@@ -5,8 +5,8 @@
 // tier's worker flags.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { WorkerKind } from '../../src/cluster/launch.js';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
+import { processWorkerArgv, type WorkerKind } from '../../src/cluster/launch.js';
 import { Supervisor, workerFlags } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -164,5 +164,45 @@ void describe('worker V8 flags', () => {
     assert.deepEqual(workerFlags(tier, ['--no-single-threaded-gc']), ['--max-semi-space-size=4']);
     assert.deepEqual(workerFlags(tier, ['--single-threaded-gc', '--max-semi-space-size']), []);
     assert.deepEqual(workerFlags(tier, ['--max-old-space-size=512', '', '--import', 'tsx']), tier);
+  });
+});
+
+void describe('processWorkerArgv', () => {
+  const tsx = 'file:///opt/meridian/node_modules/tsx/dist/loader.mjs';
+  const tier = ['--single-threaded-gc'];
+
+  void it("passes the primary's own node flags to process workers, then the tier's", () => {
+    assert.deepEqual(processWorkerArgv(['--max-old-space-size=2048', '--trace-gc'], tier, undefined), [
+      '--max-old-space-size=2048',
+      '--trace-gc',
+      '--single-threaded-gc',
+    ]);
+  });
+
+  void it('leaves the inspector flags to the primary (one port per process)', () => {
+    const primary = [
+      '--inspect',
+      '--inspect-brk=9229',
+      '--inspect-port=9230',
+      '--debug-port=1',
+      '--trace-gc',
+    ];
+    assert.deepEqual(processWorkerArgv(primary, [], undefined), ['--trace-gc']);
+  });
+
+  void it("loads tsx by its resolved path once, in place of the primary's own import of it", () => {
+    assert.deepEqual(processWorkerArgv(['--import', 'tsx', '--trace-gc'], tier, tsx), [
+      '--import',
+      tsx,
+      '--trace-gc',
+      '--single-threaded-gc',
+    ]);
+    assert.deepEqual(processWorkerArgv(['--import=tsx', '--import', './other.mjs'], [], tsx), [
+      '--import',
+      tsx,
+      '--import=./other.mjs',
+    ]);
+    // Running the build (no tsx of ours): an operator's loader stays.
+    assert.deepEqual(processWorkerArgv(['--import', 'tsx'], [], undefined), ['--import=tsx']);
   });
 });
