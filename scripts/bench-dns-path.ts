@@ -126,5 +126,5 @@ console.log(`answered ${answered}`);
 if (dnssec)
   for (const line of (await registry.metrics()).split('\n'))
     if (line.startsWith('meridian_dns_dnssec_')) console.log(line);
-runtime.close();
+await runtime.close();
 await store.close();

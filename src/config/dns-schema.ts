@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ipFamily, parseCidr } from '../core/ip.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
+import { otlpExportSchema } from './tracing-schema.js';
 import { zoneDnssecSchema } from './dnssec-schema.js';
 import { regionHealthSchema } from './region-health-schema.js';
 
@@ -256,6 +257,11 @@ const dnsObject = z.strictObject({
   rrl: rrl.prefault({}),
   /** Query log: this share of answered queries (0 = off, 1 = every one) is logged at info. */
   queryLog: z.strictObject({ sampleRate: z.number().min(0).max(1).default(0) }).prefault({}),
+  /**
+   * OpenTelemetry export of DNS decisions: each query the query log samples is also sent as a span
+   * (a new trace; name, type, client, ECS, rcode, the region chosen, cached or not). Absent = off.
+   */
+  tracing: z.strictObject({ otlp: otlpExportSchema('meridian-dns').optional() }).prefault({}),
   /** Client-prefix decision cache entries (0 = off). */
   decisionCacheSize: nonNegativeInt.default(65536),
   /**

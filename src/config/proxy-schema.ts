@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseCidr } from '../core/ip.js';
 import { healthCheckSchema, outlierSchema, reportSchema } from './health-schema.js';
 import { hostPort, id, nonNegativeInt, positiveInt } from './primitives.js';
+import { otlpExportSchema } from './tracing-schema.js';
 
 /** Cookie names are RFC 6265 tokens. */
 const cookieName = z
@@ -90,23 +91,10 @@ const tracing = z.strictObject({
   /** Read and forward `traceparent`/`tracestate` (false: pass the client's headers through untouched). */
   propagate: z.boolean().default(true),
   /** Export one span per request over OTLP/HTTP JSON; absent = off (no span is built). */
-  otlp: z
-    .strictObject({
-      /** Collector base URL (OTEL_EXPORTER_OTLP_ENDPOINT style): spans go to `<endpoint>/v1/traces`. */
-      endpoint: z.url({
-        protocol: /^https?$/,
-        error: 'expected an http(s) URL such as http://127.0.0.1:4318',
-      }),
-      serviceName: z.string().min(1).default('meridian-proxy'),
+  otlp: otlpExportSchema('meridian-proxy')
+    .extend({
       /** Share of new traces recorded; a continued trace follows the caller's sampled flag. */
       sampleRate: z.number().min(0).max(1).default(1),
-      /** Extra request headers for the collector (authentication). */
-      headers: z.record(z.string(), z.string()).default({}),
-      flushIntervalMs: positiveInt.max(60_000).default(1000),
-      /** Spans held while waiting for the collector; more are dropped. */
-      maxQueueSpans: positiveInt.default(8192),
-      maxBatchSpans: positiveInt.default(512),
-      timeoutMs: positiveInt.default(10_000),
     })
     .optional(),
 });

@@ -125,7 +125,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
     unfollowZones();
     notifier.close();
     await supervisor.stop();
-    explainUnit.close();
+    await explainUnit.close();
   };
 
   try {

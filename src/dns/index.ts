@@ -107,7 +107,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       udpBatching: config.udpBatching,
     });
   } catch (err) {
-    runtime.close();
+    await runtime.close();
     notifier.close();
     throw err;
   }
@@ -133,7 +133,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       unfollowZones();
       notifier.close();
       await listeners.close();
-      runtime.close();
+      await runtime.close();
     },
   };
 }

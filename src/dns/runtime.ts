@@ -12,6 +12,7 @@ import { openGeoLocator, type ReloadingGeoLocator } from './geo/locator.js';
 import type { Logger } from '../infra/logger.js';
 import { SteeringEngine } from './steering/engine.js';
 import { DnsMetrics } from './metrics.js';
+import { DnsSpans } from './answer/trace-span.js';
 import { Responder } from './answer/responder.js';
 import { RateLimiter } from './answer/rrl.js';
 import { ZoneSet } from './answer/zones.js';
@@ -56,7 +57,8 @@ export interface Runtime {
   readonly locator: ReloadingGeoLocator | undefined;
   /** The listeners' handlers: zone transfers, TSIG and NOTIFY in front of the responder. */
   readonly transfers: ZoneTransfers;
-  close(): void;
+  /** Sends the spans still queued (2 s at most), then releases the geo databases. */
+  close(): Promise<void>;
 }
 
 export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
@@ -96,6 +98,8 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       ? undefined
       : new DnsMetrics(options.registries, () => options.snapshot().syncedAt);
   const rrl = options.serving && config.rrl.enabled ? new RateLimiter({ config: config.rrl }) : undefined;
+  const otlp = config.tracing.otlp;
+  const spans = options.serving && otlp !== undefined ? new DnsSpans(otlp, logger) : undefined;
   const newResponder = (served: readonly DeepReadonly<ZoneConfig>[], compiled: ZoneSet): Responder =>
     new Responder({
       config,
@@ -105,6 +109,7 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
       metrics,
       rrl,
       answerCacheSize: config.answerCacheSize,
+      spans,
     });
   let responder = newResponder(options.zones ?? config.zones, zones);
   const transfers = new ZoneTransfers({
@@ -131,6 +136,9 @@ export async function createRuntime(options: RuntimeOptions): Promise<Runtime> {
     metrics,
     locator,
     transfers,
-    close: () => locator?.close(),
+    close: async () => {
+      await spans?.close(2000);
+      locator?.close();
+    },
   };
 }

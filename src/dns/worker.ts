@@ -94,7 +94,7 @@ if (isTierWorker('DNS')) {
     metrics: async () => (await registry?.getMetricsAsJSON()) ?? [],
     async close() {
       await listeners?.close();
-      runtime?.close();
+      await runtime?.close();
     },
   });
 }

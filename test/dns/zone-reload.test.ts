@@ -63,7 +63,7 @@ describe('zones followed from the store', () => {
       assert.ok(runtime.responder.answerCacheStats().hits >= 1, 'the new answer is cached again');
     } finally {
       stop();
-      runtime.close();
+      await runtime.close();
     }
   });
 });

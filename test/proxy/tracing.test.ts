@@ -3,9 +3,6 @@
 // invalid traceparent starts a new trace; the exported span names the caller's span as parent and
 // records backend, attempts, retries and the policy verdict.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MemoryPolicyStore } from '../../src/storage/memory/policy-store.js';
 import type { MemoryStateStore } from '../../src/storage/memory/state-store.js';
@@ -16,74 +13,13 @@ import {
   type TestBackend,
   type TestProxy,
 } from '../helpers/backends.js';
+import { attribute, OtlpReceiver, type OtlpSpan } from '../helpers/otlp-receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE}-${PARENT}-01`;
 const TRACEPARENT_SHAPE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
-
-interface OtlpSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind: number;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes: { key: string; value: Record<string, unknown> }[];
-  status: { code: number };
-}
-
-/** A local OTLP/HTTP receiver: every span POSTed to /v1/traces (JSON). */
-class OtlpReceiver {
-  readonly spans: OtlpSpan[] = [];
-  readonly services = new Set<string>();
-  readonly paths: string[] = [];
-  server: Server | undefined;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.paths.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
-        const body = JSON.parse(Buffer.concat(chunks).toString()) as {
-          resourceSpans: {
-            resource: { attributes: OtlpSpan['attributes'] };
-            scopeSpans: { spans: OtlpSpan[] }[];
-          }[];
-        };
-        for (const rs of body.resourceSpans) {
-          const service = rs.resource.attributes.find((a) => a.key === 'service.name');
-          this.services.add(String(service?.value.stringValue));
-          for (const ss of rs.scopeSpans) this.spans.push(...ss.spans);
-        }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{}');
-      });
-    });
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async spanOf(traceId: string): Promise<OtlpSpan> {
-    await waitFor(`the span of trace ${traceId}`, () => this.spans.some((s) => s.traceId === traceId));
-    return this.spans.find((s) => s.traceId === traceId) as OtlpSpan;
-  }
-
-  async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise((resolve) => this.server?.close(resolve));
-  }
-}
-
-function attribute(span: OtlpSpan, key: string): unknown {
-  const value = span.attributes.find((a) => a.key === key)?.value;
-  return value === undefined ? undefined : Object.values(value)[0];
-}
 
 /** The trace headers the backend received (the echo route returns them). */
 async function traceSeenByBackend(

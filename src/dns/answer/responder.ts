@@ -26,6 +26,7 @@ import type { RateLimiter } from './rrl.js';
 import { Steerer, type ClientAddress } from './steer.js';
 import type { ZoneSet } from './zones.js';
 import { Signer } from '../dnssec/signer.js';
+import type { DnsSpans } from './trace-span.js';
 
 export type { ExplainQuery, ExplainResult } from './explain.js';
 
@@ -39,11 +40,19 @@ export interface ResponderOptions {
   readonly now?: () => number;
   /** Encoded replies kept for repeated queries (0 = none; config dns.answerCacheSize). Default 20000. */
   readonly answerCacheSize?: number;
+  /** Span export for the queries the query log samples (dns.tracing.otlp); undefined = off. */
+  readonly spans?: DnsSpans | undefined;
 }
 
 interface Outcome {
   readonly rcode: number;
   readonly reply: Buffer | undefined;
+  /** The query's ECS option, once validated. */
+  readonly ecs?: EcsOption | undefined;
+  /** A steered answer's region and the client's country (the query log's span reports them). */
+  readonly region?: string | undefined;
+  readonly country?: string | undefined;
+  readonly cached?: boolean;
 }
 
 export class Responder {
@@ -52,6 +61,7 @@ export class Responder {
   readonly engine: SteeringEngine;
   private readonly logger: Logger;
   private readonly metrics: DnsMetrics | undefined;
+  private readonly spans: DnsSpans | undefined;
   private readonly rrl: RateLimiter | undefined;
   private readonly now: () => number;
   private readonly errorLog = new LogLimiter(10, 10_000);
@@ -73,6 +83,7 @@ export class Responder {
     this.engine = options.engine;
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.spans = options.spans;
     this.rrl = options.rrl;
     this.now = options.now ?? Date.now;
     this.cache = new AnswerCache(options.answerCacheSize ?? 20_000);
@@ -87,10 +98,11 @@ export class Responder {
    * undefined to send nothing (no readable header, a response rather than a query, rate limited).
    */
   handle(msg: Buffer, client: ClientAddress, transport: Transport): Buffer | undefined {
-    const t0 = this.metrics === undefined ? 0 : performance.now();
+    const t0 = this.metrics === undefined && this.spans === undefined ? 0 : performance.now();
     let q: ParsedQuery | undefined;
     let rcode: number = RCODE.SERVFAIL;
     let reply: Buffer | undefined;
+    let result: Outcome | undefined;
     try {
       // Without a 12-byte header there is nothing to answer; a response (QR=1) is never answered,
       // so two servers cannot be made to bounce packets at each other.
@@ -104,7 +116,7 @@ export class Responder {
       }
       q = parseQuery(msg);
       if (q === undefined) return undefined;
-      const result = this.answerQuery(msg, q, client, transport);
+      result = this.answerQuery(msg, q, client, transport);
       rcode = result.rcode;
       reply = result.reply;
       return reply;
@@ -135,18 +147,27 @@ export class Responder {
       }
       const sampleRate = this.config.queryLog.sampleRate;
       if (sampleRate > 0 && reply !== undefined && Math.random() < sampleRate) {
-        this.logger.info(
+        const entry = {
+          log: 'query',
+          client: addressText(client),
+          transport,
+          qname: q?.question?.name,
+          qtype: qtypeLabel(q?.question?.qtype),
+          rcode: RCODE_NAME[rcode] ?? String(rcode),
+          size: reply.length,
+        };
+        const traceId = this.spans?.record(
           {
-            log: 'query',
-            client: addressText(client),
-            transport,
-            qname: q?.question?.name,
-            qtype: qtypeLabel(q?.question?.qtype),
-            rcode: RCODE_NAME[rcode] ?? String(rcode),
-            size: reply.length,
+            ...entry,
+            ecs: result?.ecs,
+            region: result?.region,
+            country: result?.country,
+            cached: result?.cached === true,
           },
-          'dns query',
+          t0,
+          performance.now(),
         );
+        this.logger.info(traceId === undefined ? entry : { ...entry, traceId }, 'dns query');
       }
     }
   }
@@ -207,7 +228,14 @@ export class Responder {
       if (hit !== undefined) {
         if (hit.region !== undefined) this.metrics?.answer(hit.region, hit.country);
         if (hit.truncated) this.metrics?.truncated.inc();
-        return { rcode: hit.rcode, reply: patchCached(hit.reply, msg, question.nameWire.length) };
+        return {
+          rcode: hit.rcode,
+          reply: patchCached(hit.reply, msg, question.nameWire.length),
+          ecs,
+          region: hit.region,
+          country: hit.country,
+          cached: true,
+        };
       }
     }
     // Taken before resolving, so a change in between can only make the entry look stale.
@@ -231,6 +259,6 @@ export class Responder {
         country: ans.country,
       });
     }
-    return { rcode: ans.rcode, reply };
+    return { rcode: ans.rcode, reply, ecs, region: ans.region, country: ans.country, cached: false };
   }
 }

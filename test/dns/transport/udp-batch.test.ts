@@ -507,7 +507,7 @@ void describe('DNS listeners: batched UDP and the node:dgram fallback', () => {
     });
   });
   after(async () => {
-    runtime?.close();
+    await runtime?.close();
     await store?.close();
     rmSync(dir, { recursive: true, force: true });
   });
