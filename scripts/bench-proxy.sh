@@ -22,7 +22,10 @@
 # The two Meridian proxies are measured alternately POLICY_ROUNDS times in ABBA order; the script
 # prints both averages and the throughput drop in % (target < 15 %).
 #
-# Environment: DURATION (10s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
+# Every measured run of a proxy follows WARMUP (2s; 0 = none) of unmeasured load on it, since the
+# rotation leaves each proxy idle while the others run.
+#
+# Environment: DURATION (10s), WARMUP (2s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
 # NGINX_WORKERS (2: nginx worker_processes and HAProxy nbthread), MERIDIAN_WORKERS (2: the Node
 # proxies' workers), COMPARE_ROUNDS (3), POLICY_ROUNDS (2; 0 skips the policy runs),
 # TARGETS (space-separated, default all six), NGINX and HAPROXY (paths; HAProxy is skipped with a
@@ -31,6 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 BASE_PORT=${BASE_PORT:-18080}
@@ -240,8 +244,14 @@ to_ms() {
 }
 
 # run NAME URL [PID]: prints one result line; sets RESULT_RPS, RESULT_CPU and RESULT_P99_MS.
+# A proxy under test (PID given) first gets WARMUP of unmeasured load: between its rounds it sat idle
+# while the others ran, and an idle V8 process loses warm code (its first seconds back ran 10-40 %
+# more CPU per request than the seconds after, for Meridian and the floor alike).
 run() {
   local name=$1 url=$2 pid=${3:-} before=0 after=0 out
+  if [[ -n $pid && $WARMUP != 0 && $WARMUP != 0s ]]; then
+    timeout 60 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/cookies.lua" "$url" >/dev/null
+  fi
   [[ -n $pid ]] && before=$(cpu_ticks "$pid")
   out=$(timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/cookies.lua" "$url")
   [[ -n $pid ]] && after=$(cpu_ticks "$pid")
