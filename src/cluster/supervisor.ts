@@ -11,6 +11,7 @@ import type { Logger } from '../infra/logger.js';
 import { encodeSnapshot, type SnapshotJson } from '../storage/snapshot-codec.js';
 import type { StateStore } from '../storage/state-store.js';
 import { isMessage } from './ipc.js';
+import type { WorkerMetrics } from './metrics.js';
 import {
   launchProcess,
   launchThread,
@@ -78,6 +79,8 @@ export interface SupervisorOptions {
   readonly kind?: WorkerKind;
   /** Thread workers: the young generation's size, MB (the threads' stand-in for v8Flags). */
   readonly threadYoungGenerationMb?: number;
+  /** Live workers and restarts, for the node's /metrics (src/cluster/metrics.ts). */
+  readonly metrics?: WorkerMetrics;
 }
 
 export interface SupervisorHooks<Init extends WorkerInit> {
@@ -319,6 +322,7 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
           clearTimeout(timer);
           started = true;
           this.slotAddresses.set(slot.n, message.addresses);
+          this.options.metrics?.setRunning(this.slotAddresses.size);
           resolve(worker);
         } else if (isMessage<FailedMessage>(message, protocol.failed)) {
           clearTimeout(timer);
@@ -335,6 +339,7 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
         if (slot.worker === worker) {
           slot.worker = undefined;
           this.slotAddresses.delete(slot.n);
+          this.options.metrics?.setRunning(this.slotAddresses.size);
         }
         if (!started) {
           reject(
@@ -346,6 +351,7 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
           return;
         }
         if (this.stopping) return;
+        this.options.metrics?.died();
         logger.error({ worker: name, code, signal }, `${tier} worker died: starting a new one`);
         setTimeout(() => this.respawn(slot), RESPAWN_DELAY_MS).unref();
       });

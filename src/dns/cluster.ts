@@ -9,6 +9,8 @@
 // possible: the node runs process workers and says so. TCP: process workers take turns on the
 // primary's listener through node:cluster; thread workers cannot share a node:net listener, so each
 // opens its own SO_REUSEPORT TCP socket through the addon and the kernel spreads the connections.
+import type { Registry } from 'prom-client';
+import { WorkerMetrics } from '../cluster/metrics.js';
 import { Supervisor } from '../cluster/supervisor.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
@@ -45,6 +47,8 @@ export interface ClusterOptions {
   readonly secrets: DeepReadonly<SecretsConfig> | undefined;
   /** The primary's opener, for its explain unit. */
   readonly openSealed: OpenSealed | undefined;
+  /** The node's registry: the supervisor's worker counts go there. */
+  readonly registry: Registry;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
@@ -91,6 +95,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       kind,
       // V8 sizes the young generation as 3 semi-spaces (two for scavenges, one for large objects).
       threadYoungGenerationMb: 3 * WORKER_SEMI_SPACE_MB,
+      metrics: new WorkerMetrics(options.registry, 'dns', options.workers),
     },
     {
       init: (_slot, snapshot) => ({

@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
+import { WorkerMetrics } from '../cluster/metrics.js';
 import { MeridianError } from '../core/errors.js';
 import { startCluster } from './cluster.js';
 import { createRuntime } from './runtime.js';
@@ -77,6 +78,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       workers,
       secrets,
       openSealed,
+      registry: options.registry,
       ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
     });
   }
@@ -112,6 +114,9 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
     throw err;
   }
   notifier.activate();
+  // This process is the tier's one worker.
+  const workerMetrics = new WorkerMetrics(options.registry, 'dns', 1);
+  workerMetrics.setRunning(1);
   runtime.metrics?.setUdpStatsSource(() => listeners.udpStats());
   const unfollowZones = followZones(options.zones, initialZones, (zones) => runtime.setZones(zones), logger);
   logger.info(
@@ -133,6 +138,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       unfollowZones();
       notifier.close();
       await listeners.close();
+      workerMetrics.setRunning(0);
       await runtime.close();
     },
   };

@@ -12,6 +12,7 @@ import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMessage } from '../cluster/ipc.js';
 import type { WorkerHandle } from '../cluster/launch.js';
+import { WorkerMetrics } from '../cluster/metrics.js';
 import { Supervisor, type Slot } from '../cluster/supervisor.js';
 import type { DeepReadonly } from '../config/load.js';
 import { parseHostPort } from '../config/primitives.js';
@@ -134,6 +135,7 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
       // single-threaded too, which a worker's small old generation (~20-30 MB) can afford.
       // `node --no-single-threaded-gc` undoes it.
       v8Flags: ['--single-threaded-gc'],
+      metrics: new WorkerMetrics(options.registry, 'proxy', options.workers),
     },
     {
       init: (slot, snapshot) => ({

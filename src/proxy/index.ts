@@ -21,6 +21,7 @@
 import { availableParallelism } from 'node:os';
 import type { DeepReadonly } from '../config/load.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
+import { WorkerMetrics } from '../cluster/metrics.js';
 import { startProxyCluster } from './cluster.js';
 import { ApiHealthSink } from './health/api-sink.js';
 import { startLocalProxy } from './local.js';
@@ -38,19 +39,27 @@ export function proxyWorkerCount(config: DeepReadonly<ProxyConfig>): number {
   return config.workers === 0 ? availableParallelism() : config.workers;
 }
 
+/** A proxy answering in this process is the tier's one worker (the supervisor counts cluster workers). */
+function countedAsOneWorker(options: ProxyOptions, service: ProxyService): ProxyService {
+  new WorkerMetrics(options.registry, 'proxy', 1).setRunning(1);
+  return service;
+}
+
 export async function startProxy(options: ProxyOptions): Promise<ProxyService> {
   const workers = proxyWorkerCount(options.config);
   const reportApi = options.config.report.api;
   if (reportApi === undefined) {
     if (workers > 1) return startProxyCluster({ ...options, workers });
-    return startLocalProxy(options);
+    return countedAsOneWorker(options, await startLocalProxy(options));
   }
   const sink = ApiHealthSink.fromConfig(reportApi, options.resolvePath);
   let service: ProxyService;
   try {
     const withSink = { ...options, healthSink: sink };
     service =
-      workers > 1 ? await startProxyCluster({ ...withSink, workers }) : await startLocalProxy(withSink);
+      workers > 1
+        ? await startProxyCluster({ ...withSink, workers })
+        : countedAsOneWorker(options, await startLocalProxy(withSink));
   } catch (err) {
     await sink.close();
     throw err;

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
+import { Registry } from 'prom-client';
 import { processWorkerArgv, type WorkerKind } from '../../src/cluster/launch.js';
+import { WorkerMetrics } from '../../src/cluster/metrics.js';
 import { Supervisor, workerFlags } from '../../src/cluster/supervisor.js';
 import { isMeridianError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -27,6 +29,7 @@ interface RegionsReply {
 
 function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: number, fail?: string) {
   const inits: number[] = [];
+  const registry = new Registry();
   const replies = new Map<number, RegionsReply>();
   const supervisor = new Supervisor<
     TestInit,
@@ -42,6 +45,7 @@ function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: numb
       logger,
       naming: 'slot',
       kind,
+      metrics: new WorkerMetrics(registry, 'test', workers),
     },
     {
       init: (slot, snapshot) => {
@@ -59,7 +63,19 @@ function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: numb
       },
     },
   );
-  return { supervisor, inits, replies };
+  return { supervisor, inits, replies, registry };
+}
+
+/** The supervisor's worker counts for tier `test`: running, configured, restarts. */
+async function workerCounts(registry: Registry): Promise<[number, number, number]> {
+  const value = async (name: string): Promise<number> =>
+    (await registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels['tier'] === 'test')?.value ??
+    -1;
+  return [
+    await value('meridian_cluster_workers'),
+    await value('meridian_cluster_workers_configured'),
+    await value('meridian_cluster_worker_restarts_total'),
+  ];
 }
 
 for (const kind of ['process', 'thread'] as const)
@@ -76,9 +92,11 @@ for (const kind of ['process', 'thread'] as const)
     });
 
     void it('inits each slot, pushes snapshots to every worker, and replaces a dead worker in its slot', async () => {
-      const { supervisor, inits, replies } = testSupervisor(store, kind, 2);
+      const { supervisor, inits, replies, registry } = testSupervisor(store, kind, 2);
       try {
+        assert.deepEqual(await workerCounts(registry), [0, 2, 0]);
         await supervisor.start();
+        assert.deepEqual(await workerCounts(registry), [2, 2, 0], 'running, configured, restarts');
         assert.deepEqual([...inits].sort(), [1, 2]);
         assert.match(supervisor.addresses()[0] ?? '', /^slot-[12]$/);
         assert.equal(supervisor.workers().length, 2);
@@ -110,6 +128,8 @@ for (const kind of ['process', 'thread'] as const)
           { timeoutMs: 10_000 },
         );
         assert.deepEqual(inits.slice(2), [1]);
+        await waitFor('both workers counted again', async () => (await workerCounts(registry))[0] === 2);
+        assert.deepEqual(await workerCounts(registry), [2, 2, 1], 'one restart counted');
         replies.clear();
         await waitFor(
           'the new worker to have the snapshot',
@@ -126,6 +146,8 @@ for (const kind of ['process', 'thread'] as const)
       }
       assert.equal(supervisor.workers().length, 0);
       assert.ok(supervisor.slots.every((slot) => slot.worker === undefined));
+      // Stopped workers are not running, and stopping them is no restart.
+      assert.deepEqual(await workerCounts(registry), [0, 2, 1]);
     });
 
     void it("aggregates the workers' metrics", async () => {

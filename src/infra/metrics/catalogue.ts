@@ -141,6 +141,25 @@ export const DOCUMENTED_METRICS: readonly MetricDoc[] = [
     labels: ['region'],
     help: 'Requests being proxied now.',
   },
+  // Clustered tiers' workers (src/cluster/metrics.ts; a tier answering in its own process counts as 1)
+  {
+    name: 'meridian_cluster_workers',
+    type: 'gauge',
+    labels: ['tier'],
+    help: 'Workers running and answering, per tier.',
+  },
+  {
+    name: 'meridian_cluster_workers_configured',
+    type: 'gauge',
+    labels: ['tier'],
+    help: 'Workers the tier is configured to run.',
+  },
+  {
+    name: 'meridian_cluster_worker_restarts_total',
+    type: 'counter',
+    labels: ['tier'],
+    help: 'Workers that died while serving and were replaced, per tier.',
+  },
   // Traffic policies (src/policy/engine.ts)
   {
     name: 'meridian_policy_decisions_total',
