@@ -2,17 +2,9 @@
 // registry (both tiers share it, told apart by the `tier` label). A tier that answers in its own
 // process (`workers: 1`) reports that process as its one worker, so the series always exist.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { reuseMetric } from '../infra/metrics/registry.js';
 
-const RUNNING = 'meridian_cluster_workers';
-const CONFIGURED = 'meridian_cluster_workers_configured';
-const RESTARTS = 'meridian_cluster_worker_restarts_total';
-
-function gauge(registry: Registry, name: string, help: string): Gauge<'tier'> {
-  return (
-    (registry.getSingleMetric(name) as Gauge<'tier'> | undefined) ??
-    new Gauge({ name, help, labelNames: ['tier'], registers: [registry] })
-  );
-}
+const labelNames = ['tier'] as const;
 
 export class WorkerMetrics {
   private readonly running: Gauge<'tier'>;
@@ -25,16 +17,23 @@ export class WorkerMetrics {
     private readonly tier: string,
     configured: number,
   ) {
-    this.running = gauge(registry, RUNNING, 'Workers running and answering, per tier.');
-    this.configured = gauge(registry, CONFIGURED, 'Workers the tier is configured to run.');
-    this.restarts =
-      (registry.getSingleMetric(RESTARTS) as Counter<'tier'> | undefined) ??
-      new Counter({
-        name: RESTARTS,
-        help: 'Workers that died while serving and were replaced, per tier.',
-        labelNames: ['tier'],
-        registers: [registry],
-      });
+    const registers = [registry];
+    const gauge = (name: string, help: string): Gauge<'tier'> =>
+      reuseMetric(registry, name, () => new Gauge({ name, help, labelNames, registers }));
+    this.running = gauge('meridian_cluster_workers', 'Workers running and answering, per tier.');
+    this.configured = gauge('meridian_cluster_workers_configured', 'Workers the tier is configured to run.');
+    const restarts = 'meridian_cluster_worker_restarts_total';
+    this.restarts = reuseMetric(
+      registry,
+      restarts,
+      () =>
+        new Counter({
+          name: restarts,
+          help: 'Workers that died while serving and were replaced, per tier.',
+          labelNames,
+          registers,
+        }),
+    );
     this.configured.set({ tier }, configured);
     this.running.set({ tier }, 0);
     this.restarts.inc({ tier }, 0);

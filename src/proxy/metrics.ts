@@ -12,6 +12,7 @@ import {
   type CustomMetric,
   type MetricValue,
 } from '../infra/metrics/custom.js';
+import { reuseMetric } from '../infra/metrics/registry.js';
 
 export type MethodClass = 'read' | 'write' | 'other';
 
@@ -163,8 +164,7 @@ export class ProxyMetrics {
   ) {
     const registers = [registry];
     // A second proxy in the same registry (tests, two listeners) shares the metrics.
-    const reuse = <T>(name: string, create: () => T): T =>
-      (registry.getSingleMetric(name) as T | undefined) ?? create();
+    const reuse = <T>(name: string, create: () => T): T => reuseMetric(registry, name, create);
     let accounting = accountingByRegistry.get(registry);
     if (accounting === undefined) {
       accounting = new RequestAccounting();

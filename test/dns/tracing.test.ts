@@ -12,32 +12,34 @@ import { REGIONS, startFixture, testDnsConfig, type Fixture } from './fixture.js
 
 const REGION_OF_ADDRESS = new Map(REGIONS.flatMap((r) => (r.ipv4 ?? []).map((a) => [a, r.id] as const)));
 
-function tracedConfig(endpoint: string, sampleRate: number) {
-  return testDnsConfig({
-    queryLog: { sampleRate },
-    tracing: { otlp: { endpoint, flushIntervalMs: 50 } },
-  });
-}
-
-void describe('DNS query spans over OTLP', () => {
+/** A receiver and a DNS fixture exporting to it, started before the suite's tests and closed after. */
+function tracedFixture(sampleRate: number): { receiver: OtlpReceiver; fixture: () => Fixture } {
   const receiver = new OtlpReceiver();
-  let f: Fixture;
-
+  let f: Fixture | undefined;
   before(async () => {
     await receiver.start();
-    f = await startFixture({ config: tracedConfig(receiver.url, 1) });
+    f = await startFixture({
+      config: testDnsConfig({
+        queryLog: { sampleRate },
+        tracing: { otlp: { endpoint: receiver.url, flushIntervalMs: 50 } },
+      }),
+    });
   });
-
   after(async () => {
     await f?.close();
     await receiver.close();
   });
+  return { receiver, fixture: () => f as Fixture };
+}
+
+void describe('DNS query spans over OTLP', () => {
+  const { receiver, fixture } = tracedFixture(1);
 
   const spansFor = (name: string): OtlpSpan[] =>
     receiver.spans.filter((s) => attribute(s, 'dns.question.name') === name);
 
   void it('exports a steered answer as a span of a new trace with the decision', async () => {
-    const r = await dig(f.v4, ['+norec', '+subnet=192.0.2.128/25', 'www.example.test', 'A']);
+    const r = await dig(fixture().v4, ['+norec', '+subnet=192.0.2.128/25', 'www.example.test', 'A']);
     const [address] = answerData(r, 'A');
     const region = REGION_OF_ADDRESS.get(address ?? '');
     assert.ok(region !== undefined, `answered ${String(address)}, not a region's address`);
@@ -62,7 +64,7 @@ void describe('DNS query spans over OTLP', () => {
   void it('says when the answer cache served the reply, and still names the region', async () => {
     // The cache keeps a reply once its query was seen before: the third one is a hit (dig's random
     // cookie would make every query a new one).
-    for (let i = 0; i < 3; i++) await dig(f.v4, ['+norec', '+nocookie', 'open.example.test', 'A']);
+    for (let i = 0; i < 3; i++) await dig(fixture().v4, ['+norec', '+nocookie', 'open.example.test', 'A']);
     await waitFor('three spans of the open query', () => spansFor('open.example.test').length === 3);
     const spans = spansFor('open.example.test');
     assert.ok(
@@ -74,7 +76,7 @@ void describe('DNS query spans over OTLP', () => {
   });
 
   void it('exports a plain zone answer over TCP without a region', async () => {
-    await dig(f.v4, ['+norec', '+tcp', 'mail.example.test', 'A']);
+    await dig(fixture().v4, ['+norec', '+tcp', 'mail.example.test', 'A']);
     await waitFor('the span of the mail query', () => spansFor('mail.example.test').length === 1);
     const span = spansFor('mail.example.test')[0] as OtlpSpan;
     assert.equal(attribute(span, 'network.transport'), 'tcp');
@@ -83,7 +85,7 @@ void describe('DNS query spans over OTLP', () => {
   });
 
   void it('exports an NXDOMAIN with its rcode', async () => {
-    const r = await dig(f.v4, ['+norec', 'nothing-here.example.test', 'A']);
+    const r = await dig(fixture().v4, ['+norec', 'nothing-here.example.test', 'A']);
     assert.equal(r.status, 'NXDOMAIN');
     await waitFor('the span of the NXDOMAIN', () => spansFor('nothing-here.example.test').length === 1);
     assert.equal(
@@ -94,21 +96,10 @@ void describe('DNS query spans over OTLP', () => {
 });
 
 void describe('DNS query spans when the query log samples nothing', () => {
-  const receiver = new OtlpReceiver();
-  let f: Fixture;
-
-  before(async () => {
-    await receiver.start();
-    f = await startFixture({ config: tracedConfig(receiver.url, 0) });
-  });
-
-  after(async () => {
-    await f?.close();
-    await receiver.close();
-  });
+  const { receiver, fixture } = tracedFixture(0);
 
   void it('exports no span', async () => {
-    for (let i = 0; i < 5; i++) await dig(f.v4, ['+norec', 'www.example.test', 'A']);
+    for (let i = 0; i < 5; i++) await dig(fixture().v4, ['+norec', 'www.example.test', 'A']);
     // Several flush intervals (50 ms) pass with nothing to send.
     await sleep(400);
     assert.deepEqual(receiver.spans, []);

@@ -24,3 +24,11 @@ export function createRegistry(): Registry {
   for (const name of DROPPED_DEFAULTS) register.removeSingleMetric(`${PREFIX}${name}`);
   return register;
 }
+
+/**
+ * The metric `name` already in `registry`, else the one `create` registers there: components that
+ * can run twice in one registry (two listeners, both tiers, tests) share their series.
+ */
+export function reuseMetric<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
