@@ -11,7 +11,9 @@
 #   http-proxy  `http-proxy` (node-http-proxy) on node:http, node:cluster, cookie affinity
 #   fastify     `@fastify/http-proxy` (undici), node:cluster, cookie affinity
 #               (both in scripts/bench-proxy-peer.ts: a user's likeliest Node alternatives)
-# wrk sends a varying affinity cookie. Each target runs COMPARE_ROUNDS times, the order rotated
+# wrk sends a varying affinity cookie: with REQUEST_HEADERS=minimal (the default) beside Host
+# only; with REQUEST_HEADERS=browser among other cookies and the dozen fields a browser sends
+# with a page request (what real traffic costs a proxy that reads headers). Each target runs COMPARE_ROUNDS times, the order rotated
 # every round (the machine's drift then weighs on all alike). Per run: requests/s, p50/p90/p99/max
 # latency and the proxy's CPU time per request (from /proc/<pid>/stat: the process and its direct
 # children). Then averages, worst p99, and the ratios issue #20 sets targets in: Meridian at least
@@ -28,8 +30,8 @@
 # Environment: DURATION (10s), WARMUP (2s), CONNECTIONS (64), THREADS (2), BASE_PORT (18080),
 # NGINX_WORKERS (2: nginx worker_processes and HAProxy nbthread), MERIDIAN_WORKERS (2: the Node
 # proxies' workers), COMPARE_ROUNDS (3), POLICY_ROUNDS (2; 0 skips the policy runs),
-# TARGETS (space-separated, default all six), NGINX and HAPROXY (paths; HAProxy is skipped with a
-# note when it is not installed).
+# TARGETS (space-separated, default all six), REQUEST_HEADERS (minimal or browser), NGINX and
+# HAPROXY (paths; HAProxy is skipped with a note when it is not installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +47,11 @@ COMPARE_ROUNDS=${COMPARE_ROUNDS:-3}
 NGINX=${NGINX:-/usr/sbin/nginx}
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 TARGETS=${TARGETS:-nginx haproxy meridian floor http-proxy fastify}
+REQUEST_HEADERS=${REQUEST_HEADERS:-minimal}
+if [[ $REQUEST_HEADERS != minimal && $REQUEST_HEADERS != browser ]]; then
+  echo "bench-proxy.sh: REQUEST_HEADERS must be minimal or browser, not '$REQUEST_HEADERS'" >&2
+  exit 2
+fi
 
 for tool in wrk "$NGINX" node; do
   command -v "$tool" >/dev/null || { echo "bench-proxy: $tool not found" >&2; exit 1; }
@@ -211,12 +218,24 @@ for target in "${!PID_OF[@]}"; do
   for _ in $(seq 1 200); do grep -q '^ready' "$TMP/$target.out" && break; sleep 0.1; done
 done
 
-cat >"$TMP/cookies.lua" <<'EOF'
+if [[ $REQUEST_HEADERS == browser ]]; then
+  # What a browser sends with a page request: a dozen fields and several cookies.
+  LUA_HEADERS='["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    ["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    ["Accept-Language"] = "en-US,en;q=0.9,de;q=0.8", ["Accept-Encoding"] = "gzip, deflate, br, zstd",
+    ["Referer"] = "https://shop.example.com/catalog?page=2", ["Sec-Fetch-Dest"] = "document",
+    ["Sec-Fetch-Mode"] = "navigate", ["Sec-Fetch-Site"] = "same-origin", ["Upgrade-Insecure-Requests"] = "1",
+    ["Cache-Control"] = "max-age=0",
+    ["Cookie"] = "_ga=GA1.1.1234567890.1733300000; lang=en; meridian_affinity=session-" .. (n % 1000) .. "; cart=3f2a"'
+else
+  LUA_HEADERS='["Cookie"] = "meridian_affinity=session-" .. (n % 1000)'
+fi
+cat >"$TMP/cookies.lua" <<EOF
 -- A different affinity cookie on every request, from 1000 sessions, so load spreads over backends.
 local n = 0
 request = function()
   n = n + 1
-  return wrk.format(nil, nil, { ["Cookie"] = "meridian_affinity=session-" .. (n % 1000) })
+  return wrk.format(nil, nil, { $LUA_HEADERS })
 end
 EOF
 
@@ -275,7 +294,7 @@ run() {
 
 url_of() { echo "http://127.0.0.1:${PORT_OF[$1]}/"; }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, varying meridian_affinity cookie; $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, varying meridian_affinity cookie, $REQUEST_HEADERS request headers; $(nproc) cores"
 echo "nginx/haproxy $NGINX_WORKERS workers/threads, Node proxies $MERIDIAN_WORKERS workers; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "latencies in ms; CPU per request counts the proxy's every process"
 run "backend direct (nginx)" "http://127.0.0.1:$B1/"

@@ -43,12 +43,12 @@ export class Admission {
     proto: 'http' | 'https',
     upgrade: UpgradeSocket | undefined,
   ): Exchange {
-    const headers = req.headers;
-    const requestId = requestIdOf(headers);
+    // Single fields through `req.header`: on the HTTP/1 front-end no header object is built.
+    const requestId = requestIdOf(req.header('x-request-id'));
     const trace =
       this.sampleNewTrace === undefined
         ? undefined
-        : traceContextOf(headers.traceparent, headers.tracestate, this.sampleNewTrace);
+        : traceContextOf(req.header('traceparent'), req.header('tracestate'), this.sampleNewTrace);
     const peer = unmapIPv4(req.remoteAddress ?? '');
     const trusted = this.trusted.contains(peer);
 
@@ -59,8 +59,7 @@ export class Admission {
     let sticky = true;
     let setCookie: string | undefined;
     if (affinity.mode === 'cookie') {
-      const cookie = headers.cookie;
-      const value = readCookie(Array.isArray(cookie) ? cookie.join('; ') : cookie, affinity.cookieName);
+      const value = readCookie(req.header('cookie'), affinity.cookieName);
       if (value !== undefined && validCookieValue(value)) key = affinityKey = value;
       else if (upgrade === undefined) {
         // A new session: its cookie comes with the response (an upgrade has no response to carry it).
@@ -69,10 +68,10 @@ export class Admission {
         setCookie = affinityCookie(affinity.cookieName, key, affinity.cookieMaxAgeSeconds, proto === 'https');
       }
     } else if (affinity.mode === 'header') {
-      const value = headers[affinity.header];
-      if (typeof value === 'string' && value !== '') key = affinityKey = value;
+      const value = req.header(affinity.header);
+      if (value !== undefined && value !== '') key = affinityKey = value;
     }
-    const clientIp = trusted ? this.trusted.clientAddress(peer, headers['x-forwarded-for']) : peer;
+    const clientIp = trusted ? this.trusted.clientAddress(peer, req.header('x-forwarded-for')) : peer;
     key ??= clientIp;
 
     const ex = new Exchange(
@@ -87,14 +86,14 @@ export class Admission {
       setCookie,
       req.httpVersionMajor === 1 && !trusted
         ? upstreamHeaderList(req.rawHeaders, peer, proto, requestId, trace)
-        : upstreamHeaders(headers, { peer, trusted, proto, requestId, trace }),
+        : upstreamHeaders(req.headers, { peer, trusted, proto, requestId, trace }),
       upgrade === undefined ? req.body : null,
       upgrade === undefined
         ? undefined
         : {
             socket: upgrade.socket,
             head: upgrade.head,
-            protocol: typeof headers.upgrade === 'string' ? headers.upgrade : 'websocket',
+            protocol: req.header('upgrade') ?? 'websocket',
           },
     );
     ex.trace = trace;
@@ -104,7 +103,7 @@ export class Admission {
   /** What is wrong with the request, if anything; on success `ex.target` is the normalised target. */
   refusal(ex: Exchange, secure: boolean): ProxyError | undefined {
     const req = ex.req;
-    const host = req.headers.host;
+    const host = req.header('host');
     if (req.httpVersionMajor === 1) {
       // RFC 9112 §3.2 (node:http's own check is off, so every HTTP/1 front-end answers alike).
       if (host === undefined && req.httpVersionMinor === 1)

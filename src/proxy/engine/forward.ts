@@ -57,7 +57,7 @@ export class Forwarder implements AttemptOwner {
   route(ex: Exchange): void {
     if (this.deps.selector.healthyActive === 0) {
       // Nothing healthy here: another region's proxy, at most once per request.
-      if (ex.req.headers[FALLBACK_HEADER] !== undefined) {
+      if (ex.req.header(FALLBACK_HEADER) !== undefined) {
         this.fail(ex, {
           code: 'E_FALLBACK_EXHAUSTED',
           message: 'no healthy backend in this region for a request already forwarded from another region',

@@ -14,6 +14,12 @@ export interface ProxyRequest {
   readonly httpVersionMinor: number;
   /** Lower-cased names; repeated fields joined as node:http joins them. */
   readonly headers: IncomingHttpHeaders;
+  /**
+   * One header's value as `headers[lowerName]` would give it, repeated fields joined (cookie with
+   * '; ', others with ', '). What the request path reads: on the HTTP/1 front-end it scans the raw
+   * list instead of building the header object.
+   */
+  header(lowerName: string): string | undefined;
   /** Header names and values in arrival order and case (HTTP/1; HTTP/2 includes pseudo-headers). */
   readonly rawHeaders: readonly string[];
   /** The peer's address on the socket. */

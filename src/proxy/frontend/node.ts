@@ -37,6 +37,10 @@ export class NodeRequest implements ProxyRequest {
   get rawHeaders(): readonly string[] {
     return this.message.rawHeaders;
   }
+  header(lowerName: string): string | undefined {
+    const value = this.message.headers[lowerName];
+    return Array.isArray(value) ? value.join(lowerName === 'cookie' ? '; ' : ', ') : value;
+  }
   get remoteAddress(): string | undefined {
     return this.message.socket.remoteAddress;
   }

@@ -46,6 +46,8 @@ export class Http1Server extends Server {
   private date = '';
   private dateSecond = -1;
   readonly keepAliveHeaders: string;
+  /** The client's address, read once (net.Socket's getter goes through _getpeername each time). */
+  private readonly remoteAddress: string | undefined;
 
   constructor(
     private readonly binding: Llhttp,
@@ -147,6 +149,8 @@ class Connection implements ResponseOwner {
   private lastActive = this.openedAt;
   private messages = 0;
   readonly keepAliveHeaders: string;
+  /** The client's address, read once (net.Socket's getter goes through _getpeername each time). */
+  private readonly remoteAddress: string | undefined;
 
   constructor(
     private readonly server: Http1Server,
@@ -154,6 +158,7 @@ class Connection implements ResponseOwner {
     readonly socket: Socket,
   ) {
     this.keepAliveHeaders = server.keepAliveHeaders;
+    this.remoteAddress = socket.remoteAddress;
     const parser = new binding.Parser();
     parser.initialize(binding.REQUEST, {}, server.options.maxHeaderSize ?? 0, 0);
     parser[binding.kOnHeaders] = (headers: string[], url: string): void => {
@@ -268,13 +273,13 @@ class Connection implements ResponseOwner {
     const raw = headers ?? this.takePartialHeaders();
     const target = url ?? this.takePartialUrl();
     const method = this.binding.methods[methodNumber] ?? 'UNKNOWN';
-    const req = new Http1Request(this.socket, method, target, minor, raw);
+    const req = new Http1Request(this.socket, this.remoteAddress, method, target, minor, raw);
     if (upgrade) {
       this.upgrade = req;
       return 0;
     }
     this.reading = req;
-    const expect = req.headers.expect;
+    const expect = req.header('expect');
     if (expect !== undefined) {
       if (minor >= 1 && expect.toLowerCase() === '100-continue') req.expectContinue = true;
       else {
@@ -282,8 +287,8 @@ class Connection implements ResponseOwner {
         return 0;
       }
     }
-    const length = req.headers['content-length'];
-    if (length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined) {
+    const length = req.header('content-length');
+    if (length !== undefined ? length !== '0' : req.header('transfer-encoding') !== undefined) {
       req.body = new Readable({ read: () => this.resumeReading() });
     }
     if (!keepAlive) this.closing = true; // its body is still read; nothing after it
