@@ -12,6 +12,7 @@ import { encodeSnapshot, type SnapshotJson } from '../storage/snapshot-codec.js'
 import type { StateStore } from '../storage/state-store.js';
 import { isMessage } from './ipc.js';
 import type { WorkerMetrics } from './metrics.js';
+import type { WorkerTrouble } from '../core/types.js';
 import {
   launchProcess,
   launchThread,
@@ -81,6 +82,8 @@ export interface SupervisorOptions {
   readonly threadYoungGenerationMb?: number;
   /** Live workers and restarts, for the node's /metrics (src/cluster/metrics.ts). */
   readonly metrics?: WorkerMetrics;
+  /** Told when a serving worker dies or its replacement fails to start (the node raises an alert). */
+  readonly onTrouble?: (trouble: WorkerTrouble) => void;
 }
 
 export interface SupervisorHooks<Init extends WorkerInit> {
@@ -353,6 +356,12 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
         if (this.stopping) return;
         this.options.metrics?.died();
         logger.error({ worker: name, code, signal }, `${tier} worker died: starting a new one`);
+        this.options.onTrouble?.({
+          tier,
+          worker: name,
+          what: 'died',
+          reason: signal !== null ? `signal ${signal}` : `exit code ${String(code)}`,
+        });
         setTimeout(() => this.respawn(slot), RESPAWN_DELAY_MS).unref();
       });
     });
@@ -363,6 +372,14 @@ export class Supervisor<Init extends WorkerInit, Address, Out extends { readonly
     this.fork(slot).catch((err: unknown) => {
       const { tier, logger, restartRetryMs } = this.options;
       logger.error({ worker: slot.name, err: describeError(err) }, `${tier} worker restart failed`);
+      if (this.stopping) return;
+      this.options.onTrouble?.({
+        tier,
+        worker: slot.name,
+        what: 'restart-failed',
+        reason: err instanceof Error ? err.message : String(err),
+        retryMs: restartRetryMs,
+      });
       if (restartRetryMs !== undefined) setTimeout(() => this.respawn(slot), restartRetryMs).unref();
     });
   }

@@ -144,3 +144,16 @@ export const EMPTY_SNAPSHOT: Snapshot = Object.freeze({
   backends: new Map(),
   health: new Map(),
 });
+
+/** A worker died while serving (a new one is starting), or a new one failed to start. */
+export interface WorkerTrouble {
+  /** 'DNS' or 'proxy' (the supervisor's `tier`). */
+  readonly tier: string;
+  /** The worker's number as logs give it (`naming`). */
+  readonly worker: number;
+  readonly what: 'died' | 'restart-failed';
+  /** `signal SIGKILL`, `exit code 1`, or why the new worker did not start. */
+  readonly reason: string;
+  /** With `restart-failed`: when the next attempt is made (ms), or undefined when none is. */
+  readonly retryMs?: number | undefined;
+}

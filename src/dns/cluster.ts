@@ -12,6 +12,7 @@
 import type { Registry } from 'prom-client';
 import { WorkerMetrics } from '../cluster/metrics.js';
 import { Supervisor } from '../cluster/supervisor.js';
+import type { WorkerTrouble } from '../core/types.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { SecretsConfig } from '../config/secrets-schema.js';
@@ -49,6 +50,7 @@ export interface ClusterOptions {
   readonly openSealed: OpenSealed | undefined;
   /** The node's registry: the supervisor's worker counts go there. */
   readonly registry: Registry;
+  readonly onWorkerTrouble?: ((trouble: WorkerTrouble) => void) | undefined;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<DnsService> {
@@ -96,6 +98,7 @@ export async function startCluster(options: ClusterOptions): Promise<DnsService>
       // V8 sizes the young generation as 3 semi-spaces (two for scavenges, one for large objects).
       threadYoungGenerationMb: 3 * WORKER_SEMI_SPACE_MB,
       metrics: new WorkerMetrics(options.registry, 'dns', options.workers),
+      ...(options.onWorkerTrouble === undefined ? {} : { onTrouble: options.onWorkerTrouble }),
     },
     {
       init: (_slot, snapshot) => ({

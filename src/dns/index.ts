@@ -80,6 +80,7 @@ export async function startDns(options: StartDnsOptions): Promise<DnsService> {
       openSealed,
       registry: options.registry,
       ...(options.onGeoReloadError === undefined ? {} : { onGeoReloadError: options.onGeoReloadError }),
+      onWorkerTrouble: options.onWorkerTrouble,
     });
   }
 

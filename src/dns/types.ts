@@ -1,6 +1,7 @@
 // The DNS tier's public types: what `meridian serve` passes in and gets back. Kept apart from
 // index.ts so the clustered tier (cluster.ts) can name them without an import cycle.
 import type { Registry } from 'prom-client';
+import type { WorkerTrouble } from '../core/types.js';
 import type { DnsConfig } from '../config/dns-schema.js';
 import type { SecretsConfig } from '../config/secrets-schema.js';
 import type { DeepReadonly } from '../config/load.js';
@@ -24,6 +25,8 @@ export interface StartDnsOptions {
   readonly startedAt: number;
   /** Told when a geo database fails to reload (alerts); the old database keeps serving. */
   readonly onGeoReloadError?: (path: string, err: unknown) => void;
+  /** Told when a worker dies while serving or its replacement fails to start (alerts). */
+  readonly onWorkerTrouble?: (trouble: WorkerTrouble) => void;
   /**
    * Where the node key ring comes from (the config's `secrets:` and the environment): every
    * process that compiles zones opens the signed zones' DNSSEC private keys with it.

@@ -211,6 +211,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         registry,
         startedAt,
         onGeoReloadError: (path, err) => ops.alerts.geoReloadFailed(path, err),
+        onWorkerTrouble: (trouble) => ops.alerts.workerTrouble(trouble),
         // Signed zones' private keys are opened with the node key ring in every answering process.
         secrets: config.secrets,
       });
@@ -244,6 +245,7 @@ export async function runServe(options: ServeOptions = {}): Promise<RunningServe
         reporterId: loaded.nodeId,
         resolvePath: loaded.resolvePath,
         policies: { store: policies.store, redis: policies.redis, keyPrefix: policies.keyPrefix },
+        onWorkerTrouble: (trouble) => ops.alerts.workerTrouble(trouble),
       });
       proxy = started;
       closers.push({ name: 'proxy', close: () => started.close({ graceMs: PROXY_SHUTDOWN_GRACE_MS }) });

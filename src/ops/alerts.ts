@@ -7,7 +7,8 @@
 // - the geo database fails to reload (`geoReloadFailed`, called by the DNS tier),
 // - Redis becomes unreachable for this node and recovers (`status().connected`),
 // - the state store lost the fleet's data (`status().dataLost`: critical, until a reseed),
-// - a scheduled task fails or missed runs (`raise`, called by the task scheduler).
+// - a scheduled task fails or missed runs (`raise`, called by the task scheduler),
+// - a DNS or proxy worker dies while serving, or its replacement fails to start (`workerTrouble`).
 //
 // Nothing here runs on a query or request path: `onChange` only marks the view dirty, and the
 // evaluation runs from setImmediate and a 1 s timer (health expires with time, without a change).
@@ -17,7 +18,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { describeError } from '../core/errors.js';
 import { evaluateRegionHealth, type RegionHealthPolicy, type RegionHealthView } from '../core/health.js';
-import type { Region, Snapshot } from '../core/types.js';
+import type { Region, Snapshot, WorkerTrouble } from '../core/types.js';
 import { silentLogger, type Logger } from '../infra/logger.js';
 import type { StateStore } from '../storage/state-store.js';
 import {
@@ -170,6 +171,30 @@ export class AlertManager {
         message: `geo database ${path} could not be reloaded (still serving the previous one): ${describeError(err)}`,
       },
       `geo:${this.nodeId}:${path}`,
+      60_000,
+    );
+  }
+
+  /**
+   * Called by the tiers' supervisors: a worker died while serving (warning; a new one is starting)
+   * or a new one failed to start (critical: the tier serves with fewer workers until one does). One
+   * alert per tier, kind and node a minute, so a worker crashing in a loop is one alert a minute.
+   */
+  workerTrouble(trouble: WorkerTrouble): void {
+    const tier = trouble.tier.toLowerCase();
+    const died = trouble.what === 'died';
+    const retry =
+      trouble.retryMs === undefined ? 'not retried' : `tried again every ${trouble.retryMs / 1000} s`;
+    this.emit(
+      {
+        type: died ? 'worker_died' : 'worker_restart_failed',
+        level: died ? 'warning' : 'critical',
+        subject: `worker/${tier}/${trouble.worker}`,
+        message: died
+          ? `${trouble.tier} worker ${trouble.worker} on node ${this.nodeId} died (${trouble.reason}); a new one is starting`
+          : `${trouble.tier} worker ${trouble.worker} on node ${this.nodeId} could not be restarted (${trouble.reason}); ${retry}`,
+      },
+      `worker:${this.nodeId}:${tier}:${trouble.what}`,
       60_000,
     );
   }

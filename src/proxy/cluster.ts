@@ -136,6 +136,7 @@ export async function startProxyCluster(options: ProxyClusterOptions): Promise<P
       // `node --no-single-threaded-gc` undoes it.
       v8Flags: ['--single-threaded-gc'],
       metrics: new WorkerMetrics(options.registry, 'proxy', options.workers),
+      ...(options.onWorkerTrouble === undefined ? {} : { onTrouble: options.onWorkerTrouble }),
     },
     {
       init: (slot, snapshot) => ({

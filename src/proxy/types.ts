@@ -2,6 +2,7 @@
 // index.ts so the in-process (local.ts) and clustered (cluster.ts) proxies can name them without an
 // import cycle through the entry point.
 import type { Registry } from 'prom-client';
+import type { WorkerTrouble } from '../core/types.js';
 import type { DeepReadonly } from '../config/load.js';
 import type { QuotaPeriod } from '../config/policy-schema.js';
 import type { ProxyConfig } from '../config/proxy-schema.js';
@@ -35,6 +36,8 @@ export interface ProxyOptions {
   readonly policies?: ProxyPolicies | undefined;
   /** Where region health reports go (`proxy.report.api`: the admin API); default `store`. */
   readonly healthSink?: HealthSink | undefined;
+  /** Told when a worker dies while serving or its replacement fails to start (alerts). */
+  readonly onWorkerTrouble?: ((trouble: WorkerTrouble) => void) | undefined;
 }
 
 export interface ProxyAddress {

@@ -30,6 +30,8 @@ export const ALERT_TYPES = [
   'task_missed',
   'node_lost',
   'autoscale_failed',
+  'worker_died',
+  'worker_restart_failed',
 ] as const;
 export type AlertType = (typeof ALERT_TYPES)[number];
 

@@ -1,8 +1,8 @@
 // The shared cluster supervisor on its own, with a minimal tier (fixtures/worker.ts), for process
 // and thread workers alike: the handshake and per-slot inits, snapshots reaching every worker, a
-// dead worker replaced in its slot, the workers' metrics aggregated, and a worker's start failure
-// rejecting start() with the worker's error code; the operator's node flags winning over the
-// tier's worker flags.
+// dead worker replaced in its slot (and reported, as is a replacement that fails to start), the
+// workers' metrics aggregated, and a worker's start failure rejecting start() with the worker's
+// error code; the operator's node flags winning over the tier's worker flags.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isMessage, protocol } from '../../src/cluster/ipc.js';
@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { processWorkerArgv, type WorkerKind } from '../../src/cluster/launch.js';
 import { WorkerMetrics } from '../../src/cluster/metrics.js';
 import { Supervisor, workerFlags } from '../../src/cluster/supervisor.js';
+import type { WorkerTrouble } from '../../src/core/types.js';
 import { isMeridianError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { MemoryStateStore } from '../../src/storage/memory/state-store.js';
@@ -27,8 +28,19 @@ interface RegionsReply {
   readonly regions: string[];
 }
 
-function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: number, fail?: string) {
+/**
+ * `fail`: every worker's start fails with this message; `failRestarts`: only replacements' starts
+ * do, and a failed one is tried again after `restartRetryMs`.
+ */
+function testSupervisor(
+  store: MemoryStateStore,
+  kind: WorkerKind,
+  workers: number,
+  fail?: string,
+  restarts?: { readonly failRestarts: string; readonly restartRetryMs: number },
+) {
   const inits: number[] = [];
+  const troubles: WorkerTrouble[] = [];
   const registry = new Registry();
   const replies = new Map<number, RegionsReply>();
   const supervisor = new Supervisor<
@@ -46,10 +58,13 @@ function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: numb
       naming: 'slot',
       kind,
       metrics: new WorkerMetrics(registry, 'test', workers),
+      onTrouble: (trouble) => troubles.push(trouble),
+      ...(restarts === undefined ? {} : { restartRetryMs: restarts.restartRetryMs }),
     },
     {
       init: (slot, snapshot) => {
         inits.push(slot.n);
+        if (restarts !== undefined && inits.length > workers) fail = restarts.failRestarts;
         return {
           type: PROTOCOL.init,
           slot: slot.n,
@@ -63,7 +78,7 @@ function testSupervisor(store: MemoryStateStore, kind: WorkerKind, workers: numb
       },
     },
   );
-  return { supervisor, inits, replies, registry };
+  return { supervisor, inits, replies, registry, troubles };
 }
 
 /** The supervisor's worker counts for tier `test`: running, configured, restarts. */
@@ -92,7 +107,7 @@ for (const kind of ['process', 'thread'] as const)
     });
 
     void it('inits each slot, pushes snapshots to every worker, and replaces a dead worker in its slot', async () => {
-      const { supervisor, inits, replies, registry } = testSupervisor(store, kind, 2);
+      const { supervisor, inits, replies, registry, troubles } = testSupervisor(store, kind, 2);
       try {
         assert.deepEqual(await workerCounts(registry), [0, 2, 0]);
         await supervisor.start();
@@ -130,6 +145,15 @@ for (const kind of ['process', 'thread'] as const)
         assert.deepEqual(inits.slice(2), [1]);
         await waitFor('both workers counted again', async () => (await workerCounts(registry))[0] === 2);
         assert.deepEqual(await workerCounts(registry), [2, 2, 1], 'one restart counted');
+        // What the node turns into a worker_died alert: the slot, and how it died.
+        assert.deepEqual(troubles, [
+          {
+            tier: 'test',
+            worker: 1,
+            what: 'died',
+            reason: kind === 'process' ? 'signal SIGKILL' : 'exit code 1',
+          },
+        ]);
         replies.clear();
         await waitFor(
           'the new worker to have the snapshot',
@@ -148,6 +172,36 @@ for (const kind of ['process', 'thread'] as const)
       assert.ok(supervisor.slots.every((slot) => slot.worker === undefined));
       // Stopped workers are not running, and stopping them is no restart.
       assert.deepEqual(await workerCounts(registry), [0, 2, 1]);
+      assert.equal(troubles.length, 1, 'stopping the workers is no trouble');
+    });
+
+    void it('reports a replacement that fails to start, and tries again after restartRetryMs', async () => {
+      const { supervisor, troubles, registry } = testSupervisor(store, kind, 1, undefined, {
+        failRestarts: 'the disk is gone',
+        restartRetryMs: 100,
+      });
+      try {
+        await supervisor.start();
+        const first = supervisor.slots[0]?.worker;
+        assert.ok(first !== undefined);
+        if (kind === 'process') process.kill(first.pid ?? 0, 'SIGKILL');
+        else supervisor.send(first, { type: 'meridian-test:crash' });
+        await waitFor('two failed restarts', () => troubles.length >= 3, { timeoutMs: 10_000 });
+        assert.equal(troubles[0]?.what, 'died');
+        for (const t of troubles.slice(1)) {
+          assert.equal(t.what, 'restart-failed');
+          assert.equal(t.worker, 1);
+          assert.equal(t.retryMs, 100);
+          assert.match(t.reason, /^test worker 1: .*the disk is gone/);
+        }
+        // Nothing answers in the slot while its restarts fail (an attempt may be under way).
+        assert.deepEqual(await workerCounts(registry), [0, 1, 1], 'running, configured, restarts');
+      } finally {
+        await supervisor.stop(0);
+      }
+      const count = troubles.length;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(troubles.length, count, 'no restart is tried after stop');
     });
 
     void it("aggregates the workers' metrics", async () => {

@@ -213,6 +213,45 @@ void describe('AlertManager: geo DB and Redis', () => {
     await waitAlerts(r, 'geo_reload_failed', 2);
   });
 
+  void it('records a dead worker (warning) and a failed restart (critical), each once a minute per tier', async () => {
+    const r = await rig();
+    r.manager.start();
+    const died = { tier: 'proxy', worker: 2, what: 'died', reason: 'signal SIGKILL' } as const;
+    r.manager.workerTrouble(died);
+    r.manager.workerTrouble({ ...died, worker: 1 }); // a crash loop across slots: still one a minute
+    r.manager.workerTrouble({ ...died, tier: 'DNS', reason: 'exit code 1' });
+    const deaths = await waitAlerts(r, 'worker_died', 2);
+    const proxy = deaths.find((a) => a.subject === 'worker/proxy/2');
+    assert.equal(proxy?.level, 'warning');
+    assert.match(
+      proxy?.message ?? '',
+      /^proxy worker 2 on node \S+ died \(signal SIGKILL\); a new one is starting$/,
+    );
+    assert.match(
+      deaths.find((a) => a.subject === 'worker/dns/2')?.message ?? '',
+      /^DNS worker 2 .*\(exit code 1\)/,
+    );
+
+    const failed = {
+      tier: 'proxy',
+      worker: 2,
+      what: 'restart-failed',
+      reason: 'no port',
+      retryMs: 5000,
+    } as const;
+    r.manager.workerTrouble(failed);
+    r.manager.workerTrouble(failed);
+    const [f] = await waitAlerts(r, 'worker_restart_failed', 1);
+    assert.equal(f?.level, 'critical');
+    assert.match(f?.message ?? '', /could not be restarted \(no port\); tried again every 5 s$/);
+    assert.equal((await alerts(r, 'worker_restart_failed')).length, 1);
+    assert.equal((await alerts(r, 'worker_died')).length, 2);
+
+    r.clock.advance(61_000);
+    r.manager.workerTrouble(died);
+    await waitAlerts(r, 'worker_died', 3);
+  });
+
   void it('alerts when Redis stays unreachable and when it recovers', async () => {
     let connected = true;
     const status = (): StoreStatus => ({
