@@ -39,10 +39,23 @@ export function proxyWorkerCount(config: DeepReadonly<ProxyConfig>): number {
   return config.workers === 0 ? availableParallelism() : config.workers;
 }
 
-/** A proxy answering in this process is the tier's one worker (the supervisor counts cluster workers). */
+/**
+ * A proxy answering in this process is the tier's one worker (the supervisor counts cluster
+ * workers): running until it is closed.
+ */
 function countedAsOneWorker(options: ProxyOptions, service: ProxyService): ProxyService {
-  new WorkerMetrics(options.registry, 'proxy', 1).setRunning(1);
-  return service;
+  const metrics = new WorkerMetrics(options.registry, 'proxy', 1);
+  metrics.setRunning(1);
+  return {
+    clustered: service.clustered,
+    close: async (o) => {
+      metrics.setRunning(0);
+      await service.close(o);
+    },
+    addresses: () => service.addresses(),
+    backendStates: () => service.backendStates(),
+    proxyMetrics: () => service.proxyMetrics(),
+  };
 }
 
 export async function startProxy(options: ProxyOptions): Promise<ProxyService> {

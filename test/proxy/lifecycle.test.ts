@@ -1,6 +1,6 @@
 // Region health in a real Redis-backed store (seen by another node, as the DNS tier would) and
-// graceful shutdown: in-flight requests finish, the final report says "nothing healthy", and the
-// report expires.
+// graceful shutdown: in-flight requests finish, the final report says "nothing healthy", the
+// report expires, and the proxy no longer counts as a running worker.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
@@ -76,6 +76,8 @@ void describe('proxy region health in Redis and graceful close', () => {
   });
 
   void it('lets an in-flight request finish on close, then reports nothing healthy and expires', async () => {
+    // A proxy answering in this process counts as the tier's one worker while it serves.
+    assert.match(await proxy.registry.metrics(), /^meridian_cluster_workers\{tier="proxy"\} 1$/m);
     const slow = httpRequest(`${proxy.url}/slow?ms=700`);
     await waitFor('the slow request to be in flight', () =>
       backends.some((b) => b.lastHeaders !== undefined && b.requests > 0),
@@ -86,6 +88,7 @@ void describe('proxy region health in Redis and graceful close', () => {
     assert.equal(res.status, 200, 'the in-flight request completed');
     await closing;
     await assert.rejects(httpRequest(`${proxy.url}/`), 'no longer accepting');
+    assert.match(await proxy.registry.metrics(), /^meridian_cluster_workers\{tier="proxy"\} 0$/m);
     const report = dnsView.current().health.get('eu')?.get('proxy-eu-1');
     await waitFor(
       'the final report',
