@@ -66,8 +66,8 @@ function isTraceHeader(lower: string): boolean {
 }
 
 // What the flat-list paths need to know of a field name, decided without a lower-case copy (a
-// switch on the length, then at most two ASCII comparisons): the per-header `toLowerCase` and Set
-// lookup cost about 45 ns a field, a quarter of a browser request's header handling.
+// switch on the length, then at most four short ASCII comparisons): a `toLowerCase` and a Set
+// lookup per field took about 55 ns, this about 13 (a browser's dozen fields: 0.66 → 0.16 µs).
 export const FIELD_OTHER = 0;
 /** Hop-by-hop (RFC 9110 §7.6.1, `proxy-*`, `http2-settings`, `expect`), except Connection. */
 export const FIELD_HOP_BY_HOP = 1;
