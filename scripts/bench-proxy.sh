@@ -13,10 +13,10 @@
 #               (both in scripts/bench-proxy-peer.ts: a user's likeliest Node alternatives)
 # wrk sends a varying affinity cookie: with REQUEST_HEADERS=minimal (the default) beside Host
 # only; with REQUEST_HEADERS=browser among other cookies and the dozen fields a browser sends
-# with a page request (what real traffic costs a proxy that reads headers). Each target runs COMPARE_ROUNDS times, the order rotated
-# every round (the machine's drift then weighs on all alike). Per run: requests/s, p50/p90/p99/max
-# latency and the proxy's CPU time per request (from /proc/<pid>/stat: the process and its direct
-# children). Then averages, worst p99, and the ratios issue #20 sets targets in: Meridian at least
+# with a page request (what real traffic costs a proxy that reads headers). Each target runs
+# COMPARE_ROUNDS times, the order rotated every round (the machine's drift then weighs on all
+# alike). Per run: requests/s, p50/p90/p99/max latency and the proxy's CPU time per request (from
+# /proc/<pid>/stat: the process and its direct children). Then averages, worst p99, and the ratios issue #20 sets targets in: Meridian at least
 # 2x the best Node peer and 0.9x the floor, p99 under 10 ms in every round.
 #
 # Policy overhead: a second Meridian proxy enforces a realistic policy set that never triggers

@@ -46,8 +46,6 @@ export class Http1Server extends Server {
   private date = '';
   private dateSecond = -1;
   readonly keepAliveHeaders: string;
-  /** The client's address, read once (net.Socket's getter goes through _getpeername each time). */
-  private readonly remoteAddress: string | undefined;
 
   constructor(
     private readonly binding: Llhttp,
