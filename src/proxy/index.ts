@@ -39,6 +39,17 @@ export function proxyWorkerCount(config: DeepReadonly<ProxyConfig>): number {
   return config.workers === 0 ? availableParallelism() : config.workers;
 }
 
+/** `service` with its own close replaced by `close` (which calls it). */
+function withClose(service: ProxyService, close: ProxyService['close']): ProxyService {
+  return {
+    clustered: service.clustered,
+    close,
+    addresses: () => service.addresses(),
+    backendStates: () => service.backendStates(),
+    proxyMetrics: () => service.proxyMetrics(),
+  };
+}
+
 /**
  * A proxy answering in this process is the tier's one worker (the supervisor counts cluster
  * workers): running until it is closed.
@@ -46,16 +57,10 @@ export function proxyWorkerCount(config: DeepReadonly<ProxyConfig>): number {
 function countedAsOneWorker(options: ProxyOptions, service: ProxyService): ProxyService {
   const metrics = new WorkerMetrics(options.registry, 'proxy', 1);
   metrics.setRunning(1);
-  return {
-    clustered: service.clustered,
-    close: async (o) => {
-      metrics.setRunning(0);
-      await service.close(o);
-    },
-    addresses: () => service.addresses(),
-    backendStates: () => service.backendStates(),
-    proxyMetrics: () => service.proxyMetrics(),
-  };
+  return withClose(service, async (o) => {
+    metrics.setRunning(0);
+    await service.close(o);
+  });
 }
 
 export async function startProxy(options: ProxyOptions): Promise<ProxyService> {
@@ -77,15 +82,9 @@ export async function startProxy(options: ProxyOptions): Promise<ProxyService> {
     await sink.close();
     throw err;
   }
-  return {
-    clustered: service.clustered,
-    // The final report goes out during close, so the sink's connections close after it.
-    close: async (o) => {
-      await service.close(o);
-      await sink.close();
-    },
-    addresses: () => service.addresses(),
-    backendStates: () => service.backendStates(),
-    proxyMetrics: () => service.proxyMetrics(),
-  };
+  // The final report goes out during close, so the sink's connections close after it.
+  return withClose(service, async (o) => {
+    await service.close(o);
+    await sink.close();
+  });
 }

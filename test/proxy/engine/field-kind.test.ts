@@ -1,6 +1,7 @@
-// fieldKind decides, without a lower-case copy, what the flat-list header paths used to decide by
-// lower-casing each name and looking it up in Sets: checked here against that reference for the
-// special names in several spellings, their near misses and ordinary fields.
+// fieldKind decides, without a lower-case copy, what the header rewrites used to decide by
+// lower-casing each name and looking it up in Sets: checked here against those rules (the Set of
+// hop-by-hop names it replaced, kept below as the reference) for the special names in several
+// spellings, their near misses and ordinary fields.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -13,14 +14,27 @@ import {
   FIELD_TRACE,
   fieldKind,
   isFieldName,
-  isHopByHop,
 } from '../../../src/proxy/engine/headers.js';
+
+/** The hop-by-hop Set the rewrites used (Connection aside), `proxy-*` besides. */
+const HOP_BY_HOP = new Set([
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+  'expect',
+]);
 
 /** The reference: lower-case, then the Sets and prefix the old code used. */
 function reference(name: string): number {
   const lower = name.toLowerCase();
   if (lower === 'connection') return FIELD_CONNECTION;
-  if (isHopByHop(lower)) return FIELD_HOP_BY_HOP;
+  if (HOP_BY_HOP.has(lower) || lower.startsWith('proxy-')) return FIELD_HOP_BY_HOP;
   if (lower === 'host') return FIELD_HOST;
   if (lower === 'traceparent' || lower === 'tracestate') return FIELD_TRACE;
   if (lower === 'x-forwarded-for' || lower === 'x-forwarded-proto' || lower === 'x-forwarded-host')
