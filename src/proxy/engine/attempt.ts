@@ -7,11 +7,16 @@
 // connection failure counts against it; a client whose framing broke mid-body does not, and
 // neither does any non-101 answer to an upgrade (a 403, or a server that ignores Upgrade: the
 // client gets that answer as is).
+//
+// Timeouts: a request without a body has its headers and body timeouts kept by the engine's
+// Deadlines sweep (deadlines.ts says why), through the Timed fields below; one with a body, or an
+// upgrade, leaves them to undici, which then also covers the upload.
 import type { Duplex } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../infra/logger.js';
 import type { ProxyError } from '../error-response.js';
+import { BODY, HEADERS, type Deadlines, type Timed } from './deadlines.js';
 import { ClientGone, type Exchange } from './exchange.js';
 import { errorCode, isRetryableError, upstreamFailure } from './upstream-errors.js';
 import type { Upstream } from './upstreams.js';
@@ -49,7 +54,12 @@ interface Sink {
   once(event: 'drain', fn: () => void): unknown;
 }
 
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements Dispatcher.DispatchHandler, Timed {
+  deadline = 0;
+  timedKind: Timed['timedKind'] = 0;
+  prevTimed: Timed | null = null;
+  nextTimed: Timed | null = null;
+  private abort: ((err?: Error) => void) | undefined;
   private discard = false;
   private settled = false;
   private paused = false;
@@ -65,17 +75,29 @@ export class Attempt implements Dispatcher.DispatchHandler {
     readonly local: boolean,
     /** Not the request's first attempt (counted in the upstream's retriesInFlight). */
     private readonly isRetry: boolean,
+    /** Keeps this attempt's headers and body timeouts; undefined when undici keeps them. */
+    private readonly deadlines: Deadlines | undefined,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
     this.ex.abort = abort;
     if (this.ex.clientGone) abort(new ClientGone('client went away'));
+    // undici calls this as it writes the request: its own headers timer starts there too.
+    else if (!this.settled) this.deadlines?.arm(this, HEADERS);
+  }
+
+  expire(kind: typeof HEADERS | typeof BODY): void {
+    if (this.settled) return;
+    // undici's own errors, so a timeout is reported and retried as when undici kept the timers.
+    this.abort?.(kind === HEADERS ? new errors.HeadersTimeoutError() : new errors.BodyTimeoutError());
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx informational: Node answers Expect itself
     this.status = statusCode;
     this.resume = resume;
+    this.deadlines?.arm(this, BODY);
     if (this.owner.shouldRetryStatus(this.ex, this.upstream, statusCode)) {
       this.discard = true; // read and drop the body, then try the next backend
       return true;
@@ -89,14 +111,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    const deadlines = this.deadlines;
+    if (deadlines !== undefined) this.deadline = deadlines.tick + deadlines.bodyTicks;
     if (this.discard) return true;
     const sink: Sink = this.ex.paced ?? this.ex.res;
     if (sink.write(chunk)) return true;
     if (!this.paused) {
       this.paused = true;
+      // A slow client is not a slow backend: no body timeout until the client has drained.
+      deadlines?.pause(this);
       // Created only when the client is slow: no closure per request.
       sink.once('drain', () => {
         this.paused = false;
+        if (!this.settled) this.deadlines?.arm(this, BODY);
         this.resume?.();
       });
     }
@@ -167,6 +194,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
+    this.deadlines?.remove(this);
     this.upstream.inFlight--;
     if (this.isRetry) this.upstream.retriesInFlight--;
     return true;

@@ -19,6 +19,7 @@ import { Selector } from '../selection/selector.js';
 import { Admission } from './admit.js';
 import type { Outcome } from './attempt.js';
 import { CircuitBreakers } from './circuit-breakers.js';
+import { Deadlines } from './deadlines.js';
 import type { Exchange } from './exchange.js';
 import { ClientGone } from './exchange.js';
 import { PeerDirectory } from './fallback.js';
@@ -73,6 +74,7 @@ export class ProxyEngine {
   private readonly forwarder: Forwarder;
   /** Span export (tracing.otlp); undefined when off. */
   private readonly spans: ProxySpans | undefined;
+  private readonly deadlines: Deadlines;
 
   inFlight = 0;
   closing = false;
@@ -105,9 +107,8 @@ export class ProxyEngine {
       connections: config.circuitBreakers.maxConnections,
       keepAliveTimeoutMs: config.upstream.keepAliveTimeoutMs,
       connectMs: t.connectMs,
-      headersMs: t.headersMs,
-      bodyMs: t.bodyMs,
     };
+    this.deadlines = new Deadlines({ headersMs: t.headersMs, bodyMs: t.bodyMs });
     this.upstreams = new UpstreamSet(poolOptions, options.logger);
     this.peerUpstreams = new UpstreamSet(poolOptions, options.logger);
     this.peers = new PeerDirectory(config, this.peerUpstreams, options.defaultPeerPort);
@@ -135,6 +136,7 @@ export class ProxyEngine {
       peers: this.peers,
       policies: this.policies,
       tunnels: this.tunnels,
+      deadlines: this.deadlines,
       inFlight: () => this.inFlight,
       closing: () => this.closing,
       finish: (ex) => this.finish(ex),
@@ -301,6 +303,7 @@ export class ProxyEngine {
   /** Closes every upstream pool, gracefully until `deadline` (ms epoch). */
   async close(deadline: number): Promise<void> {
     this.untrackInFlight();
+    this.deadlines.close();
     for (const t of this.tunnels) t.destroy();
     this.tunnels.clear();
     await Promise.all([

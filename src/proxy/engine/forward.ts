@@ -4,6 +4,7 @@
 // (previous backends avoided), and writes the answer: the backend's response, a tunnel after a
 // 101, or the proxy's own JSON error (error-response.ts).
 import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { DeepReadonly } from '../../config/load.js';
 import type { ProxyConfig } from '../../config/proxy-schema.js';
 import type { Logger } from '../../infra/logger.js';
@@ -13,6 +14,7 @@ import type { PolicyEngine } from '../policy/engine.js';
 import type { NoSelection, Selector } from '../selection/selector.js';
 import { Attempt, type AttemptOwner, type Outcome } from './attempt.js';
 import type { CircuitBreakers } from './circuit-breakers.js';
+import type { Deadlines } from './deadlines.js';
 import type { Exchange } from './exchange.js';
 import { PEER_PREFIX, type PeerDirectory } from './fallback.js';
 import { DEBUG_HEADER, FALLBACK_HEADER, openTunnel, writeResponseHead } from './respond.js';
@@ -30,6 +32,8 @@ export interface ForwarderDeps {
   readonly peers: PeerDirectory;
   readonly policies: PolicyEngine | undefined;
   readonly tunnels: Set<Duplex>;
+  /** Headers and body timeouts of requests without a body (upstream pools have undici's off). */
+  readonly deadlines: Deadlines;
   /** Requests in flight on this proxy (the retry budget is a share of them). */
   inFlight(): number;
   closing(): boolean;
@@ -115,15 +119,37 @@ export class Forwarder implements AttemptOwner {
     upstream.inFlight++;
     if (isRetry) upstream.retriesInFlight++;
     if (local) this.deps.breakers.dispatched(upstream);
-    const attempt = new Attempt(this, ex, upstream, local, isRetry);
     const path = upstream.path(ex.target);
+    const timeouts = this.deps.config.timeouts;
+    let attempt: Attempt;
+    let options: Dispatcher.DispatchOptions;
+    if (ex.upgrade !== undefined) {
+      attempt = new Attempt(this, ex, upstream, local, isRetry, undefined);
+      options = {
+        path,
+        method: ex.method,
+        headers: ex.headers,
+        body: null,
+        upgrade: ex.upgrade.protocol,
+        headersTimeout: timeouts.headersMs,
+      };
+    } else if (ex.body !== null) {
+      // undici keeps these timeouts: its headers timer also knows when the upload is stalled.
+      attempt = new Attempt(this, ex, upstream, local, isRetry, undefined);
+      options = {
+        path,
+        method: ex.method,
+        headers: ex.headers,
+        body: ex.body,
+        headersTimeout: timeouts.headersMs,
+        bodyTimeout: timeouts.bodyMs,
+      };
+    } else {
+      attempt = new Attempt(this, ex, upstream, local, isRetry, this.deps.deadlines);
+      options = { path, method: ex.method, headers: ex.headers, body: null };
+    }
     try {
-      upstream.pool.dispatch(
-        ex.upgrade === undefined
-          ? { path, method: ex.method, headers: ex.headers, body: ex.body }
-          : { path, method: ex.method, headers: ex.headers, body: null, upgrade: ex.upgrade.protocol },
-        attempt,
-      );
+      upstream.pool.dispatch(options, attempt);
     } catch (err) {
       attempt.onError(err instanceof Error ? err : new Error(String(err)));
     }

@@ -10,8 +10,6 @@ export interface UpstreamOptions {
   readonly connections: number;
   readonly keepAliveTimeoutMs: number;
   readonly connectMs: number;
-  readonly headersMs: number;
-  readonly bodyMs: number;
 }
 
 export class Upstream {
@@ -39,8 +37,10 @@ export class Upstream {
       keepAliveTimeout: options.keepAliveTimeoutMs,
       // Keep-alive hints from the backend may shorten the timeout but never lengthen it.
       keepAliveMaxTimeout: options.keepAliveTimeoutMs,
-      headersTimeout: options.headersMs,
-      bodyTimeout: options.bodyMs,
+      // Off by default: a request with a body (or an upgrade) gives undici its timeouts in its
+      // dispatch options; the others' are kept by the engine's Deadlines (deadlines.ts says why).
+      headersTimeout: 0,
+      bodyTimeout: 0,
       connect: { timeout: options.connectMs, noDelay: true },
     });
     this.pool.on('connectionError', (_origin, _targets, err) => {
