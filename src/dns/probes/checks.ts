@@ -40,11 +40,12 @@ async function httpProbe(check: HttpCheck, host: string): Promise<ProbeResult> {
   const port = check.port ?? (check.type === 'https' ? 443 : 80);
   const url = `${check.type}://${bracketed(host)}:${port}${check.path}`;
   const ranges = parseStatusRanges(check.expectedStatus) ?? [];
+  const signal = AbortSignal.timeout(check.timeoutMs);
   try {
     const res = await request(url, {
       method: 'GET',
       headers: check.hostHeader === undefined ? {} : { host: check.hostHeader },
-      signal: AbortSignal.timeout(check.timeoutMs),
+      signal,
       headersTimeout: check.timeoutMs,
       bodyTimeout: check.timeoutMs,
     });
@@ -52,6 +53,8 @@ async function httpProbe(check: HttpCheck, host: string): Promise<ProbeResult> {
     if (check.bodyContains === undefined) {
       // Frees the connection without keeping the body.
       await res.body.dump();
+      // A timeout while the body was read ends dump() quietly: the check must still fail.
+      signal.throwIfAborted();
     } else {
       // Read to the end (bounded by the timeout); keep only the first 64 KiB.
       for await (const chunk of res.body) {

@@ -351,23 +351,35 @@ export class BackendHealthTracker {
     const timeoutMs = this.#check.timeoutMs;
     const abort = new AbortController();
     e.abort = abort;
+    // The whole check's deadline. A timer cleared when the check ends, not AbortSignal.timeout:
+    // that one holds its signal, and through the signal's listeners the check's request, connection
+    // and pool, for the full timeout; under load all of it is promoted to the old generation.
+    const deadline = setTimeout(
+      () => abort.abort(new DOMException('check timed out', 'TimeoutError')),
+      timeoutMs,
+    );
+    deadline.unref();
     let ok = false;
     let error = '';
     try {
       const res = await request(e.checkUrl, {
         method: 'GET',
         dispatcher: this.#agent,
-        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]),
+        signal: abort.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
         reset: true,
         headers: { 'user-agent': 'meridian-health-check' },
       });
       await res.body.dump();
+      // An abort while the body was read ends dump() quietly: the check must still fail.
+      abort.signal.throwIfAborted();
       ok = statusMatches(this.#ranges, res.statusCode);
       if (!ok) error = `status ${res.statusCode}`;
     } catch (err) {
       error = describeCheckError(err, timeoutMs);
+    } finally {
+      clearTimeout(deadline);
     }
     if (e.abort === abort) e.abort = undefined;
     if (this.#closed || generation !== e.generation || this.#entries.get(e.backend.id) !== e) return;

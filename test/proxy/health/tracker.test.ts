@@ -7,17 +7,28 @@ import { BackendHealthTracker } from '../../../src/proxy/health/tracker.js';
 import { healthCheckSchema, outlierSchema } from '../../../src/config/health-schema.js';
 import { waitFor } from '../../helpers/wait.js';
 
-/** A backend whose /healthz answers `status`, or never answers when `hang` is set. */
+/**
+ * A backend whose /healthz answers `status`; never answers when `hang` is set; with `trickle`,
+ * sends its headers at once and then a byte every 50 ms for 1.5 s.
+ */
 interface FakeBackend {
   server: Server;
   url: string;
   status: number;
   hang: boolean;
+  trickle: boolean;
   checks: number;
 }
 
 async function startBackend(): Promise<FakeBackend> {
-  const fake: FakeBackend = { server: createServer(), url: '', status: 200, hang: false, checks: 0 };
+  const fake: FakeBackend = {
+    server: createServer(),
+    url: '',
+    status: 200,
+    hang: false,
+    trickle: false,
+    checks: 0,
+  };
   fake.server.on('request', (req, res) => {
     if (req.url !== '/healthz') {
       res.writeHead(404).end();
@@ -25,6 +36,18 @@ async function startBackend(): Promise<FakeBackend> {
     }
     fake.checks++;
     if (fake.hang) return; // never answers
+    if (fake.trickle) {
+      res.writeHead(fake.status, { 'content-type': 'text/plain' });
+      let left = 30;
+      const timer = setInterval(() => {
+        if (--left === 0) {
+          clearInterval(timer);
+          res.end('.');
+        } else res.write('.');
+      }, 50);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     res.writeHead(fake.status, { 'content-type': 'text/plain' }).end('ok');
   });
   await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
@@ -87,6 +110,26 @@ void describe('active checks', () => {
     assert.ok(fake.checks - checksAtRecovery >= 2, `up after ${fake.checks - checksAtRecovery} checks`);
     assert.deepEqual(changes[1], ['b1', true, 'active check passed 2x']);
     assert.equal(tracker.counts().healthy, 1);
+  });
+
+  void test('a check whose body trickles past timeoutMs fails on the whole-check deadline', async () => {
+    // Each gap (50 ms) is shorter than timeoutMs (150 ms), so undici's body timeout never fires.
+    const fake = fakes[2] as FakeBackend;
+    fake.trickle = true;
+    const tracker = new BackendHealthTracker({ check: fastTimeoutCheck, outlier: outlierSchema.parse({}) });
+    trackers.push(tracker);
+    try {
+      const started = performance.now();
+      tracker.setBackends([backend('trickle', fake.url)]);
+      await waitFor('trickle down', () => !tracker.isHealthy('trickle'), { timeoutMs: 5000 });
+      assert.ok(performance.now() - started < 1400, 'the check ended before the body did');
+      assert.deepEqual(tracker.states(), [
+        { backendId: 'trickle', healthy: false, reason: 'active check failed 1x: timeout after 150ms' },
+      ]);
+    } finally {
+      tracker.close(); // fakes[2] is counted by a later test
+      fake.trickle = false;
+    }
   });
 
   void test('timeouts count as failures; a first failed check takes a new backend down at once', async () => {
