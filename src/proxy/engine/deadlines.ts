@@ -3,7 +3,7 @@
 // Why: undici arms a timer object for every request's headersTimeout, and another for its
 // bodyTimeout when the two differ. Its fast timers stay in a module-level list for 0.5–1 s after
 // being cleared, so every one survives two scavenges and is promoted: at 16k requests/s the old
-// generation fills with dead timers, and a Mark-Compact with a 4–30 ms pause follows every few
+// generation fills with dead timers, and a Mark-Compact with an 8–40 ms pause follows every few
 // seconds. Here an attempt is a node of an intrusive list and its deadline is an integer tick, so
 // arming, refreshing and removing allocate nothing; the sweep walks the attempts in flight.
 //

@@ -353,7 +353,7 @@ export class BackendHealthTracker {
     e.abort = abort;
     // The whole check's deadline. A timer cleared when the check ends, not AbortSignal.timeout:
     // that one holds its signal, and through the signal's listeners the check's request, connection
-    // and pool, for the full timeout; under load all of it is promoted to the old generation.
+    // and pool, for the full timeout, so under load they outlive the young generation.
     const deadline = setTimeout(
       () => abort.abort(new DOMException('check timed out', 'TimeoutError')),
       timeoutMs,
