@@ -111,15 +111,14 @@ export class Attempt implements Dispatcher.DispatchHandler, Timed {
   }
 
   onData(chunk: Buffer): boolean {
-    const deadlines = this.deadlines;
-    if (deadlines !== undefined) this.deadline = deadlines.tick + deadlines.bodyTicks;
+    this.deadlines?.refreshBody(this);
     if (this.discard) return true;
     const sink: Sink = this.ex.paced ?? this.ex.res;
     if (sink.write(chunk)) return true;
     if (!this.paused) {
       this.paused = true;
       // A slow client is not a slow backend: no body timeout until the client has drained.
-      deadlines?.pause(this);
+      this.deadlines?.pause(this);
       // Created only when the client is slow: no closure per request.
       sink.once('drain', () => {
         this.paused = false;

@@ -77,6 +77,11 @@ export class Deadlines {
     t.timedKind = kind;
   }
 
+  /** A body chunk arrived: `t`'s body deadline starts over (its kind, paused or not, is kept). */
+  refreshBody(t: Timed): void {
+    t.deadline = this.tick + this.bodyTicks;
+  }
+
   /** Stops counting `t` down until it is armed again (it stays listed). */
   pause(t: Timed): void {
     if (t.timedKind !== 0) t.timedKind = PAUSED;

@@ -120,34 +120,22 @@ export class Forwarder implements AttemptOwner {
     if (isRetry) upstream.retriesInFlight++;
     if (local) this.deps.breakers.dispatched(upstream);
     const path = upstream.path(ex.target);
+    // Without a body or an upgrade the engine's sweep keeps the timeouts (deadlines.ts); else
+    // undici does, whose headers timer also knows when an upload has stalled.
+    const swept = ex.upgrade === undefined && ex.body === null;
+    const attempt = new Attempt(this, ex, upstream, local, isRetry, swept ? this.deps.deadlines : undefined);
     const timeouts = this.deps.config.timeouts;
-    let attempt: Attempt;
-    let options: Dispatcher.DispatchOptions;
-    if (ex.upgrade !== undefined) {
-      attempt = new Attempt(this, ex, upstream, local, isRetry, undefined);
-      options = {
-        path,
-        method: ex.method,
-        headers: ex.headers,
-        body: null,
-        upgrade: ex.upgrade.protocol,
-        headersTimeout: timeouts.headersMs,
-      };
-    } else if (ex.body !== null) {
-      // undici keeps these timeouts: its headers timer also knows when the upload is stalled.
-      attempt = new Attempt(this, ex, upstream, local, isRetry, undefined);
-      options = {
-        path,
-        method: ex.method,
-        headers: ex.headers,
-        body: ex.body,
-        headersTimeout: timeouts.headersMs,
-        bodyTimeout: timeouts.bodyMs,
-      };
-    } else {
-      attempt = new Attempt(this, ex, upstream, local, isRetry, this.deps.deadlines);
-      options = { path, method: ex.method, headers: ex.headers, body: null };
-    }
+    const options: Dispatcher.DispatchOptions = swept
+      ? { path, method: ex.method, headers: ex.headers, body: null }
+      : {
+          path,
+          method: ex.method,
+          headers: ex.headers,
+          body: ex.upgrade === undefined ? ex.body : null,
+          upgrade: ex.upgrade?.protocol ?? null,
+          headersTimeout: timeouts.headersMs,
+          bodyTimeout: timeouts.bodyMs,
+        };
     try {
       upstream.pool.dispatch(options, attempt);
     } catch (err) {

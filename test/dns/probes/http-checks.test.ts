@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { probeCheckSchema } from '../../../src/config/region-health-schema.js';
 import { runProbe } from '../../../src/dns/probes/checks.js';
+import { trickle } from '../../helpers/trickle.js';
 
 void describe('HTTP probe', () => {
   let server: Server;
@@ -18,16 +19,7 @@ void describe('HTTP probe', () => {
   before(async () => {
     server = createServer((req, res) => {
       if (req.url === '/trickle') {
-        // A byte every 50 ms for 1.5 s.
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        let left = 30;
-        const timer = setInterval(() => {
-          if (--left === 0) {
-            clearInterval(timer);
-            res.end('.');
-          } else res.write('.');
-        }, 50);
-        res.on('close', () => clearInterval(timer));
+        trickle(res, 200, 30, 50); // a byte every 50 ms for 1.5 s
         return;
       }
       res.writeHead(req.url === '/ok' ? 200 : 503).end('body');

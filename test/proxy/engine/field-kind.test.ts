@@ -45,16 +45,7 @@ function reference(name: string): number {
 
 const SPECIAL = [
   'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'http2-settings',
-  'expect',
+  ...HOP_BY_HOP,
   'host',
   'traceparent',
   'tracestate',

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Backend } from '../../../src/core/types.js';
 import { BackendHealthTracker } from '../../../src/proxy/health/tracker.js';
 import { healthCheckSchema, outlierSchema } from '../../../src/config/health-schema.js';
+import { trickle } from '../../helpers/trickle.js';
 import { waitFor } from '../../helpers/wait.js';
 
 /**
@@ -37,15 +38,7 @@ async function startBackend(): Promise<FakeBackend> {
     fake.checks++;
     if (fake.hang) return; // never answers
     if (fake.trickle) {
-      res.writeHead(fake.status, { 'content-type': 'text/plain' });
-      let left = 30;
-      const timer = setInterval(() => {
-        if (--left === 0) {
-          clearInterval(timer);
-          res.end('.');
-        } else res.write('.');
-      }, 50);
-      res.on('close', () => clearInterval(timer));
+      trickle(res, fake.status, 30, 50);
       return;
     }
     res.writeHead(fake.status, { 'content-type': 'text/plain' }).end('ok');
