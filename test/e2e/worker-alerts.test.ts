@@ -96,7 +96,15 @@ describe('worker alerts (meridian serve, 2 DNS and 2 proxy process workers)', ()
       );
     }
 
-    const metrics = await (await fetch(`${node.apiUrl}/metrics`)).text();
+    // The gauge counts workers that are running and answering: a replacement's process exists a
+    // little before it has said it is ready, so wait for the count rather than read it once.
+    const metrics = await waitFor('both tiers back at two workers in /metrics', async () => {
+      const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+      return /^meridian_cluster_workers\{tier="dns"\} 2$/m.test(text) &&
+        /^meridian_cluster_workers\{tier="proxy"\} 2$/m.test(text)
+        ? text
+        : undefined;
+    });
     for (const tier of ['dns', 'proxy']) {
       assert.match(
         metrics,
